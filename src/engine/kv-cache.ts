@@ -1,0 +1,113 @@
+/**
+ * KV cache of one attention layer and of a whole model. Full-attention layers keep every position (grown by
+ * doubling); sliding-window layers keep a ring buffer of `window + extraSlots` positions, so their memory stops
+ * growing past the window (extra slots let speculative decoding trim rejected drafts without losing keys that
+ * later queries still see). Keys are stored after RoPE, values after `attention_value_scale`. Source: spec §3.7.
+ */
+import { ShapeError } from '../errors.js';
+
+export class LayerKVCache {
+  /** Number of positions appended so far (= the next position). */
+  length = 0;
+  /** Oldest position whose keys/values are still held. */
+  first = 0;
+  /** Allocated rows. */
+  private rows = 0;
+  /** `[rows, Hkv, Dqk]` and `[rows, Hkv, Dv]` float32. */
+  keys = new Float32Array(0);
+  values = new Float32Array(0);
+
+  /**
+   * @param window visible keys per query (sliding window) or null for full attention
+   * @param extraSlots ring rows beyond the window (≥ the most positions ever trimmed at once)
+   */
+  constructor(
+    readonly numKvHeads: number,
+    readonly headDim: number,
+    readonly vHeadDim: number,
+    readonly window: number | null,
+    readonly extraSlots = 0,
+  ) {}
+
+  /** Maximum rows a ring may hold, or Infinity for a full layer. */
+  get maxRows(): number {
+    return this.window === null ? Infinity : this.window + this.extraSlots;
+  }
+
+  /** Row of position p in keys/values. */
+  slot = (p: number): number => (this.rows === 0 ? 0 : p % this.rows);
+
+  private grow(needRows: number): void {
+    if (needRows <= this.rows) return;
+    const newRows = Math.min(this.maxRows, Math.max(needRows, this.rows * 2, 16));
+    const kr = this.numKvHeads * this.headDim;
+    const vr = this.numKvHeads * this.vHeadDim;
+    const keys = new Float32Array(newRows * kr);
+    const values = new Float32Array(newRows * vr);
+    // Growth happens only before a ring wraps, so every stored position p sits at row p.
+    keys.set(this.keys.subarray(0, this.length * kr));
+    values.set(this.values.subarray(0, this.length * vr));
+    this.keys = keys;
+    this.values = values;
+    this.rows = newRows;
+  }
+
+  /**
+   * Append T positions: k `[T, Hkv, Dqk]`, v `[T, Hkv, Dv]`. A ring keeps only the newest `maxRows` of them.
+   * @throws ShapeError when k or v has the wrong size
+   */
+  append(k: Float32Array, v: Float32Array, T: number): void {
+    const kr = this.numKvHeads * this.headDim;
+    const vr = this.numKvHeads * this.vHeadDim;
+    if (k.length !== T * kr || v.length !== T * vr) throw new ShapeError(`kv-cache append: got k ${k.length}, v ${v.length} for ${T} positions of [${this.numKvHeads}, ${this.headDim}|${this.vHeadDim}]`);
+    const end = this.length + T;
+    if (this.rows < this.maxRows) this.grow(Math.min(end, this.maxRows));
+    const from = Math.max(0, T - this.rows);
+    for (let t = from; t < T; t++) {
+      const s = this.slot(this.length + t);
+      this.keys.set(k.subarray(t * kr, (t + 1) * kr), s * kr);
+      this.values.set(v.subarray(t * vr, (t + 1) * vr), s * vr);
+    }
+    this.length = end;
+    this.first = Math.max(this.first, end - this.rows);
+  }
+
+  /**
+   * Drop the newest n positions (rejected drafts). On a ring the dropped rows' older contents are gone, so
+   * `first` stays where it was: at most `extraSlots` positions can be trimmed without losing visible keys.
+   */
+  trim(n: number): void {
+    if (n < 0 || n > this.length) throw new ShapeError(`kv-cache trim: cannot drop ${n} of ${this.length} positions`);
+    this.length -= n;
+    if (this.first > this.length) this.first = this.length;
+  }
+
+  /** Bytes held by this layer's buffers. */
+  get sizeBytes(): number {
+    return this.keys.byteLength + this.values.byteLength;
+  }
+}
+
+/** One cache per trunk layer and per MTP layer of a sequence. */
+export class ModelKVCache {
+  constructor(
+    readonly layers: LayerKVCache[],
+    readonly mtp: LayerKVCache[],
+  ) {}
+
+  /** Positions held by the trunk (= next position to compute). */
+  get length(): number {
+    return this.layers[0]?.length ?? 0;
+  }
+
+  trim(n: number): void {
+    for (const l of this.layers) l.trim(n);
+  }
+
+  get sizeBytes(): number {
+    let s = 0;
+    for (const l of this.layers) s += l.sizeBytes;
+    for (const l of this.mtp) s += l.sizeBytes;
+    return s;
+  }
+}

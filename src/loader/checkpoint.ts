@@ -1,0 +1,208 @@
+/**
+ * A checkpoint directory in the official Hugging Face layout: `model.safetensors`, or shards listed by
+ * `model.safetensors.index.json` (`weight_map`: tensor name → file). Tensors are resolved through the index
+ * (a weight and its scale may sit in different shards), read lazily one at a time, and every read is recorded so
+ * that loading can report tensors nobody used. Source: spec §2.1, fixtures/README §1 "Sharding".
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CheckpointError } from '../errors.js';
+import { decodeToF32, FP8_E4M3_TABLE } from '../tensor/dtype.js';
+import { numel, SafetensorsFile, type TensorInfo } from './safetensors.js';
+
+export const INDEX_FILE = 'model.safetensors.index.json';
+export const SINGLE_FILE = 'model.safetensors';
+
+/** A decoded tensor: float32 data in row-major order with its shape. */
+export interface F32Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Prefixes of the text model; anything else (`visual.*`, `audio_encoder.*`, `speech_embeddings.*`) is skipped. */
+export const TEXT_PREFIXES = ['model.', 'lm_head.'] as const;
+
+/** True when the tensor belongs to the text model (by prefix, never by substring). */
+export function isTextTensor(name: string): boolean {
+  return TEXT_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** Open checkpoint directory. Call {@link Checkpoint.close} when done. */
+export class Checkpoint {
+  private readonly files = new Map<string, SafetensorsFile>();
+  private readonly where = new Map<string, SafetensorsFile>();
+  private readonly used = new Set<string>();
+
+  /**
+   * @param dir checkpoint directory
+   * @throws CheckpointError when the directory or its weights are missing, the index is malformed or names a file
+   *   outside the directory, a file is hostile (see SafetensorsFile), or a tensor listed by the index is absent.
+   */
+  constructor(readonly dir: string) {
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CheckpointError(dir, 'not a directory');
+    try {
+      const indexPath = path.join(dir, INDEX_FILE);
+      if (fs.existsSync(indexPath)) this.openIndex(indexPath);
+      else if (fs.existsSync(path.join(dir, SINGLE_FILE))) this.openSingle(path.join(dir, SINGLE_FILE));
+      else throw new CheckpointError(dir, `neither ${SINGLE_FILE} nor ${INDEX_FILE} found`);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private openSingle(file: string): void {
+    const f = new SafetensorsFile(file);
+    this.files.set(file, f);
+    for (const name of f.tensors.keys()) this.where.set(name, f);
+  }
+
+  private openIndex(indexPath: string): void {
+    let index: unknown;
+    try {
+      index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+    } catch (e) {
+      throw new CheckpointError(indexPath, `not valid JSON (${(e as Error).message})`);
+    }
+    const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+    if (!weightMap || typeof weightMap !== 'object' || Array.isArray(weightMap)) {
+      throw new CheckpointError(indexPath, 'weight_map: missing or not an object');
+    }
+    const root = fs.realpathSync(this.dir);
+    for (const [name, fileName] of Object.entries(weightMap as Record<string, unknown>)) {
+      if (typeof fileName !== 'string' || fileName.length === 0) {
+        throw new CheckpointError(indexPath, `weight_map.${name}: file name is not a string`);
+      }
+      const full = path.resolve(this.dir, fileName);
+      let f = this.files.get(full);
+      if (!f) {
+        const rel = path.relative(this.dir, full);
+        if (path.isAbsolute(fileName) || rel.startsWith('..') || path.isAbsolute(rel)) {
+          throw new CheckpointError(indexPath, `weight_map.${name}: file ${JSON.stringify(fileName)} lies outside the model directory`);
+        }
+        if (!fs.existsSync(full)) throw new CheckpointError(indexPath, `weight_map.${name}: file ${fileName} does not exist`);
+        const real = fs.realpathSync(full);
+        if (path.relative(root, real).startsWith('..')) {
+          throw new CheckpointError(indexPath, `weight_map.${name}: file ${JSON.stringify(fileName)} links outside the model directory`);
+        }
+        f = new SafetensorsFile(full);
+        this.files.set(full, f);
+      }
+      if (!f.tensors.has(name)) throw new CheckpointError(f.path, `tensor ${name} is listed in ${INDEX_FILE} but not in this file`);
+      this.where.set(name, f);
+    }
+  }
+
+  /** Every tensor name of the checkpoint (index order / header order). */
+  names(): string[] {
+    return [...this.where.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+
+  /** Header entry of a tensor, or undefined. Does not mark the tensor used. */
+  info(name: string): TensorInfo | undefined {
+    return this.where.get(name)?.tensors.get(name);
+  }
+
+  /** Path of the file holding a tensor (for error messages). */
+  fileOf(name: string): string {
+    return this.where.get(name)?.path ?? this.dir;
+  }
+
+  /**
+   * Header entry of a tensor the model needs; marks it used.
+   * @throws CheckpointError naming the tensor, the directory and the expected shape when absent or mis-shaped.
+   */
+  require(name: string, expectedShape?: readonly number[]): TensorInfo {
+    const info = this.info(name);
+    if (!info) {
+      const want = expectedShape ? `; expected shape [${expectedShape.join(', ')}] from config.json` : '';
+      throw new CheckpointError(this.dir, `${name} not found in any shard${want}`);
+    }
+    if (expectedShape && (info.shape.length !== expectedShape.length || info.shape.some((d, i) => d !== expectedShape[i]))) {
+      throw new CheckpointError(
+        this.fileOf(name),
+        `tensor ${name} has shape [${info.shape.join(', ')}], expected [${expectedShape.join(', ')}] from config.json`,
+      );
+    }
+    this.used.add(name);
+    return info;
+  }
+
+  /** Read and decode one tensor to float32 (BF16/F16/F32/FP8 codes without scales/I64); marks it used. */
+  readF32(name: string, expectedShape?: readonly number[]): F32Tensor {
+    const info = this.require(name, expectedShape);
+    const bytes = this.where.get(name)!.readBytes(name);
+    return { shape: info.shape.slice(), data: decodeToF32(bytes, info.dtype!, numel(info.shape)) };
+  }
+
+  /**
+   * Read a 2-D weight as float32, dequantising F8_E4M3 with its `weight_scale_inv` sibling (spec §2.5).
+   * Non-FP8 weights are decoded as stored. The FP8 scale grid is per chunk: with `chunks` = n, row r lies in
+   * chunk c = ⌊r / (R/n)⌋ and uses scale row c·⌈(R/n)/b0⌉ + ⌊(r mod R/n)/b0⌋. `chunks` may list several
+   * candidate counts (tried in order; the first whose grid shape matches is used) for split projections whose
+   * exporter used a per-rank grid (Flash full-attention k_proj); fused qkv passes exactly one (from config).
+   * @param blockSize `quantization_config.weight_block_size` [b0, b1]; required when the tensor is FP8
+   * @throws CheckpointError when the scale is missing, its grid matches no candidate, or a scale is not finite.
+   */
+  readWeight(name: string, expectedShape: readonly [number, number], blockSize: readonly [number, number] | null, chunks: readonly number[] = [1]): F32Tensor {
+    const info = this.require(name, expectedShape);
+    if (info.dtype !== 'F8_E4M3') return this.readF32(name, expectedShape);
+    const scaleName = `${name}_scale_inv`;
+    const file = this.fileOf(name);
+    if (!blockSize) throw new CheckpointError(file, `tensor ${name} is F8_E4M3 but config.json has no quantization_config.weight_block_size`);
+    if (!this.has(scaleName)) throw new CheckpointError(this.dir, `${scaleName} not found in any shard (FP8 tensor ${name} needs its block scales)`);
+    const [R, C] = expectedShape;
+    const [b0, b1] = blockSize;
+    const scaleInfo = this.require(scaleName);
+    const scaleCols = Math.ceil(C / b1);
+    const candidates = chunks.filter((n) => n >= 1 && R % n === 0);
+    const n = candidates.find((k) => scaleInfo.shape.length === 2 && scaleInfo.shape[0] === k * Math.ceil(R / k / b0) && scaleInfo.shape[1] === scaleCols);
+    if (n === undefined) {
+      const want = candidates.map((k) => `[${k * Math.ceil(R / k / b0)}, ${scaleCols}]${k > 1 ? ` (${k} chunks)` : ''}`).join(' or ');
+      throw new CheckpointError(this.fileOf(scaleName), `tensor ${scaleName} has shape [${scaleInfo.shape.join(', ')}], expected ${want} for a [${R}, ${C}] weight with blocks [${b0}, ${b1}]`);
+    }
+    const scales = this.readF32(scaleName).data;
+    for (let i = 0; i < scales.length; i++) {
+      if (!Number.isFinite(scales[i]!)) throw new CheckpointError(this.fileOf(scaleName), `tensor ${scaleName}: scale ${i} is ${scales[i]} (not finite)`);
+    }
+    const codes = this.where.get(name)!.readBytes(name);
+    const out = new Float32Array(R * C);
+    const chunkRows = R / n;
+    const blocksPerChunk = Math.ceil(chunkRows / b0);
+    for (let r = 0; r < R; r++) {
+      const c = Math.floor(r / chunkRows);
+      const sRow = (c * blocksPerChunk + Math.floor((r - c * chunkRows) / b0)) * scaleCols;
+      const base = r * C;
+      for (let col = 0; col < C; col++) out[base + col] = FP8_E4M3_TABLE[codes[base + col]!]! * scales[sRow + Math.floor(col / b1)]!;
+    }
+    return { shape: [R, C], data: out };
+  }
+
+  /** Text-model tensors never read (e.g. a tensor the config does not account for). */
+  unusedTextTensors(): string[] {
+    return this.names().filter((n) => isTextTensor(n) && !this.used.has(n));
+  }
+
+  /** Tensors of other modalities, skipped by prefix. */
+  skippedTensors(): string[] {
+    return this.names().filter((n) => !isTextTensor(n));
+  }
+
+  /** Sum of all tensor bytes, grouped by dtype string. */
+  bytesByDtype(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const n of this.names()) {
+      const i = this.info(n)!;
+      out[i.rawDtype] = (out[i.rawDtype] ?? 0) + i.sizeBytes;
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const f of this.files.values()) f.close();
+  }
+}

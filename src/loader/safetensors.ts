@@ -1,0 +1,200 @@
+/**
+ * Safetensors files: header parsing with full validation, lazy reads of one tensor at a time, and a streaming
+ * writer. Format: u64 little-endian header length N, N bytes of JSON header (`dtype`, `shape`, `data_offsets`
+ * relative to the end of the header, optional `__metadata__`), then the raw little-endian tensor bytes.
+ * Source: the safetensors format description; fixtures/README §1 "Sharding".
+ */
+import * as fs from 'node:fs';
+import { CheckpointError } from '../errors.js';
+import { DTYPE_BYTES, type DType, isDType } from '../tensor/dtype.js';
+
+/** Header entry of one tensor. `dtype` is null for a dtype this engine cannot decode (read fails, listing works). */
+export interface TensorInfo {
+  name: string;
+  dtype: DType | null;
+  rawDtype: string;
+  shape: number[];
+  /** Byte offset of the tensor's data from the start of the file. */
+  start: number;
+  /** Size of the tensor's data in bytes. */
+  sizeBytes: number;
+}
+
+/** Largest header we accept (bytes); real checkpoints have headers of a few MB. */
+const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+
+/** Product of a shape's dims (1 for a scalar `[]`). */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * One open safetensors file. The header is parsed and validated on open; tensor bytes are read only on demand.
+ * @throws CheckpointError naming the file when the header length exceeds the file, the JSON is malformed, an entry
+ *   has a bad shape, offsets lie outside the data area or overlap, or bytes do not match dtype × shape.
+ */
+export class SafetensorsFile {
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly metadata: Record<string, string> = {};
+  /** Total file size in bytes. */
+  readonly sizeBytes: number;
+  /** Bytes of the 8-byte length prefix plus the JSON header. */
+  readonly headerBytes: number;
+  private fd: number | null;
+
+  constructor(readonly path: string) {
+    try {
+      this.fd = fs.openSync(path, 'r');
+    } catch (e) {
+      throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
+    }
+    try {
+      this.sizeBytes = fs.fstatSync(this.fd).size;
+      if (this.sizeBytes < 8) throw this.fail(`file is ${this.sizeBytes} bytes, shorter than the 8-byte header length`);
+      const lenBuf = Buffer.alloc(8);
+      fs.readSync(this.fd, lenBuf, 0, 8, 0);
+      const headerLen = lenBuf.readBigUInt64LE(0);
+      if (headerLen > BigInt(this.sizeBytes - 8)) {
+        throw this.fail(`header length ${headerLen} exceeds the file (${this.sizeBytes - 8} bytes after the length prefix)`);
+      }
+      if (headerLen > BigInt(MAX_HEADER_BYTES)) throw this.fail(`header length ${headerLen} exceeds ${MAX_HEADER_BYTES} bytes`);
+      const n = Number(headerLen);
+      this.headerBytes = 8 + n;
+      const headerBuf = Buffer.alloc(n);
+      fs.readSync(this.fd, headerBuf, 0, n, 8);
+      this.parseHeader(headerBuf.toString('utf8'));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private fail(detail: string): CheckpointError {
+    return new CheckpointError(this.path, detail);
+  }
+
+  private parseHeader(text: string): void {
+    let header: unknown;
+    try {
+      header = JSON.parse(text);
+    } catch (e) {
+      throw this.fail(`header is not valid JSON (${(e as Error).message})`);
+    }
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) throw this.fail('header is not a JSON object');
+    const dataSize = this.sizeBytes - this.headerBytes;
+    const spans: Array<[number, number, string]> = [];
+    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+      if (name === '__metadata__') {
+        if (raw && typeof raw === 'object') Object.assign(this.metadata, raw);
+        continue;
+      }
+      const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (!entry || typeof entry !== 'object') throw this.fail(`tensor ${name}: header entry is not an object`);
+      if (typeof entry.dtype !== 'string') throw this.fail(`tensor ${name}: missing dtype`);
+      const shape = entry.shape;
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        throw this.fail(`tensor ${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+      }
+      const offs = entry.data_offsets;
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+        throw this.fail(`tensor ${name}: data_offsets ${JSON.stringify(offs)} is not [begin, end]`);
+      }
+      const [begin, end] = offs as [number, number];
+      if (begin > end || end > dataSize) {
+        throw this.fail(`tensor ${name}: data_offsets [${begin}, ${end}] lie outside the data area of ${dataSize} bytes`);
+      }
+      const dtype = isDType(entry.dtype) ? entry.dtype : null;
+      if (dtype) {
+        const expected = numel(shape as number[]) * DTYPE_BYTES[dtype];
+        if (end - begin !== expected) {
+          throw this.fail(
+            `tensor ${name}: ${end - begin} bytes do not match ${entry.dtype} × ${JSON.stringify(shape)} = ${expected} bytes`,
+          );
+        }
+      }
+      spans.push([begin, end, name]);
+      this.tensors.set(name, {
+        name,
+        dtype,
+        rawDtype: entry.dtype,
+        shape: shape as number[],
+        start: this.headerBytes + begin,
+        sizeBytes: end - begin,
+      });
+    }
+    spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (let i = 1; i < spans.length; i++) {
+      const [b, , nm] = spans[i]!;
+      const [, pe, pnm] = spans[i - 1]!;
+      if (b < pe) throw this.fail(`tensors ${pnm} and ${nm} overlap (data_offsets)`);
+    }
+  }
+
+  /**
+   * Read one tensor's raw bytes from disk (a fresh buffer, 8-byte aligned).
+   * @throws CheckpointError when the tensor is absent, its dtype unsupported, or the file was closed.
+   */
+  readBytes(name: string): Uint8Array {
+    const info = this.tensors.get(name);
+    if (!info) throw this.fail(`tensor ${name} not found`);
+    if (!info.dtype) throw this.fail(`tensor ${name}: dtype ${info.rawDtype} is not supported (F32, F16, BF16, F8_E4M3, I64, I32)`);
+    if (this.fd === null) throw this.fail('file was closed');
+    const buf = new Uint8Array(new ArrayBuffer(Math.ceil(info.sizeBytes / 8) * 8), 0, info.sizeBytes);
+    let done = 0;
+    while (done < info.sizeBytes) {
+      const n = fs.readSync(this.fd, buf, done, info.sizeBytes - done, info.start + done);
+      if (n <= 0) throw this.fail(`tensor ${name}: unexpected end of file`);
+      done += n;
+    }
+    return buf;
+  }
+
+  /** Close the file descriptor; later reads fail. Safe to call twice. */
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** A tensor to write: its name, dtype, shape and a function producing its bytes when the writer reaches it. */
+export interface TensorToWrite {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  bytes: () => Uint8Array;
+}
+
+/**
+ * Write a safetensors file, streaming one tensor at a time (peak memory ≈ the largest tensor).
+ * The header is padded with spaces to a multiple of 8 bytes, as the reference writer does.
+ * @throws ShapeError-like CheckpointError when a producer returns the wrong number of bytes.
+ */
+export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata: Record<string, string> = { format: 'pt' }): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    const size = numel(t.shape) * DTYPE_BYTES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const jsonBuf = Buffer.from(json, 'utf8');
+  const fd = fs.openSync(path, 'w');
+  try {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(jsonBuf.length));
+    fs.writeSync(fd, len);
+    fs.writeSync(fd, jsonBuf);
+    for (const t of tensors) {
+      const b = t.bytes();
+      const size = numel(t.shape) * DTYPE_BYTES[t.dtype];
+      if (b.byteLength !== size) throw new CheckpointError(path, `tensor ${t.name}: producer gave ${b.byteLength} bytes, expected ${size}`);
+      fs.writeSync(fd, b);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}

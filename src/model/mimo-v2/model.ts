@@ -1,0 +1,124 @@
+/**
+ * The MiMo-V2 text model: trunk forward over a chunk of tokens with a KV cache, LM head, and the MTP layers.
+ * `forward(tokens, cache)` → hidden `[T, D]` after `model.norm`; `computeLogits(hidden, T)` → `[T, V]`;
+ * `mtpForward(k, hidden, tokens, cache)` → MTP layer k's normed state `[T, D]`. Source: spec §3, §4;
+ * fixtures/README §2, §2.1.
+ */
+import { ShapeError } from '../../errors.js';
+import type { Backend } from '../../kernels/backend.js';
+import { LayerKVCache, ModelKVCache } from '../../engine/kv-cache.js';
+import { attentionBlock, type TraceFn } from './attention.js';
+import type { MiMoConfig } from './config.js';
+import { denseMlp } from './mlp.js';
+import { moeForward, routerParams, type RouterParams } from './moe.js';
+import type { ModelWeights } from './weights.js';
+
+function addInPlace(a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]!;
+}
+
+export class MiMoModel {
+  private readonly router: RouterParams;
+
+  constructor(
+    readonly config: MiMoConfig,
+    readonly weights: ModelWeights,
+    readonly backend: Backend,
+  ) {
+    this.router = routerParams(config);
+  }
+
+  get numMtpLayers(): number {
+    return this.weights.mtp.length;
+  }
+
+  /**
+   * A fresh cache: full layers grow with the sequence, sliding-window layers and MTP layers are rings of
+   * `window + extraSlots` positions.
+   */
+  newCache(extraSlots = 0): ModelKVCache {
+    const mk = (p: MiMoConfig['swaPlan']) => new LayerKVCache(p.numKvHeads, p.headDim, p.vHeadDim, p.window, extraSlots);
+    return new ModelKVCache(
+      this.config.layers.map((l) => mk(l.attention)),
+      this.weights.mtp.map(() => mk(this.config.swaPlan)),
+    );
+  }
+
+  /** Rows of the embedding for token ids, `[T, D]`. @throws ShapeError on an id outside [0, V). */
+  embed(tokens: ArrayLike<number>): Float32Array {
+    const D = this.config.hiddenSize;
+    const V = this.config.vocabSize;
+    const out = new Float32Array(tokens.length * D);
+    for (let t = 0; t < tokens.length; t++) {
+      const id = tokens[t]!;
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new ShapeError(`token id ${id} at index ${t} is outside the vocabulary [0, ${V})`);
+      out.set(this.weights.embed.data.subarray(id * D, (id + 1) * D), t * D);
+    }
+    return out;
+  }
+
+  /**
+   * Trunk forward of T tokens at positions cache.length … cache.length+T−1 (prefill chunk or decode step).
+   * @returns hidden states after `model.norm`, `[T, D]` float32; the cache grows by T positions
+   */
+  forward(tokens: ArrayLike<number>, cache: ModelKVCache, trace?: TraceFn): Float32Array {
+    const T = tokens.length;
+    if (T === 0) throw new ShapeError('forward: no tokens');
+    const cfg = this.config;
+    const be = this.backend;
+    const eps = cfg.layernormEpsilon;
+    const h = this.embed(tokens);
+    cfg.layers.forEach((plan, i) => {
+      const w = this.weights.layers[i]!;
+      const a = be.rmsNorm(h, T, w.inputNorm, eps);
+      trace?.('attn_norm', i, a);
+      addInPlace(h, attentionBlock(be, plan.attention, w.attention, a, T, cache.layers[i]!, cfg.attentionValueScale, i, trace));
+      const b = be.rmsNorm(h, T, w.postAttentionNorm, eps);
+      const f =
+        w.mlp.kind === 'dense'
+          ? denseMlp(be, w.mlp.dense, b, T)
+          : moeForward(be, w.mlp.moe, this.router, b, T, trace && ((l) => trace('router_logits', i, l)));
+      trace?.(w.mlp.kind === 'dense' ? 'ffn_out' : 'moe_out', i, f);
+      addInPlace(h, f);
+      trace?.('layer_out', i, h);
+    });
+    return be.rmsNorm(h, T, this.weights.norm, eps);
+  }
+
+  /**
+   * LM head: logits `[rows, V]` for `rows` hidden rows `[rows, D]` (no softcap, no scaling).
+   * Rows ≥ the tokenizer length are padding; the sampler masks them.
+   */
+  computeLogits(hidden: Float32Array, rows: number): Float32Array {
+    return this.backend.matmul(hidden, rows, this.weights.lmHead);
+  }
+
+  /**
+   * MTP layer k over T rows (fixtures/README §2.1): row p combines the trunk hidden state after `model.norm`
+   * `hidden[p]` with the embedding of `tokens[p]` (= input_ids[p+k+1] when teacher-forced, a draft while drafting)
+   * at position cache.mtp[k].length + p.
+   * @returns MTP state after `final_layernorm`, `[T, D]`; logits come from {@link computeLogits}
+   */
+  mtpForward(k: number, hidden: Float32Array, tokens: ArrayLike<number>, cache: ModelKVCache): Float32Array {
+    const w = this.weights.mtp[k];
+    if (!w) throw new ShapeError(`MTP layer ${k} does not exist (the checkpoint has ${this.numMtpLayers})`);
+    const cfg = this.config;
+    const be = this.backend;
+    const D = cfg.hiddenSize;
+    const T = tokens.length;
+    if (hidden.length !== T * D) throw new ShapeError(`mtpForward: hidden has ${hidden.length} elements, expected [${T}, ${D}]`);
+    const eps = cfg.layernormEpsilon;
+    const e = be.rmsNorm(this.embed(tokens), T, w.enorm, eps);
+    const hn = be.rmsNorm(hidden, T, w.hnorm, eps);
+    const cat = new Float32Array(T * 2 * D);
+    for (let t = 0; t < T; t++) {
+      cat.set(e.subarray(t * D, (t + 1) * D), t * 2 * D);
+      cat.set(hn.subarray(t * D, (t + 1) * D), t * 2 * D + D);
+    }
+    const x = be.matmul(cat, T, w.ehProj);
+    const a = be.rmsNorm(x, T, w.inputNorm, eps);
+    addInPlace(x, attentionBlock(be, cfg.swaPlan, w.attention, a, T, cache.mtp[k]!, cfg.attentionValueScale));
+    addInPlace(x, denseMlp(be, w.mlp, be.rmsNorm(x, T, w.preMlpNorm, eps), T));
+    return be.rmsNorm(x, T, w.finalNorm, eps);
+  }
+}

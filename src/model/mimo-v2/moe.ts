@@ -1,0 +1,117 @@
+/**
+ * Sparse MoE FFN of MiMo-V2 layers ≥ 1: sigmoid router, selection-only bias (`noaux_tc`), group-limited top-k,
+ * renormalisation and routed scaling, no shared expert. Tokens routed to the same expert are gathered so that
+ * each expert runs one matmul per forward. Source: spec §3.6, fixtures/README §2 "MoE".
+ */
+import type { Backend } from '../../kernels/backend.js';
+import type { MiMoConfig } from './config.js';
+import { denseMlp } from './mlp.js';
+import type { MoeWeights } from './weights.js';
+
+/** Router settings (from config.json). */
+export interface RouterParams {
+  nGroup: number;
+  topkGroup: number;
+  topK: number;
+  normTopkProb: boolean;
+  routedScalingFactor: number;
+}
+
+/** Chosen experts of one token and their mixing weights. */
+export interface Route {
+  experts: number[];
+  weights: number[];
+}
+
+/** Sort key: higher score first, lower index on exact ties (matches torch.topk on CPU for our fixtures). */
+function byScoreThenIndex(score: ArrayLike<number>) {
+  return (a: number, b: number): number => score[b]! - score[a]! || a - b;
+}
+
+/**
+ * Route one token.
+ * @param logits router logits `[E]` (float32 values)
+ * @param bias `e_score_correction_bias` `[E]`, used only to choose experts
+ * @returns the chosen experts (in selection order) and weights σ_e / (Σ σ + 1e-20) × routed_scaling_factor
+ *   (renormalisation only when norm_topk_prob). Experts of excluded groups can never win, even when every
+ *   biased score in the kept groups is negative; exact ties go to the lower index.
+ */
+export function routeToken(logits: ArrayLike<number>, bias: ArrayLike<number>, p: RouterParams): Route {
+  const E = logits.length;
+  const sig = new Float32Array(E);
+  const sel = new Float32Array(E);
+  for (let e = 0; e < E; e++) {
+    sig[e] = 1 / (1 + Math.exp(-logits[e]!));
+    sel[e] = sig[e]! + bias[e]!;
+  }
+  let candidates: number[];
+  if (p.nGroup > 1) {
+    const size = E / p.nGroup;
+    const groupScore = new Float64Array(p.nGroup);
+    for (let g = 0; g < p.nGroup; g++) {
+      const members = Array.from({ length: size }, (_, i) => g * size + i).sort(byScoreThenIndex(sel));
+      groupScore[g] = Math.fround(sel[members[0]!]! + sel[members[1]!]!);
+    }
+    const kept = Array.from({ length: p.nGroup }, (_, g) => g)
+      .sort(byScoreThenIndex(groupScore))
+      .slice(0, p.topkGroup)
+      .sort((a, b) => a - b);
+    candidates = kept.flatMap((g) => Array.from({ length: size }, (_, i) => g * size + i));
+  } else {
+    candidates = Array.from({ length: E }, (_, e) => e);
+  }
+  const experts = candidates.sort(byScoreThenIndex(sel)).slice(0, p.topK);
+  let weights = experts.map((e) => sig[e]!);
+  if (p.normTopkProb) {
+    const sum = weights.reduce((a, b) => a + b, 0) + 1e-20;
+    weights = weights.map((w) => w / sum);
+  }
+  weights = weights.map((w) => Math.fround(w * p.routedScalingFactor));
+  return { experts, weights };
+}
+
+/** Router parameters of a config. */
+export function routerParams(cfg: MiMoConfig): RouterParams {
+  return {
+    nGroup: cfg.nGroup,
+    topkGroup: cfg.topkGroup,
+    topK: cfg.numExpertsPerTok,
+    normTopkProb: cfg.normTopkProb,
+    routedScalingFactor: cfg.routedScalingFactor,
+  };
+}
+
+/**
+ * MoE FFN over T tokens.
+ * @param x normed input `[T, D]`
+ * @param onRouterLogits optional trace of the router logits `[T, E]`
+ * @returns output `[T, D]`
+ */
+export function moeForward(backend: Backend, w: MoeWeights, params: RouterParams, x: Float32Array, T: number, onRouterLogits?: (logits: Float32Array) => void): Float32Array {
+  const D = w.router.cols;
+  const E = w.router.rows;
+  const logits = backend.matmul(x, T, w.router);
+  onRouterLogits?.(logits);
+  const rowsOf: number[][] = Array.from({ length: E }, () => []);
+  const weightOf: number[][] = Array.from({ length: E }, () => []);
+  for (let t = 0; t < T; t++) {
+    const route = routeToken(logits.subarray(t * E, (t + 1) * E), w.bias, params);
+    route.experts.forEach((e, i) => {
+      rowsOf[e]!.push(t);
+      weightOf[e]!.push(route.weights[i]!);
+    });
+  }
+  const out = new Float32Array(T * D);
+  for (let e = 0; e < E; e++) {
+    const rows = rowsOf[e]!;
+    if (rows.length === 0) continue;
+    const xe = new Float32Array(rows.length * D);
+    rows.forEach((t, i) => xe.set(x.subarray(t * D, (t + 1) * D), i * D));
+    const ye = denseMlp(backend, w.experts[e]!, xe, rows.length);
+    rows.forEach((t, i) => {
+      const we = weightOf[e]![i]!;
+      for (let d = 0; d < D; d++) out[t * D + d]! += we * ye[i * D + d]!;
+    });
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+/**
+ * Golden suite (fixtures/README §4): for every case under $MIMO_FIXTURES, logits and hidden states of one full
+ * forward within the case's tolerance, greedy ids through the KV cache exactly equal to `greedy_ids`, and every
+ * `mtp_logits_k`. Fails when no case is found.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { loadModel } from '../../src/model/load.js';
+import { argmax, discoverCases, fixturesDir, maxAbs, maxAbsDiff, readGolden } from '../helpers/fixtures.js';
+
+const cases = discoverCases();
+
+test('golden fixtures are present', () => {
+  assert.ok(cases.length > 0, `no golden case found under ${fixturesDir()} (set MIMO_FIXTURES)`);
+});
+
+for (const dir of cases) {
+  const name = path.basename(dir);
+  test(`golden case ${name}`, async (t) => {
+    const g = readGolden(dir);
+    const { model, config, report } = loadModel(dir);
+    const ids = Array.from(g.tensors.get('input_ids')!.data);
+    const T = ids.length;
+    const V = config.vocabSize;
+    const D = config.hiddenSize;
+    const logitTol = (golden: Float32Array) => 2e-3 * Math.max(1, maxAbs(golden));
+
+    await t.test('loads every text tensor', () => {
+      assert.deepEqual(report.unusedTensors, []);
+    });
+
+    let hidden: Float32Array;
+    await t.test('full forward: hidden states and logits', () => {
+      hidden = model.forward(ids, model.newCache());
+      const gh = g.tensors.get('hidden_states')!.data;
+      const dh = maxAbsDiff(hidden, gh);
+      assert.ok(dh <= g.json.tolerance.hidden_states_max_abs_diff, `hidden max diff ${dh}`);
+      const logits = model.computeLogits(hidden, T);
+      const gl = g.tensors.get('logits')!.data;
+      const d = maxAbsDiff(logits, gl);
+      assert.ok(d <= logitTol(gl), `logits max diff ${d} > ${logitTol(gl)}`);
+    });
+
+    await t.test('greedy decode with the KV cache equals greedy_ids', () => {
+      const P = g.tensors.get('prefix_len')!.data[0]!;
+      const want = Array.from(g.tensors.get('greedy_ids')!.data);
+      const cache = model.newCache();
+      let h = model.forward(ids.slice(0, P), cache);
+      let logits = model.computeLogits(h.subarray((P - 1) * D), 1);
+      const got: number[] = [];
+      for (let j = 0; j < want.length; j++) {
+        const next = argmax(logits);
+        got.push(next);
+        if (j + 1 < want.length) {
+          h = model.forward([next], cache);
+          logits = model.computeLogits(h, 1);
+        }
+      }
+      assert.deepEqual(got, want);
+    });
+
+    await t.test('MTP logits', () => {
+      const K = model.numMtpLayers;
+      assert.equal(K, [...g.tensors.keys()].filter((n) => n.startsWith('mtp_logits_')).length);
+      for (let k = 0; k < K; k++) {
+        const rows = T - k - 1;
+        const cache = model.newCache();
+        const gk = model.mtpForward(k, hidden!.subarray(0, rows * D), ids.slice(k + 1, k + 1 + rows), cache);
+        const logits = model.computeLogits(gk, rows);
+        const gl = g.tensors.get(`mtp_logits_${k}`)!;
+        assert.deepEqual(gl.shape, [rows, V]);
+        const d = maxAbsDiff(logits, gl.data);
+        assert.ok(d <= logitTol(gl.data), `mtp_logits_${k} max diff ${d} > ${logitTol(gl.data)}`);
+      }
+    });
+  });
+}
