@@ -27,6 +27,12 @@ export function isTextTensor(name: string): boolean {
   return TEXT_PREFIXES.some((p) => name.startsWith(p));
 }
 
+/** True when `p` lies inside directory `dir` (both resolved; `..foo` names are fine, `../foo` is not). */
+function isInside(dir: string, p: string): boolean {
+  const rel = path.relative(path.resolve(dir), path.resolve(p));
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+}
+
 /** Open checkpoint directory. Call {@link Checkpoint.close} when done. */
 export class Checkpoint {
   private readonly files = new Map<string, SafetensorsFile>();
@@ -76,13 +82,12 @@ export class Checkpoint {
       const full = path.resolve(this.dir, fileName);
       let f = this.files.get(full);
       if (!f) {
-        const rel = path.relative(this.dir, full);
-        if (path.isAbsolute(fileName) || rel.startsWith('..') || path.isAbsolute(rel)) {
+        if (path.isAbsolute(fileName) || !isInside(this.dir, full)) {
           throw new CheckpointError(indexPath, `weight_map.${name}: file ${JSON.stringify(fileName)} lies outside the model directory`);
         }
         if (!fs.existsSync(full)) throw new CheckpointError(indexPath, `weight_map.${name}: file ${fileName} does not exist`);
-        const real = fs.realpathSync(full);
-        if (path.relative(root, real).startsWith('..')) {
+        if (!fs.statSync(full).isFile()) throw new CheckpointError(indexPath, `weight_map.${name}: ${fileName} is not a regular file`);
+        if (!isInside(root, fs.realpathSync(full))) {
           throw new CheckpointError(indexPath, `weight_map.${name}: file ${JSON.stringify(fileName)} links outside the model directory`);
         }
         f = new SafetensorsFile(full);
@@ -161,6 +166,7 @@ export class Checkpoint {
     const scaleCols = Math.ceil(C / b1);
     const candidates = chunks.filter((n) => n >= 1 && R % n === 0);
     const n = candidates.find((k) => scaleInfo.shape.length === 2 && scaleInfo.shape[0] === k * Math.ceil(R / k / b0) && scaleInfo.shape[1] === scaleCols);
+    if (candidates.length === 0) throw new CheckpointError(file, `tensor ${name}: no chunk count among ${chunks.join(', ')} divides its ${R} rows`);
     if (n === undefined) {
       const want = candidates.map((k) => `[${k * Math.ceil(R / k / b0)}, ${scaleCols}]${k > 1 ? ` (${k} chunks)` : ''}`).join(' or ');
       throw new CheckpointError(this.fileOf(scaleName), `tensor ${scaleName} has shape [${scaleInfo.shape.join(', ')}], expected ${want} for a [${R}, ${C}] weight with blocks [${b0}, ${b1}]`);

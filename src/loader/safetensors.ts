@@ -63,11 +63,15 @@ export class SafetensorsFile {
       const n = Number(headerLen);
       this.headerBytes = 8 + n;
       const headerBuf = Buffer.alloc(n);
-      fs.readSync(this.fd, headerBuf, 0, n, 8);
+      for (let done = 0; done < n; ) {
+        const got = fs.readSync(this.fd, headerBuf, done, n - done, 8 + done);
+        if (got <= 0) throw this.fail('unexpected end of file in the header');
+        done += got;
+      }
       this.parseHeader(headerBuf.toString('utf8'));
     } catch (e) {
       this.close();
-      throw e;
+      throw e instanceof CheckpointError ? e : this.fail(`cannot read: ${(e as Error).message}`);
     }
   }
 
@@ -87,7 +91,11 @@ export class SafetensorsFile {
     const spans: Array<[number, number, string]> = [];
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === '__metadata__') {
-        if (raw && typeof raw === 'object') Object.assign(this.metadata, raw);
+        if (raw && typeof raw === 'object') {
+          for (const [k, v] of Object.entries(raw)) {
+            if (typeof v === 'string') Object.defineProperty(this.metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+          }
+        }
         continue;
       }
       const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };

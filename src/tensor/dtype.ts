@@ -51,7 +51,7 @@ export function f16ToNumber(h: number): number {
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
-/** Round a number to BF16 (round to nearest, ties to even; NaN stays NaN) and return its 16 bits. */
+/** Round the float32 value of x to BF16 (round to nearest, ties to even; NaN stays NaN) and return its 16 bits. */
 export function numberToBf16Bits(x: number): number {
   f32Scratch[0] = x;
   const u = u32Scratch[0]!;

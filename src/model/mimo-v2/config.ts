@@ -164,7 +164,7 @@ export function parseConfig(raw: unknown, source: string): MiMoConfig {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(source, undefined, 'not a JSON object');
   const r = new Reader(raw as Json, source);
   const modelType = (raw as Json)['model_type'];
-  if (typeof modelType !== 'string' || !(modelType in MODEL_TYPES)) {
+  if (typeof modelType !== 'string' || !Object.prototype.hasOwnProperty.call(MODEL_TYPES, modelType)) {
     throw r.err('model_type', `unknown model type ${JSON.stringify(modelType)} (supported: ${Object.keys(MODEL_TYPES).join(', ')})`);
   }
   r.fixed('scoring_func', ['sigmoid']);
@@ -191,9 +191,9 @@ export function parseConfig(raw: unknown, source: string): MiMoConfig {
   const quant = (raw as Json)['quantization_config'] as Json | null | undefined;
   let weightBlockSize: [number, number] | null = null;
   if (quant) {
-    const q = new Reader(quant, `${source} quantization_config`);
-    q.fixed('quant_method', ['fp8']);
-    q.fixed('fmt', ['e4m3']);
+    for (const [key, allowed] of [['quant_method', 'fp8'], ['fmt', 'e4m3']] as const) {
+      if (quant[key] !== undefined && quant[key] !== allowed) throw r.err(`quantization_config.${key}`, `unsupported value ${JSON.stringify(quant[key])} (supported: "${allowed}")`);
+    }
     const b = quant['weight_block_size'];
     if (!Array.isArray(b) || b.length !== 2 || !b.every((x) => Number.isSafeInteger(x) && x > 0)) {
       throw r.err('quantization_config.weight_block_size', `expected [b0, b1] of positive integers, got ${JSON.stringify(b)}`);
