@@ -1,0 +1,51 @@
+/**
+ * `mimo init --preset NAME --scale tiny|small --out DIR [--fp8] [--seed N]`: a random-weight checkpoint of a
+ * family member scaled down, in the exact official layout (config, safetensors, tokenizer files, chat template).
+ */
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { initCheckpoint } from '../../model/mimo-v2/init.js';
+import { loadPreset } from '../../model/mimo-v2/presets.js';
+import { SCALES, type Scale } from '../../model/mimo-v2/scale.js';
+import { parseChoice, parseIntOption } from '../options.js';
+import { formatBytes, formatCount } from '../../model/mimo-v2/inspect-report.js';
+
+interface InitFlags {
+  preset: string;
+  scale: Scale;
+  out: string;
+  fp8: boolean;
+  seed: number;
+}
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('write a random-weight, scaled-down checkpoint of a family member in the official layout')
+    .requiredOption('--preset <name>', 'mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5 or mimo-v2.5-pro')
+    .requiredOption('--out <dir>', 'output directory (must not exist or be empty)')
+    .option('--scale <scale>', `size: ${SCALES.join(', ')}`, parseChoice(SCALES), 'tiny')
+    .option('--fp8', 'store FP8 e4m3 weights with 128×128 block scales, as the release', false)
+    .option('--seed <n>', 'random seed', parseIntOption(0), 0)
+    .action(async (flags: InitFlags) => {
+      loadPreset(flags.preset); // fails early with the list of valid names
+      const bar = new cliProgress.SingleBar({ format: 'writing [{bar}] {percentage}% | {value}/{total} MB', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      let started = false;
+      const res = await initCheckpoint({
+        preset: flags.preset,
+        scale: flags.scale,
+        outDir: flags.out,
+        fp8: flags.fp8,
+        seed: flags.seed,
+        onProgress: (done, total) => {
+          if (!started) {
+            bar.start(Math.round(total / 1e6), 0);
+            started = true;
+          }
+          bar.update(Math.round(done / 1e6));
+        },
+      });
+      if (started) bar.stop();
+      process.stdout.write(`wrote ${res.dir}: ${formatCount(res.paramCount)} parameters, ${formatBytes(res.bytes)} (random weights)\n`);
+    });
+}

@@ -1,0 +1,50 @@
+/**
+ * `mimo inspect --model DIR | --preset NAME [--kv-dtype bf16|f16|f32|fp8] [--json]`: parameters (total and
+ * active, computed from the config), bytes by dtype, KV-cache bytes per token and at 32K/256K, the layer map.
+ * Reads only config.json and safetensors headers.
+ */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { RequestError } from '../../errors.js';
+import { Checkpoint } from '../../loader/checkpoint.js';
+import { loadConfig } from '../../model/mimo-v2/config.js';
+import { formatInspectReport, inspectJson, type InspectInput } from '../../model/mimo-v2/inspect-report.js';
+import { loadPreset, PRESET_NUM_MTP_LAYERS } from '../../model/mimo-v2/presets.js';
+import { KV_DTYPE_BYTES, weightBytesByDtype, type KvDtype } from '../../model/mimo-v2/stats.js';
+import { countMtpLayers } from '../../model/mimo-v2/weights.js';
+import { parseChoice } from '../options.js';
+
+interface InspectFlags {
+  model?: string;
+  preset?: string;
+  kvDtype: KvDtype;
+  json: boolean;
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('parameters, bytes by dtype, KV-cache size and layer map of a checkpoint or preset')
+    .option('--model <dir>', 'checkpoint directory')
+    .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro')
+    .option('--kv-dtype <dtype>', 'KV-cache element type', parseChoice(Object.keys(KV_DTYPE_BYTES) as KvDtype[]), 'bf16')
+    .option('--json', 'print one JSON object', false)
+    .action((flags: InspectFlags) => {
+      if ((flags.model === undefined) === (flags.preset === undefined)) throw new RequestError('--model/--preset', 'give exactly one of --model DIR or --preset NAME');
+      let input: InspectInput;
+      if (flags.preset !== undefined) {
+        const { config } = loadPreset(flags.preset);
+        input = { title: flags.preset, config, numMtpLayers: PRESET_NUM_MTP_LAYERS, bytesByDtype: weightBytesByDtype(config, PRESET_NUM_MTP_LAYERS), kvDtype: flags.kvDtype };
+      } else {
+        const dir = flags.model!;
+        const config = loadConfig(path.join(dir, 'config.json'));
+        const ckpt = new Checkpoint(dir);
+        try {
+          input = { title: dir, config, numMtpLayers: countMtpLayers(ckpt.names(), dir), bytesByDtype: ckpt.bytesByDtype(), kvDtype: flags.kvDtype };
+        } finally {
+          ckpt.close();
+        }
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify(inspectJson(input))}\n` : `${formatInspectReport(input)}\n`);
+    });
+}

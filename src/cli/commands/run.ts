@@ -1,0 +1,99 @@
+/**
+ * `mimo run [--model DIR] [...] "prompt"`: chat template applied (or `--raw`), text streamed as generated, then
+ * prefill tokens/s, decode tokens/s, TTFT and peak memory.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { MiMoEngine } from '../../engine/engine.js';
+import { RequestError } from '../../errors.js';
+import { ensureDefaultModel } from '../default-model.js';
+import { parseFloatOption, parseIntOption } from '../options.js';
+import { formatBytes } from '../../model/mimo-v2/inspect-report.js';
+
+interface RunFlags {
+  model?: string;
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+  think: boolean;
+  raw: boolean;
+  stop?: string[];
+}
+
+/** Sampling defaults from the checkpoint's generation_config.json (temperature, top_p, top_k), when present. */
+function generationDefaults(dir: string): { temperature?: number; topP?: number; topK?: number } {
+  const file = path.join(dir, 'generation_config.json');
+  if (!fs.existsSync(file)) return {};
+  try {
+    const g = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const num = (k: string) => (typeof g[k] === 'number' ? (g[k] as number) : undefined);
+    return { temperature: num('temperature'), topP: num('top_p'), topK: num('top_k') };
+  } catch {
+    return {};
+  }
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('generate text from a prompt (chat template applied unless --raw)')
+    .argument('<prompt>', 'the prompt text')
+    .option('--model <dir>', 'checkpoint directory (default: a random-weight small MiMo-V2-Flash, created once)')
+    .option('--max-tokens <n>', 'most tokens to generate', parseIntOption(1), 256)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy; default 0.8 or generation_config.json)', parseFloatOption(0, 100))
+    .option('--top-p <p>', 'nucleus sampling (default 0.95 or generation_config.json)', parseFloatOption(0, 1))
+    .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', parseIntOption(0))
+    .option('--min-p <m>', 'drop tokens below m × the top probability', parseFloatOption(0, 1))
+    .option('--repetition-penalty <r>', 'CTRL-style repetition penalty (1 = off)', parseFloatOption(0.01, 100))
+    .option('--presence-penalty <x>', 'OpenAI presence penalty', parseFloatOption(-2, 2))
+    .option('--frequency-penalty <x>', 'OpenAI frequency penalty', parseFloatOption(-2, 2))
+    .option('--seed <s>', 'random seed (same seed, same tokens)', parseIntOption(0))
+    .option('--stop <text...>', 'stop strings')
+    .option('--no-think', 'start the answer with thinking turned off (enable_thinking=false)')
+    .option('--raw', 'plain completion: no chat template', false)
+    .action(async (prompt: string, flags: RunFlags) => {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      if (prompt.length === 0) throw new RequestError('prompt', 'is empty');
+      const dir = flags.model ?? (await ensureDefaultModel(log));
+      if (!fs.existsSync(dir)) throw new RequestError('--model', `${dir} does not exist`);
+      const engine = MiMoEngine.load(dir);
+      const { report, loadSeconds } = engine.loaded;
+      log(`mimo: loaded ${dir} (${engine.config.modelType}, ${engine.config.numHiddenLayers} layers, ${report.numMtpLayers} MTP) in ${loadSeconds.toFixed(1)} s`);
+      if (report.unusedTensors.length > 0) log(`mimo: warning: ${report.unusedTensors.length} tensors were not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);
+      if (report.skippedTensors.length > 0) log(`mimo: skipped ${report.skippedTensors.length} tensors of other modalities (vision/audio)`);
+      const dflt = generationDefaults(dir);
+      const stream = engine.stream(
+        { prompt, raw: flags.raw, enableThinking: flags.think },
+        {
+          maxTokens: flags.maxTokens,
+          temperature: flags.temperature ?? dflt.temperature ?? 0.8,
+          topP: flags.topP ?? dflt.topP ?? 0.95,
+          topK: flags.topK ?? dflt.topK ?? 0,
+          minP: flags.minP ?? 0,
+          repetitionPenalty: flags.repetitionPenalty ?? 1,
+          presencePenalty: flags.presencePenalty ?? 0,
+          frequencyPenalty: flags.frequencyPenalty ?? 0,
+          seed: flags.seed,
+          stop: flags.stop,
+        },
+      );
+      for await (const chunk of stream) {
+        process.stdout.write(chunk.text);
+        if (chunk.stats) {
+          const s = chunk.stats;
+          process.stdout.write('\n');
+          log(
+            `\nprefill: ${s.promptTokens} tokens, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s | TTFT ${(s.ttftSeconds * 1000).toFixed(0)} ms | ` +
+              `decode: ${s.generatedTokens} tokens, ${s.decodeTokensPerSecond.toFixed(2)} tokens/s | peak memory ${formatBytes(s.peakRssBytes)} | finish: ${chunk.finishReason}`,
+          );
+        }
+      }
+    });
+}
