@@ -11,8 +11,8 @@ export class LayerKVCache {
   length = 0;
   /** Oldest position whose keys/values are still held. */
   first = 0;
-  /** Allocated rows. */
-  private rows = 0;
+  /** Allocated rows; position p sits in row p mod rows. */
+  rows = 0;
   /** `[rows, Hkv, Dqk]` and `[rows, Hkv, Dv]` float32. */
   keys = new Float32Array(0);
   values = new Float32Array(0);
@@ -35,7 +35,9 @@ export class LayerKVCache {
   }
 
   /** Row of position p in keys/values. */
-  slot = (p: number): number => (this.rows === 0 ? 0 : p % this.rows);
+  slot(p: number): number {
+    return this.rows === 0 ? 0 : p % this.rows;
+  }
 
   private grow(needRows: number): void {
     if (needRows <= this.rows) return;

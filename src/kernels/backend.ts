@@ -4,12 +4,28 @@
  * All activations are float32, row-major, outermost dimension first. Source: spec §3 (forward pass).
  */
 
-/** A linear layer's weight `[out, in]` (PyTorch convention: y = x · Wᵀ), dequantised to float32. */
+/** Element type of a stored weight: as in the checkpoint (no up-front conversion). */
+export type WeightDType = 'f32' | 'bf16' | 'f16' | 'fp8';
+
+/**
+ * A linear layer's weight `[out, in]` (PyTorch convention: y = x · Wᵀ) in its stored dtype.
+ * - f32: `data` is a Float32Array of rows × cols values;
+ * - bf16 / f16: `data` is a Uint16Array of the raw 16-bit patterns;
+ * - fp8 (E4M3FN): `data` is a Uint8Array of codes, and W[r, c] = fp8(data[r·cols + c]) ×
+ *   scales[rowScale[r] · scaleCols + ⌊c / blockCols⌋] (spec §2.5; `rowScale` encodes uniform and per-chunk grids).
+ */
 export interface Weight {
   rows: number;
   cols: number;
-  /** float32 `[rows, cols]` */
-  data: Float32Array;
+  dtype: WeightDType;
+  data: Float32Array | Uint16Array | Uint8Array;
+  /** fp8 only: block scales `[scaleRows, scaleCols]` float32. */
+  scales?: Float32Array;
+  scaleCols?: number;
+  /** fp8 only: columns per scale block (b1). */
+  blockCols?: number;
+  /** fp8 only: scale row of each weight row, `[rows]`. */
+  rowScale?: Int32Array;
 }
 
 /** Keys/values visible to one attention call: the layer's cached past plus the chunk being computed. */
@@ -30,17 +46,24 @@ export interface AttentionInput {
   window: number | null;
   /** Per query head sink logit `[Hq]`, or null (spec §3.4 item 7). */
   sinks: Float32Array | null;
-  /** Cached keys/values of positions < start: `pastK(p)` returns the `[Hkv, Dqk]` row offset of position p in `pastKeys`. */
+  /**
+   * Cached keys `[pastRows, Hkv, Dqk]` and values `[pastRows, Hkv, Dv]` of positions < start; position p sits in
+   * row p mod pastRows (a ring for sliding-window layers; for full layers pastRows ≥ start, so row = p).
+   */
   pastKeys: Float32Array;
   pastValues: Float32Array;
-  /** Row index of cached position p inside pastKeys/pastValues (identity for full caches, p mod capacity for rings). */
-  pastSlot: (p: number) => number;
+  pastRows: number;
   /** Oldest position still cached (positions below were evicted from a ring). */
   pastFirst: number;
 }
 
 export interface Backend {
   readonly name: string;
+  /**
+   * Make a loaded weight ready for this backend's matmul, once at load (the TypeScript reference dequantises to
+   * f32; a native backend keeps the stored dtype or repacks it). Must not change the weight's values.
+   */
+  prepareWeight(w: Weight): Weight;
   /** y `[T, out]` = x `[T, in]` · Wᵀ. */
   matmul(x: Float32Array, T: number, w: Weight): Float32Array;
   /** RMSNorm over the last dim D of x `[T, D]` with weight `[D]`: w ⊙ x / sqrt(mean(x²) + eps) (spec §3.2). */

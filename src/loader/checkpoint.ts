@@ -7,7 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from '../errors.js';
-import { decodeToF32, FP8_E4M3_TABLE } from '../tensor/dtype.js';
+import type { Weight } from '../kernels/backend.js';
+import { decodeToF32 } from '../tensor/dtype.js';
+import { dequantize } from '../tensor/weight.js';
 import { numel, SafetensorsFile, type TensorInfo } from './safetensors.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -27,6 +29,15 @@ export function isTextTensor(name: string): boolean {
   return TEXT_PREFIXES.some((p) => name.startsWith(p));
 }
 
+/** A typed view of `bytes` when aligned for the element size, else a typed copy. */
+function typedView<T extends Float32Array | Uint16Array>(bytes: Uint8Array, Ctor: { new (b: ArrayBufferLike, o: number, n: number): T; new (n: number): T; BYTES_PER_ELEMENT: number }): T {
+  const n = bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer, bytes.byteOffset, n);
+  const copy = new Ctor(n);
+  new Uint8Array(copy.buffer).set(bytes);
+  return copy;
+}
+
 /** True when `p` lies inside directory `dir` (both resolved; `..foo` names are fine, `../foo` is not). */
 function isInside(dir: string, p: string): boolean {
   const rel = path.relative(path.resolve(dir), path.resolve(p));
@@ -44,7 +55,14 @@ export class Checkpoint {
    * @throws CheckpointError when the directory or its weights are missing, the index is malformed or names a file
    *   outside the directory, a file is hostile (see SafetensorsFile), or a tensor listed by the index is absent.
    */
-  constructor(readonly dir: string) {
+  /**
+   * @param opts.map maps a whole file read-only (e.g. the native addon's mmap); tensors are then views into the
+   *   mapping instead of fresh reads, so weights never pass through the JS heap
+   */
+  constructor(
+    readonly dir: string,
+    private readonly opts: { map?: (file: string) => ArrayBuffer } = {},
+  ) {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CheckpointError(dir, 'not a directory');
     try {
       const indexPath = path.join(dir, INDEX_FILE);
@@ -58,7 +76,7 @@ export class Checkpoint {
   }
 
   private openSingle(file: string): void {
-    const f = new SafetensorsFile(file);
+    const f = new SafetensorsFile(file, this.opts.map);
     this.files.set(file, f);
     for (const name of f.tensors.keys()) this.where.set(name, f);
   }
@@ -90,7 +108,7 @@ export class Checkpoint {
         if (!isInside(root, fs.realpathSync(full))) {
           throw new CheckpointError(indexPath, `weight_map.${name}: file ${JSON.stringify(fileName)} links outside the model directory`);
         }
-        f = new SafetensorsFile(full);
+        f = new SafetensorsFile(full, this.opts.map);
         this.files.set(full, f);
       }
       if (!f.tensors.has(name)) throw new CheckpointError(f.path, `tensor ${name} is listed in ${INDEX_FILE} but not in this file`);
@@ -145,28 +163,41 @@ export class Checkpoint {
   }
 
   /**
-   * Read a 2-D weight as float32, dequantising F8_E4M3 with its `weight_scale_inv` sibling (spec §2.5).
-   * Non-FP8 weights are decoded as stored. The FP8 scale grid is per chunk: with `chunks` = n, row r lies in
-   * chunk c = ⌊r / (R/n)⌋ and uses scale row c·⌈(R/n)/b0⌉ + ⌊(r mod R/n)/b0⌋. `chunks` may list several
-   * candidate counts (tried in order; the first whose grid shape matches is used) for split projections whose
-   * exporter used a per-rank grid (Flash full-attention k_proj); fused qkv passes exactly one (from config).
+   * Read a 2-D weight in its stored dtype (F32, BF16, F16, or F8_E4M3 with its `weight_scale_inv` sibling), without
+   * converting it (spec §2.5). The FP8 scale grid is per chunk: with `chunks` = n, row r lies in chunk
+   * c = ⌊r / (R/n)⌋ and uses scale row c·⌈(R/n)/b0⌉ + ⌊(r mod R/n)/b0⌋ (recorded in `rowScale`). `chunks` may list
+   * several candidate counts (tried in order; the first whose grid shape matches is used) for split projections
+   * whose exporter used a per-rank grid (Flash full-attention k_proj); fused qkv passes exactly one (from config).
    * @param blockSize `quantization_config.weight_block_size` [b0, b1]; required when the tensor is FP8
-   * @throws CheckpointError when the scale is missing, its grid matches no candidate, or a scale is not finite.
+   * @throws CheckpointError when the dtype is not a weight dtype, the scale is missing, its grid matches no
+   *   candidate, or a scale is not finite.
    */
-  readWeight(name: string, expectedShape: readonly [number, number], blockSize: readonly [number, number] | null, chunks: readonly number[] = [1]): F32Tensor {
+  readStoredWeight(name: string, expectedShape: readonly [number, number], blockSize: readonly [number, number] | null, chunks: readonly number[] = [1]): Weight {
     const info = this.require(name, expectedShape);
-    if (info.dtype !== 'F8_E4M3') return this.readF32(name, expectedShape);
-    const scaleName = `${name}_scale_inv`;
+    const [R, C] = expectedShape;
     const file = this.fileOf(name);
+    const bytes = () => this.where.get(name)!.view(name);
+    switch (info.dtype) {
+      case 'F32':
+        return { rows: R, cols: C, dtype: 'f32', data: typedView(bytes(), Float32Array) };
+      case 'BF16':
+        return { rows: R, cols: C, dtype: 'bf16', data: typedView(bytes(), Uint16Array) };
+      case 'F16':
+        return { rows: R, cols: C, dtype: 'f16', data: typedView(bytes(), Uint16Array) };
+      case 'F8_E4M3':
+        break;
+      default:
+        throw new CheckpointError(file, `tensor ${name}: dtype ${info.rawDtype} is not supported for a weight (F32, BF16, F16, F8_E4M3)`);
+    }
+    const scaleName = `${name}_scale_inv`;
     if (!blockSize) throw new CheckpointError(file, `tensor ${name} is F8_E4M3 but config.json has no quantization_config.weight_block_size`);
     if (!this.has(scaleName)) throw new CheckpointError(this.dir, `${scaleName} not found in any shard (FP8 tensor ${name} needs its block scales)`);
-    const [R, C] = expectedShape;
     const [b0, b1] = blockSize;
     const scaleInfo = this.require(scaleName);
     const scaleCols = Math.ceil(C / b1);
     const candidates = chunks.filter((n) => n >= 1 && R % n === 0);
-    const n = candidates.find((k) => scaleInfo.shape.length === 2 && scaleInfo.shape[0] === k * Math.ceil(R / k / b0) && scaleInfo.shape[1] === scaleCols);
     if (candidates.length === 0) throw new CheckpointError(file, `tensor ${name}: no chunk count among ${chunks.join(', ')} divides its ${R} rows`);
+    const n = candidates.find((k) => scaleInfo.shape.length === 2 && scaleInfo.shape[0] === k * Math.ceil(R / k / b0) && scaleInfo.shape[1] === scaleCols);
     if (n === undefined) {
       const want = candidates.map((k) => `[${k * Math.ceil(R / k / b0)}, ${scaleCols}]${k > 1 ? ` (${k} chunks)` : ''}`).join(' or ');
       throw new CheckpointError(this.fileOf(scaleName), `tensor ${scaleName} has shape [${scaleInfo.shape.join(', ')}], expected ${want} for a [${R}, ${C}] weight with blocks [${b0}, ${b1}]`);
@@ -175,17 +206,20 @@ export class Checkpoint {
     for (let i = 0; i < scales.length; i++) {
       if (!Number.isFinite(scales[i]!)) throw new CheckpointError(this.fileOf(scaleName), `tensor ${scaleName}: scale ${i} is ${scales[i]} (not finite)`);
     }
-    const codes = this.where.get(name)!.readBytes(name);
-    const out = new Float32Array(R * C);
     const chunkRows = R / n;
     const blocksPerChunk = Math.ceil(chunkRows / b0);
+    const rowScale = new Int32Array(R);
     for (let r = 0; r < R; r++) {
       const c = Math.floor(r / chunkRows);
-      const sRow = (c * blocksPerChunk + Math.floor((r - c * chunkRows) / b0)) * scaleCols;
-      const base = r * C;
-      for (let col = 0; col < C; col++) out[base + col] = FP8_E4M3_TABLE[codes[base + col]!]! * scales[sRow + Math.floor(col / b1)]!;
+      rowScale[r] = c * blocksPerChunk + Math.floor((r - c * chunkRows) / b0);
     }
-    return { shape: [R, C], data: out };
+    return { rows: R, cols: C, dtype: 'fp8', data: bytes(), scales, scaleCols, blockCols: b1, rowScale };
+  }
+
+  /** {@link readStoredWeight} dequantised to float32 (the reference values of the weight). */
+  readWeight(name: string, expectedShape: readonly [number, number], blockSize: readonly [number, number] | null, chunks: readonly number[] = [1]): F32Tensor {
+    const w = dequantize(this.readStoredWeight(name, expectedShape, blockSize, chunks));
+    return { shape: [w.rows, w.cols], data: w.data as Float32Array };
   }
 
   /** Text-model tensors never read (e.g. a tensor the config does not account for). */

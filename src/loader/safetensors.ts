@@ -44,7 +44,15 @@ export class SafetensorsFile {
   readonly headerBytes: number;
   private fd: number | null;
 
-  constructor(readonly path: string) {
+  private mapped: ArrayBuffer | null = null;
+
+  /**
+   * @param map optional whole-file read-only mapper; when given, {@link view} returns views into the mapping
+   */
+  constructor(
+    readonly path: string,
+    private readonly map?: (file: string) => ArrayBuffer,
+  ) {
     try {
       this.fd = fs.openSync(path, 'r');
     } catch (e) {
@@ -159,7 +167,26 @@ export class SafetensorsFile {
     return buf;
   }
 
-  /** Close the file descriptor; later reads fail. Safe to call twice. */
+  /**
+   * A tensor's bytes: a view into the mapped file when a mapper was given (no copy), else {@link readBytes}.
+   * @throws CheckpointError as readBytes, or when the mapping fails or is shorter than the file
+   */
+  view(name: string): Uint8Array {
+    if (!this.map) return this.readBytes(name);
+    const info = this.tensors.get(name);
+    if (!info) throw this.fail(`tensor ${name} not found`);
+    if (!this.mapped) {
+      try {
+        this.mapped = this.map(this.path);
+      } catch (e) {
+        throw this.fail(`cannot map: ${(e as Error).message}`);
+      }
+      if (this.mapped.byteLength < this.sizeBytes) throw this.fail(`mapping has ${this.mapped.byteLength} bytes, file has ${this.sizeBytes}`);
+    }
+    return new Uint8Array(this.mapped, info.start, info.sizeBytes);
+  }
+
+  /** Close the file descriptor; later reads fail (views into a mapping stay valid). Safe to call twice. */
   close(): void {
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;

@@ -26,7 +26,7 @@ function input(T: number, Hq: number, Hkv: number, Dqk: number, Dv: number, wind
     sinks,
     pastKeys: new Float32Array(0),
     pastValues: new Float32Array(0),
-    pastSlot: (p) => p,
+    pastRows: 0,
     pastFirst: 0,
   };
 }

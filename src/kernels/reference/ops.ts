@@ -4,9 +4,12 @@
  */
 import { ShapeError } from '../../errors.js';
 import type { AttentionInput, Backend, Weight } from '../backend.js';
+import { dequantize } from '../../tensor/weight.js';
 
 function matmul(x: Float32Array, T: number, w: Weight): Float32Array {
-  const { rows, cols, data } = w;
+  if (w.dtype !== 'f32') throw new ShapeError(`matmul: the reference backend needs f32 weights (prepareWeight), got ${w.dtype}`);
+  const { rows, cols } = w;
+  const data = w.data as Float32Array;
   if (x.length !== T * cols) throw new ShapeError(`matmul: x has ${x.length} elements, expected [${T}, ${cols}]`);
   const y = new Float32Array(T * rows);
   const c4 = cols - (cols % 4);
@@ -116,7 +119,7 @@ function attention(a: AttentionInput): Float32Array {
         let keys: Float32Array;
         if (j < start) {
           keys = a.pastKeys;
-          ko = (a.pastSlot(j) * Hkv + kvh) * Dqk;
+          ko = ((j % a.pastRows) * Hkv + kvh) * Dqk;
         } else {
           keys = k;
           ko = ((j - start) * Hkv + kvh) * Dqk;
@@ -137,7 +140,7 @@ function attention(a: AttentionInput): Float32Array {
         let vo: number;
         if (j < start) {
           vals = a.pastValues;
-          vo = (a.pastSlot(j) * Hkv + kvh) * Dv;
+          vo = ((j % a.pastRows) * Hkv + kvh) * Dv;
         } else {
           vals = v;
           vo = ((j - start) * Hkv + kvh) * Dv;
@@ -152,4 +155,4 @@ function attention(a: AttentionInput): Float32Array {
 }
 
 /** The reference backend (pure TypeScript; the definition every other backend is tested against). */
-export const referenceBackend: Backend = { name: 'ts', matmul, rmsNorm, rope, swiglu, attention };
+export const referenceBackend: Backend = { name: 'ts', prepareWeight: dequantize, matmul, rmsNorm, rope, swiglu, attention };

@@ -52,7 +52,7 @@ export function attentionBlock(
     sinks: w.sinks,
     pastKeys: cache.keys,
     pastValues: cache.values,
-    pastSlot: cache.slot,
+    pastRows: cache.rows,
     pastFirst: cache.first,
   });
   cache.append(k, v, T);

@@ -11,7 +11,8 @@ import { attentionBlock, type TraceFn } from './attention.js';
 import type { MiMoConfig } from './config.js';
 import { denseMlp } from './mlp.js';
 import { moeForward, routerParams, type RouterParams } from './moe.js';
-import type { ModelWeights } from './weights.js';
+import { prepareWeights, type ModelWeights } from './weights.js';
+import { decodeRow } from '../../tensor/weight.js';
 
 function addInPlace(a: Float32Array, b: Float32Array): void {
   for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]!;
@@ -20,12 +21,18 @@ function addInPlace(a: Float32Array, b: Float32Array): void {
 export class MiMoModel {
   private readonly router: RouterParams;
 
+  readonly weights: ModelWeights;
+
+  /**
+   * @param weights stored-dtype weights from loadWeights; each linear weight goes through backend.prepareWeight once
+   */
   constructor(
     readonly config: MiMoConfig,
-    readonly weights: ModelWeights,
+    weights: ModelWeights,
     readonly backend: Backend,
   ) {
     this.router = routerParams(config);
+    this.weights = prepareWeights(weights, (w) => backend.prepareWeight(w));
   }
 
   get numMtpLayers(): number {
@@ -52,7 +59,7 @@ export class MiMoModel {
     for (let t = 0; t < tokens.length; t++) {
       const id = tokens[t]!;
       if (!Number.isInteger(id) || id < 0 || id >= V) throw new ShapeError(`token id ${id} at index ${t} is outside the vocabulary [0, ${V})`);
-      out.set(this.weights.embed.data.subarray(id * D, (id + 1) * D), t * D);
+      decodeRow(this.weights.embed, id, out, t * D);
     }
     return out;
   }

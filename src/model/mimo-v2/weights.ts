@@ -6,6 +6,7 @@
 import { CheckpointError } from '../../errors.js';
 import type { Weight } from '../../kernels/backend.js';
 import type { Checkpoint } from '../../loader/checkpoint.js';
+import { gatherRows } from '../../tensor/weight.js';
 import type { AttentionPlan, MiMoConfig } from './config.js';
 
 export interface AttentionWeights {
@@ -51,7 +52,7 @@ export interface MtpWeights {
 }
 
 export interface ModelWeights {
-  /** `[V, D]` token embeddings. */
+  /** `[V, D]` token embeddings (stored dtype; rows are decoded per token). */
   embed: Weight;
   /** `[V, D]` LM head (the embedding when tied). */
   lmHead: Weight;
@@ -90,10 +91,9 @@ class WeightReader {
     return this.ckpt.readF32(name, [length]).data;
   }
 
-  /** A linear weight `[rows, cols]`; FP8 grids may be uniform or per TP chunk of num_key_value_heads rows. */
+  /** A linear weight `[rows, cols]` in its stored dtype; FP8 grids may be uniform or per TP chunk of num_key_value_heads rows. */
   linear(name: string, rows: number, cols: number, chunks: readonly number[] = [1, this.cfg.numKeyValueHeads]): Weight {
-    const t = this.ckpt.readWeight(name, [rows, cols], this.cfg.weightBlockSize, chunks);
-    return { rows, cols, data: t.data };
+    return this.ckpt.readStoredWeight(name, [rows, cols], this.cfg.weightBlockSize, chunks);
   }
 
   mlp(prefix: string, inter: number): MlpWeights {
@@ -124,8 +124,9 @@ class WeightReader {
   }
 
   /**
-   * Split a fused `qkv_proj` of n = num_key_value_heads chunks, each [Q_c | K_c | V_c], into q/k/v (spec §2.6):
-   * dequantise the fused rows first (one FP8 grid per chunk), then gather Q = concat_c Q_c, K, V.
+   * Split a fused `qkv_proj` of n = num_key_value_heads chunks, each [Q_c | K_c | V_c], into q/k/v (spec §2.6).
+   * Rows are gathered in the stored dtype; FP8 rows keep the scale row of the fused tensor's per-chunk grid, so
+   * blocks that straddle the Q/K and K/V boundaries dequantise exactly as the fused rows would.
    */
   fusedQkv(name: string, plan: AttentionPlan): [Weight, Weight, Weight] {
     const D = this.cfg.hiddenSize;
@@ -134,21 +135,9 @@ class WeightReader {
     const Rk = (plan.numKvHeads / n) * plan.headDim;
     const Rv = (plan.numKvHeads / n) * plan.vHeadDim;
     const R = Rq + Rk + Rv;
-    const fused = this.ckpt.readWeight(name, [n * R, D], this.cfg.weightBlockSize, [n]).data;
-    const q = new Float32Array(n * Rq * D);
-    const k = new Float32Array(n * Rk * D);
-    const v = new Float32Array(n * Rv * D);
-    for (let c = 0; c < n; c++) {
-      const base = c * R * D;
-      q.set(fused.subarray(base, base + Rq * D), c * Rq * D);
-      k.set(fused.subarray(base + Rq * D, base + (Rq + Rk) * D), c * Rk * D);
-      v.set(fused.subarray(base + (Rq + Rk) * D, base + R * D), c * Rv * D);
-    }
-    return [
-      { rows: n * Rq, cols: D, data: q },
-      { rows: n * Rk, cols: D, data: k },
-      { rows: n * Rv, cols: D, data: v },
-    ];
+    const fused = this.ckpt.readStoredWeight(name, [n * R, D], this.cfg.weightBlockSize, [n]);
+    const rows = (offset: number, count: number) => Array.from({ length: n * count }, (_, i) => Math.floor(i / count) * R + offset + (i % count));
+    return [gatherRows(fused, rows(0, Rq)), gatherRows(fused, rows(Rq, Rk)), gatherRows(fused, rows(Rq + Rk, Rv))];
   }
 }
 
@@ -160,8 +149,8 @@ export function loadWeights(ckpt: Checkpoint, cfg: MiMoConfig): { weights: Model
   const r = new WeightReader(ckpt, cfg);
   const D = cfg.hiddenSize;
   const V = cfg.vocabSize;
-  const embed: Weight = { rows: V, cols: D, data: ckpt.readF32('model.embed_tokens.weight', [V, D]).data };
-  const lmHead: Weight = cfg.tieWordEmbeddings ? embed : { rows: V, cols: D, data: ckpt.readF32('lm_head.weight', [V, D]).data };
+  const embed = r.linear('model.embed_tokens.weight', V, D);
+  const lmHead = cfg.tieWordEmbeddings ? embed : r.linear('lm_head.weight', V, D);
   const layers: LayerWeights[] = cfg.layers.map((plan) => {
     const p = `model.layers.${plan.index}`;
     const attention = r.attention(`${p}.self_attn`, plan.attention);
@@ -204,5 +193,25 @@ export function loadWeights(ckpt: Checkpoint, cfg: MiMoConfig): { weights: Model
   return {
     weights: { embed, lmHead, norm, layers, mtp },
     report: { unusedTensors: ckpt.unusedTextTensors(), skippedTensors: ckpt.skippedTensors(), numMtpLayers },
+  };
+}
+
+/**
+ * Apply `prepare` (a backend's prepareWeight) to every linear weight, once; the embedding stays as stored (it is
+ * only read row by row). A tied LM head is prepared from the embedding.
+ */
+export function prepareWeights(w: ModelWeights, prepare: (x: Weight) => Weight): ModelWeights {
+  const att = (a: AttentionWeights): AttentionWeights => ({ ...a, q: prepare(a.q), k: prepare(a.k), v: prepare(a.v), o: prepare(a.o) });
+  const mlp = (m: MlpWeights): MlpWeights => ({ gate: prepare(m.gate), up: prepare(m.up), down: prepare(m.down) });
+  return {
+    embed: w.embed,
+    lmHead: prepare(w.lmHead),
+    norm: w.norm,
+    layers: w.layers.map((l) => ({
+      ...l,
+      attention: att(l.attention),
+      mlp: l.mlp.kind === 'dense' ? { kind: 'dense', dense: mlp(l.mlp.dense) } : { kind: 'moe', moe: { ...l.mlp.moe, router: prepare(l.mlp.moe.router), experts: l.mlp.moe.experts.map(mlp) } },
+    })),
+    mtp: w.mtp.map((m) => ({ ...m, ehProj: prepare(m.ehProj), attention: att(m.attention), mlp: mlp(m.mlp) })),
   };
 }
