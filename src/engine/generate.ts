@@ -1,12 +1,14 @@
 /**
- * Token generation for one sequence: prefill of the whole prompt in one forward, then token-by-token decode
- * through the KV cache; sampling (temperature, top-k, top-p, min-p, penalties, seed); stop on EOS ids, stop
- * strings and max tokens. Streaming (async iterator of chunks) and one-shot. Source: STYLE.md habit 5.
+ * Token generation for one sequence: prefill of the whole prompt in one forward, then decode through the KV
+ * cache — one token per trunk forward, or with `mtp: K` self-speculative steps (MTP drafts K tokens, one batched
+ * trunk forward verifies them). Sampling (temperature, top-k, top-p, min-p, penalties, seed); stop on EOS ids,
+ * stop strings and max tokens. Streaming (async iterator of chunks) and one-shot. Source: STYLE.md habits 5–6.
  */
 import { RequestError } from '../errors.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import { IncrementalDetokenizer } from '../tokenizer/incremental-detokenizer.js';
 import type { MiMoTokenizer } from '../tokenizer/tokenizer.js';
+import { PlainDecoder, SpeculativeDecoder } from './decoders.js';
 import { resolveSamplingParams, Sampler, type SamplingParams } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
@@ -17,6 +19,8 @@ export interface GenerateOptions extends Partial<SamplingParams> {
   stop?: string[];
   /** Token ids that end generation (not returned); default: config eos ids plus the tokenizer's stop tokens. */
   stopTokenIds?: number[];
+  /** MTP drafts per step for self-speculative decoding: 0 = off (default), up to the checkpoint's MTP layers. */
+  mtp?: number;
   /** Abort generation between tokens. */
   signal?: AbortSignal;
 }
@@ -36,6 +40,13 @@ export interface GenerationStats {
   decodeTokensPerSecond: number;
   /** Peak resident set size of the process, bytes. */
   peakRssBytes: number;
+  /** Trunk forwards after the prefill (decode or verify steps). */
+  decodeSteps: number;
+  /** MTP drafts proposed and accepted (0 without MTP). */
+  draftsProposed: number;
+  draftsAccepted: number;
+  /** Mean tokens per trunk forward after the first token (1 without MTP). */
+  acceptanceLength: number;
 }
 
 /** One streamed piece: a generated token with the text it completes, or the final chunk (tokenId null). */
@@ -59,11 +70,14 @@ export function peakRssBytes(): number {
 }
 
 /** Validate the non-sampling generation options. @throws RequestError naming the parameter */
-function validateOptions(opts: GenerateOptions): void {
+function validateOptions(opts: GenerateOptions, numMtpLayers: number): void {
   if (opts.maxTokens !== undefined && (!Number.isSafeInteger(opts.maxTokens) || opts.maxTokens < 1)) {
     throw new RequestError('max_tokens', `must be a positive integer, got ${opts.maxTokens}`);
   }
   if (opts.stopTokenIds?.some((id) => !Number.isSafeInteger(id) || id < 0)) throw new RequestError('stop_token_ids', 'must be non-negative integers');
+  if (opts.mtp !== undefined && (!Number.isSafeInteger(opts.mtp) || opts.mtp < 0 || opts.mtp > numMtpLayers)) {
+    throw new RequestError('mtp', `must be an integer in [0, ${numMtpLayers}] (the checkpoint's MTP layers), got ${opts.mtp}`);
+  }
 }
 
 /** Generates tokens from a model (and, when given, text through its tokenizer). */
@@ -85,56 +99,50 @@ export class Generator {
    * @throws RequestError for invalid options (before any compute); ShapeError for token ids outside the vocabulary
    */
   async *stream(promptIds: number[], opts: GenerateOptions = {}): AsyncGenerator<StreamChunk> {
-    validateOptions(opts);
+    validateOptions(opts, this.model.numMtpLayers);
     const params = resolveSamplingParams(opts);
     if (promptIds.length === 0) throw new RequestError('prompt', 'is empty');
     if (opts.stop?.length && !this.tokenizer) throw new RequestError('stop', 'stop strings need a tokenizer (the model directory has no tokenizer.json)');
-    const model = this.model;
-    const D = model.config.hiddenSize;
     const maxTokens = opts.maxTokens ?? 256;
     const stopIds = new Set(opts.stopTokenIds ?? this.defaultStopTokenIds());
     const sampler = new Sampler(params);
-    const allowedVocab = Math.min(model.config.vocabSize, this.tokenizer?.vocabSize ?? Infinity);
+    const allowedVocab = Math.min(this.model.config.vocabSize, this.tokenizer?.vocabSize ?? Infinity);
     const detok = this.tokenizer ? new IncrementalDetokenizer(this.tokenizer) : null;
     const stopper = new StopMatcher(opts.stop ?? []);
-    const cache = model.newCache();
     const generated: number[] = [];
+    const decoder = (opts.mtp ?? 0) > 0 ? new SpeculativeDecoder(this.model, sampler, promptIds, generated, allowedVocab, opts.mtp!) : new PlainDecoder(this.model, sampler, promptIds, generated, allowedVocab);
     const t0 = performance.now();
     let tFirst = 0;
+    let steps = 0;
     let finishReason: FinishReason = 'length';
-    let hidden = model.forward(promptIds, cache);
-    let last = hidden.subarray((promptIds.length - 1) * D);
-    while (generated.length < maxTokens) {
+    let pending = decoder.prefill(promptIds);
+    tFirst = performance.now();
+    outer: for (;;) {
+      for (const next of pending) {
+        if (stopIds.has(next)) {
+          finishReason = 'stop';
+          break outer;
+        }
+        generated.push(next);
+        const { emit, stopped } = stopper.push(detok ? detok.push(next) : '');
+        yield { tokenId: next, text: emit };
+        if (stopped) {
+          finishReason = 'stop';
+          break outer;
+        }
+        if (generated.length >= maxTokens) break outer;
+      }
       if (opts.signal?.aborted) {
         finishReason = 'abort';
         break;
       }
-      const logits = model.computeLogits(last, 1);
-      const next = sampler.sample(logits, { promptIds, generatedIds: generated }, allowedVocab);
-      if (generated.length === 0) tFirst = performance.now();
-      if (stopIds.has(next)) {
-        finishReason = 'stop';
-        break;
-      }
-      generated.push(next);
-      const piece = detok ? detok.push(next) : '';
-      const { emit, stopped } = stopper.push(piece);
-      yield { tokenId: next, text: emit };
-      if (stopped) {
-        finishReason = 'stop';
-        break;
-      }
-      if (generated.length >= maxTokens) break;
-      hidden = model.forward([next], cache);
-      last = hidden;
+      pending = decoder.step(maxTokens - generated.length);
+      steps++;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const tEnd = performance.now();
     let tail = '';
-    if (finishReason !== 'stop' || !opts.stop?.length) {
-      tail = stopper.push(detok ? detok.flush() : '').emit + stopper.flush();
-    }
-    if (generated.length === 0) tFirst = tEnd;
+    if (finishReason !== 'stop' || !opts.stop?.length) tail = stopper.push(detok ? detok.flush() : '').emit + stopper.flush();
     const prefillSeconds = (tFirst - t0) / 1000;
     const decodeSeconds = (tEnd - tFirst) / 1000;
     const stats: GenerationStats = {
@@ -145,6 +153,10 @@ export class Generator {
       decodeSeconds,
       decodeTokensPerSecond: generated.length > 1 && decodeSeconds > 0 ? (generated.length - 1) / decodeSeconds : 0,
       peakRssBytes: peakRssBytes(),
+      decodeSteps: steps,
+      draftsProposed: decoder.draftsProposed,
+      draftsAccepted: decoder.draftsAccepted,
+      acceptanceLength: steps > 0 ? Math.max(0, generated.length - 1) / steps : 0,
     };
     yield { tokenId: null, text: tail, finishReason, stats };
   }

@@ -84,6 +84,19 @@ export class LayerKVCache {
     if (this.first > this.length) this.first = this.length;
   }
 
+  /**
+   * Advance to position `pos` without storing positions length … pos−1 (they will never be attended to, e.g. MTP
+   * rows older than the window). Only for sliding-window caches.
+   * @throws ShapeError on a full-attention cache or when pos < length
+   */
+  skipTo(pos: number): void {
+    if (this.window === null) throw new ShapeError('kv-cache skipTo: a full-attention cache must hold every position');
+    if (pos < this.length) throw new ShapeError(`kv-cache skipTo: position ${pos} is behind the cache length ${this.length}`);
+    if (this.rows < this.maxRows) this.grow(this.maxRows);
+    this.length = pos;
+    this.first = pos;
+  }
+
   /** Bytes held by this layer's buffers. */
   get sizeBytes(): number {
     return this.keys.byteLength + this.values.byteLength;

@@ -20,12 +20,14 @@ export interface LoadedModel {
 
 /**
  * Load a MiMo-V2 checkpoint directory (official layout: config.json + safetensors).
+ * @param opts.backend compute backend (default: the TypeScript reference)
+ * @param opts.map whole-file read-only mapper (the native addon's mmap): weights become views of the mapped files
  * @throws ConfigError for config problems, CheckpointError for file/tensor problems (each names file and key/tensor)
  */
-export function loadModel(dir: string, opts: { backend?: Backend } = {}): LoadedModel {
+export function loadModel(dir: string, opts: { backend?: Backend; map?: (file: string) => ArrayBuffer } = {}): LoadedModel {
   const t0 = performance.now();
   const config = loadConfig(path.join(dir, 'config.json'));
-  const ckpt = new Checkpoint(dir);
+  const ckpt = new Checkpoint(dir, { map: opts.map });
   try {
     const { weights, report } = loadWeights(ckpt, config);
     const model = new MiMoModel(config, weights, opts.backend ?? referenceBackend);

@@ -30,11 +30,8 @@ export function attentionBlock(
   const { numHeads, numKvHeads, headDim, vHeadDim, rotaryDim, ropeTheta } = plan;
   const start = cache.length;
   const q = backend.matmul(x, T, w.q);
-  const k = backend.matmul(x, T, w.k);
-  const v = backend.matmul(x, T, w.v);
-  if (valueScale !== 1) for (let i = 0; i < v.length; i++) v[i] = v[i]! * valueScale;
   backend.rope(q, T, numHeads, headDim, rotaryDim, ropeTheta, start);
-  backend.rope(k, T, numKvHeads, headDim, rotaryDim, ropeTheta, start);
+  const { k, v } = projectKv(backend, plan, w, x, T, start, valueScale);
   trace?.('q', layer, q);
   trace?.('k', layer, k);
   trace?.('v', layer, v);
@@ -58,4 +55,16 @@ export function attentionBlock(
   cache.append(k, v, T);
   trace?.('attn_out', layer, o);
   return backend.matmul(o, T, w.o);
+}
+
+/**
+ * Keys and values of T rows at positions start … start+T−1: k = RoPE(x·Wkᵀ) `[T, Hkv, Dqk]`,
+ * v = x·Wvᵀ × valueScale `[T, Hkv, Dv]`. A row's keys and values depend on that row's input only.
+ */
+export function projectKv(backend: Backend, plan: AttentionPlan, w: AttentionWeights, x: Float32Array, T: number, start: number, valueScale: number): { k: Float32Array; v: Float32Array } {
+  const k = backend.matmul(x, T, w.k);
+  const v = backend.matmul(x, T, w.v);
+  if (valueScale !== 1) for (let i = 0; i < v.length; i++) v[i] = v[i]! * valueScale;
+  backend.rope(k, T, plan.numKvHeads, plan.headDim, plan.rotaryDim, plan.ropeTheta, start);
+  return { k, v };
 }

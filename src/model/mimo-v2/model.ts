@@ -7,7 +7,7 @@
 import { ShapeError } from '../../errors.js';
 import type { Backend } from '../../kernels/backend.js';
 import { LayerKVCache, ModelKVCache } from '../../engine/kv-cache.js';
-import { attentionBlock, type TraceFn } from './attention.js';
+import { attentionBlock, projectKv, type TraceFn } from './attention.js';
 import type { MiMoConfig } from './config.js';
 import { denseMlp } from './mlp.js';
 import { moeForward, routerParams, type RouterParams } from './moe.js';
@@ -107,14 +107,37 @@ export class MiMoModel {
    * @returns MTP state after `final_layernorm`, `[T, D]`; logits come from {@link computeLogits}
    */
   mtpForward(k: number, hidden: Float32Array, tokens: ArrayLike<number>, cache: ModelKVCache): Float32Array {
-    const w = this.weights.mtp[k];
-    if (!w) throw new ShapeError(`MTP layer ${k} does not exist (the checkpoint has ${this.numMtpLayers})`);
+    const { w, x, T } = this.mtpInput(k, hidden, tokens);
     const cfg = this.config;
     const be = this.backend;
-    const D = cfg.hiddenSize;
-    const T = tokens.length;
-    if (hidden.length !== T * D) throw new ShapeError(`mtpForward: hidden has ${hidden.length} elements, expected [${T}, ${D}]`);
     const eps = cfg.layernormEpsilon;
+    const a = be.rmsNorm(x, T, w.inputNorm, eps);
+    addInPlace(x, attentionBlock(be, cfg.swaPlan, w.attention, a, T, cache.mtp[k]!, cfg.attentionValueScale));
+    addInPlace(x, denseMlp(be, w.mlp, be.rmsNorm(x, T, w.preMlpNorm, eps), T));
+    return be.rmsNorm(x, T, w.finalNorm, eps);
+  }
+
+  /**
+   * Append MTP layer k's keys and values for T rows (inputs as {@link mtpForward}) without computing their
+   * outputs: the rows a later query attends to but whose own predictions are not needed (drafting).
+   */
+  mtpAppendKv(k: number, hidden: Float32Array, tokens: ArrayLike<number>, cache: ModelKVCache): void {
+    const { w, x, T } = this.mtpInput(k, hidden, tokens);
+    const c = cache.mtp[k]!;
+    const a = this.backend.rmsNorm(x, T, w.inputNorm, this.config.layernormEpsilon);
+    const { k: keys, v } = projectKv(this.backend, this.config.swaPlan, w.attention, a, T, c.length, this.config.attentionValueScale);
+    c.append(keys, v, T);
+  }
+
+  /** eh_proj(concat(RMSNorm(embed(tokens); enorm), RMSNorm(hidden; hnorm))) `[T, D]` of MTP layer k. */
+  private mtpInput(k: number, hidden: Float32Array, tokens: ArrayLike<number>) {
+    const w = this.weights.mtp[k];
+    if (!w) throw new ShapeError(`MTP layer ${k} does not exist (the checkpoint has ${this.numMtpLayers})`);
+    const be = this.backend;
+    const D = this.config.hiddenSize;
+    const T = tokens.length;
+    if (hidden.length !== T * D) throw new ShapeError(`MTP layer ${k}: hidden has ${hidden.length} elements, expected [${T}, ${D}]`);
+    const eps = this.config.layernormEpsilon;
     const e = be.rmsNorm(this.embed(tokens), T, w.enorm, eps);
     const hn = be.rmsNorm(hidden, T, w.hnorm, eps);
     const cat = new Float32Array(T * 2 * D);
@@ -122,10 +145,6 @@ export class MiMoModel {
       cat.set(e.subarray(t * D, (t + 1) * D), t * 2 * D);
       cat.set(hn.subarray(t * D, (t + 1) * D), t * 2 * D + D);
     }
-    const x = be.matmul(cat, T, w.ehProj);
-    const a = be.rmsNorm(x, T, w.inputNorm, eps);
-    addInPlace(x, attentionBlock(be, cfg.swaPlan, w.attention, a, T, cache.mtp[k]!, cfg.attentionValueScale));
-    addInPlace(x, denseMlp(be, w.mlp, be.rmsNorm(x, T, w.preMlpNorm, eps), T));
-    return be.rmsNorm(x, T, w.finalNorm, eps);
+    return { w, x: be.matmul(cat, T, w.ehProj), T };
   }
 }
