@@ -6,7 +6,7 @@
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { ModelKVCache } from './kv-cache.js';
 import type { Sampler } from './sampler.js';
-import { MtpProposer } from './speculative/mtp-proposer.js';
+import { MtpProposer, type Proposal } from './speculative/mtp-proposer.js';
 import { sampleFrom, verifyGreedy, verifyRejection } from './speculative/verify.js';
 
 /** Produces the tokens of the next trunk forward (one for plain decode, 1 … K+1 for a speculative step). */
@@ -59,7 +59,13 @@ export class SpeculativeDecoder implements Decoder {
   private readonly hidden = new Map<number, Float32Array>();
   draftsProposed = 0;
   draftsAccepted = 0;
+  /** The drafts (and their MTP logits) of the latest step, for inspection. */
+  lastProposal: Proposal | null = null;
+  private readonly verify: typeof verifyRejection;
 
+  /**
+   * @param hooks test-only: `tokenOffset` miswires the MTP token input, `verify` replaces the rejection sampler
+   */
   constructor(
     readonly model: MiMoModel,
     readonly sampler: Sampler,
@@ -67,10 +73,12 @@ export class SpeculativeDecoder implements Decoder {
     readonly generated: number[],
     readonly allowedVocab: number,
     numDraft: number,
+    hooks: { tokenOffset?: number; verify?: typeof verifyRejection } = {},
   ) {
     // Rings keep window + K + 1 rows so rejected drafts (trunk: ≤ K rows, MTP layer k: ≤ k + 1 rows) can be trimmed.
     this.cache = model.newCache(numDraft + 1);
-    this.proposer = new MtpProposer(model, this.cache, numDraft);
+    this.proposer = new MtpProposer(model, this.cache, numDraft, hooks.tokenOffset ?? 0);
+    this.verify = hooks.verify ?? verifyRejection;
   }
 
   private keepHidden(h: Float32Array, start: number, rows: number): void {
@@ -113,6 +121,7 @@ export class SpeculativeDecoder implements Decoder {
       },
       Math.max(0, budget - 1),
     );
+    this.lastProposal = proposal;
     const drafts = proposal.drafts;
     const K = drafts.length;
     const h = m.forward([tokens[n]!, ...drafts], this.cache);
@@ -120,7 +129,7 @@ export class SpeculativeDecoder implements Decoder {
     const row = (i: number) => logits.subarray(i * V, (i + 1) * V);
     const outcome = greedy
       ? verifyGreedy(drafts, Array.from({ length: K + 1 }, (_, i) => this.sampler.sample(row(i), this.context(drafts.slice(0, i)), this.allowedVocab)))
-      : verifyRejection(drafts, draftDists, (i) => this.sampler.distribution(row(i), this.context(drafts.slice(0, i)), this.allowedVocab), rng);
+      : this.verify(drafts, draftDists, (i) => this.sampler.distribution(row(i), this.context(drafts.slice(0, i)), this.allowedVocab), rng);
     const a = outcome.accepted;
     this.cache.trim(K - a);
     this.keepHidden(h.subarray(0, (a + 1) * D), n, a + 1);

@@ -49,9 +49,11 @@ export class Rng {
     if (!Number.isSafeInteger(seed)) throw new RangeError(`Rng.fromSeed: seed must be a safe integer, got ${seed}`);
     const lo = seed >>> 0;
     const hi = Math.floor(seed / TWO_POW_32) >>> 0;
+    // Every state word depends on both halves (the first output of xoshiro128** reads s1 only, so s1 must vary
+    // with every seed); (s0, s1) is a bijection of (lo, hi), so distinct seeds still give distinct states.
     const s0 = fmix32((lo + GOLDEN) >>> 0);
-    const s1 = fmix32((hi + 2 * GOLDEN) >>> 0);
-    return new Rng(s0, s1, fmix32((s0 + 3 * GOLDEN) >>> 0), fmix32((s1 + 4 * GOLDEN) >>> 0));
+    const s1 = fmix32((hi ^ fmix32((lo + 2 * GOLDEN) >>> 0)) >>> 0);
+    return new Rng(s0, s1, fmix32((s0 + s1 + 3 * GOLDEN) >>> 0), fmix32(((s1 ^ s0) + 4 * GOLDEN) >>> 0));
   }
 
   /** Generator seeded from the operating system's entropy (`crypto.randomFillSync`): for requests without a seed. */

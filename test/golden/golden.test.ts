@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { Generator } from '../../src/engine/generate.js';
 import { loadModel } from '../../src/model/load.js';
 import { argmax, discoverCases, fixturesDir, maxAbs, maxAbsDiff, readGolden } from '../helpers/fixtures.js';
 
@@ -58,6 +59,16 @@ for (const dir of cases) {
         }
       }
       assert.deepEqual(got, want);
+    });
+
+    await t.test('greedy decode with MTP self-speculation equals greedy_ids', async () => {
+      const P = g.tensors.get('prefix_len')!.data[0]!;
+      const want = Array.from(g.tensors.get('greedy_ids')!.data);
+      const gen = new Generator(model, null);
+      for (let k = 1; k <= model.numMtpLayers; k++) {
+        const r = await gen.generate(ids.slice(0, P), { temperature: 0, maxTokens: want.length, mtp: k, stopTokenIds: [] });
+        assert.deepEqual(r.tokenIds, want, `mtp ${k}`);
+      }
     });
 
     await t.test('MTP logits', () => {
