@@ -39,6 +39,9 @@ export class CheckpointError extends MimoError {
 /** Two tensors or arrays do not have the shapes an operation needs. */
 export class ShapeError extends MimoError {}
 
+/** The model produced non-finite numbers (NaN/Inf logits), e.g. from NaN weights in the checkpoint. */
+export class NumericalError extends MimoError {}
+
 /** A requested backend (e.g. the native addon) is not available on this machine. */
 export class BackendUnavailableError extends MimoError {}
 

@@ -17,4 +17,4 @@ export { MiMoTokenizer, type ChatMessage } from './tokenizer/tokenizer.js';
 export { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.js';
 export { referenceBackend } from './kernels/reference/ops.js';
 export type { Backend, Weight } from './kernels/backend.js';
-export { MimoError, ConfigError, CheckpointError, ShapeError, BackendUnavailableError, RequestError } from './errors.js';
+export { MimoError, ConfigError, CheckpointError, ShapeError, BackendUnavailableError, RequestError, NumericalError } from './errors.js';

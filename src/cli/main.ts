@@ -5,9 +5,16 @@
  */
 import { Command, CommanderError } from 'commander';
 import { MimoError } from '../errors.js';
+import { registerBench } from './commands/bench.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerRun } from './commands/run.js';
+
+// `mimo run … | head`: the reader went away; stop quietly instead of crashing on EPIPE.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 const program = new Command();
 program
@@ -18,6 +25,7 @@ program
 registerRun(program);
 registerInspect(program);
 registerInit(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -31,8 +39,9 @@ try {
     process.exitCode = 1;
   } else {
     const err = e as NodeJS.ErrnoException;
-    if (err && typeof err.code === 'string' && typeof err.path === 'string') {
-      process.stderr.write(`mimo: ${err.path}: ${err.message}\n`);
+    if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
+      // A system error (ENOENT, ENOSPC, EFBIG, EACCES, …): the user's environment, not a bug.
+      process.stderr.write(`mimo: ${err.path ? `${err.path}: ` : ''}${err.message}\n`);
       process.exitCode = 1;
     } else {
       process.stderr.write(`mimo: internal error: ${err?.stack ?? String(e)}\n`);

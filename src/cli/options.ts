@@ -7,15 +7,17 @@ import { InvalidArgumentError } from 'commander';
 export function parseIntOption(min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${value}"`);
+    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number written in decimal digits (≥ ${min}), got "${value}"`);
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${value}"`);
     return n;
   };
 }
 
-export function parseFloatOption(min: number, max: number) {
+export function parseFloatOption(min: number, max: number, opts: { exclusiveMin?: boolean } = {}) {
+  const range = `${opts.exclusiveMin ? '(' : '['}${min}, ${max}]`;
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}], got "${value}"`);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (opts.exclusiveMin && n === min)) throw new InvalidArgumentError(`expected a number in ${range}, got "${value}"`);
     return n;
   };
 }

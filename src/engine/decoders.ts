@@ -3,6 +3,7 @@
  * MTP self-speculative decode (K drafts, one batched verify forward, 1 … K+1 tokens). They own the sequence's KV
  * cache; the Generator owns emission (stop ids, stop strings, max tokens). Source: spec §4.3, STYLE habit 6.
  */
+import { NumericalError } from '../errors.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { ModelKVCache } from './kv-cache.js';
 import type { Sampler } from './sampler.js';
@@ -10,6 +11,18 @@ import { MtpProposer, type Proposal } from './speculative/mtp-proposer.js';
 import { sampleFrom, verifyGreedy, verifyRejection } from './speculative/verify.js';
 
 /** Produces the tokens of the next trunk forward (one for plain decode, 1 … K+1 for a speculative step). */
+/**
+ * Throw when logits hold NaN or ±Inf (NaN weights would otherwise decode as token 0 forever).
+ * @throws NumericalError naming the step
+ */
+export function assertFiniteLogits(logits: Float32Array, what: string): Float32Array {
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i]!;
+    if (x - x !== 0) throw new NumericalError(`${what}: logits are not finite (${x} at vocabulary id ${i % (logits.length || 1)}); the checkpoint may contain NaN or infinite weights`);
+  }
+  return logits;
+}
+
 export interface Decoder {
   /** Tokens produced by the prefill: exactly the first sampled token. */
   prefill(promptIds: number[]): number[];
@@ -47,7 +60,7 @@ export class PlainDecoder implements Decoder {
   }
 
   private pick(hidden: Float32Array): number {
-    return this.sampler.sample(this.model.computeLogits(hidden, 1), { promptIds: this.promptIds, generatedIds: this.generated }, this.allowedVocab);
+    return this.sampler.sample(assertFiniteLogits(this.model.computeLogits(hidden, 1), 'decode'), { promptIds: this.promptIds, generatedIds: this.generated }, this.allowedVocab);
   }
 }
 
@@ -97,7 +110,7 @@ export class SpeculativeDecoder implements Decoder {
     const D = this.model.config.hiddenSize;
     const h = this.model.forward(promptIds, this.cache);
     this.keepHidden(h, 0, promptIds.length);
-    const logits = this.model.computeLogits(h.subarray((promptIds.length - 1) * D), 1);
+    const logits = assertFiniteLogits(this.model.computeLogits(h.subarray((promptIds.length - 1) * D), 1), 'prefill');
     return [this.sampler.sample(logits, this.context([]), this.allowedVocab)];
   }
 
@@ -125,7 +138,7 @@ export class SpeculativeDecoder implements Decoder {
     const drafts = proposal.drafts;
     const K = drafts.length;
     const h = m.forward([tokens[n]!, ...drafts], this.cache);
-    const logits = m.computeLogits(h, K + 1);
+    const logits = assertFiniteLogits(m.computeLogits(h, K + 1), 'verify');
     const row = (i: number) => logits.subarray(i * V, (i + 1) * V);
     const outcome = greedy
       ? verifyGreedy(drafts, Array.from({ length: K + 1 }, (_, i) => this.sampler.sample(row(i), this.context(drafts.slice(0, i)), this.allowedVocab)))

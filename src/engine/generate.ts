@@ -10,7 +10,7 @@ import { IncrementalDetokenizer } from '../tokenizer/incremental-detokenizer.js'
 import type { MiMoTokenizer } from '../tokenizer/tokenizer.js';
 import { PlainDecoder, SpeculativeDecoder } from './decoders.js';
 import { resolveSamplingParams, Sampler, type SamplingParams } from './sampler.js';
-import { StopMatcher } from './stop.js';
+import { StopMatcher, validateStopStrings } from './stop.js';
 
 export interface GenerateOptions extends Partial<SamplingParams> {
   /** Most tokens to generate (default 256). */
@@ -69,15 +69,36 @@ export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-/** Validate the non-sampling generation options. @throws RequestError naming the parameter */
-function validateOptions(opts: GenerateOptions, numMtpLayers: number): void {
-  if (opts.maxTokens !== undefined && (!Number.isSafeInteger(opts.maxTokens) || opts.maxTokens < 1)) {
-    throw new RequestError('max_tokens', `must be a positive integer, got ${opts.maxTokens}`);
+/** Every key GenerateOptions accepts (a misspelled option is an error, not silently ignored). */
+const OPTION_KEYS = new Set(['maxTokens', 'stop', 'stopTokenIds', 'mtp', 'signal', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed']);
+
+/**
+ * Validate generation options and the prompt before any compute.
+ * @throws RequestError naming the parameter
+ */
+function validateRequest(promptIds: unknown, opts: unknown, model: MiMoModel): asserts opts is GenerateOptions {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new RequestError('options', `must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new RequestError(key, `unknown option (valid: ${[...OPTION_KEYS].join(', ')})`);
+  const o = opts as GenerateOptions;
+  if (o.maxTokens !== undefined && (typeof o.maxTokens !== 'number' || !Number.isSafeInteger(o.maxTokens) || o.maxTokens < 1)) {
+    throw new RequestError('max_tokens', `must be a positive integer, got ${JSON.stringify(o.maxTokens)}`);
   }
-  if (opts.stopTokenIds?.some((id) => !Number.isSafeInteger(id) || id < 0)) throw new RequestError('stop_token_ids', 'must be non-negative integers');
-  if (opts.mtp !== undefined && (!Number.isSafeInteger(opts.mtp) || opts.mtp < 0 || opts.mtp > numMtpLayers)) {
-    throw new RequestError('mtp', `must be an integer in [0, ${numMtpLayers}] (the checkpoint's MTP layers), got ${opts.mtp}`);
+  if (o.stopTokenIds !== undefined && (!Array.isArray(o.stopTokenIds) || o.stopTokenIds.some((id) => !Number.isSafeInteger(id) || id < 0))) {
+    throw new RequestError('stop_token_ids', 'must be a list of non-negative integers');
   }
+  if (o.stop !== undefined) validateStopStrings(o.stop);
+  const K = model.numMtpLayers;
+  if (o.mtp !== undefined && (typeof o.mtp !== 'number' || !Number.isSafeInteger(o.mtp) || o.mtp < 0 || o.mtp > K)) {
+    throw new RequestError('mtp', `must be an integer in [0, ${K}] (the checkpoint's MTP layers), got ${JSON.stringify(o.mtp)}`);
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new RequestError('signal', 'must be an AbortSignal');
+  if (!Array.isArray(promptIds) || promptIds.length === 0) throw new RequestError('prompt', 'is empty (no token ids)');
+  const V = model.config.vocabSize;
+  promptIds.forEach((id, i) => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id >= V) throw new RequestError('prompt_ids', `token id ${JSON.stringify(id)} at index ${i} is not an integer in [0, ${V})`);
+  });
+  const ctx = model.config.maxPositionEmbeddings;
+  if (ctx !== null && promptIds.length >= ctx) throw new RequestError('prompt', `${promptIds.length} tokens do not fit the context length ${ctx} (max_position_embeddings)`);
 }
 
 /** Generates tokens from a model (and, when given, text through its tokenizer). */
@@ -99,11 +120,11 @@ export class Generator {
    * @throws RequestError for invalid options (before any compute); ShapeError for token ids outside the vocabulary
    */
   async *stream(promptIds: number[], opts: GenerateOptions = {}): AsyncGenerator<StreamChunk> {
-    validateOptions(opts, this.model.numMtpLayers);
+    validateRequest(promptIds, opts, this.model);
     const params = resolveSamplingParams(opts);
-    if (promptIds.length === 0) throw new RequestError('prompt', 'is empty');
     if (opts.stop?.length && !this.tokenizer) throw new RequestError('stop', 'stop strings need a tokenizer (the model directory has no tokenizer.json)');
-    const maxTokens = opts.maxTokens ?? 256;
+    const ctx = this.model.config.maxPositionEmbeddings ?? Infinity;
+    const maxTokens = Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
     const stopIds = new Set(opts.stopTokenIds ?? this.defaultStopTokenIds());
     const sampler = new Sampler(params);
     const allowedVocab = Math.min(this.model.config.vocabSize, this.tokenizer?.vocabSize ?? Infinity);

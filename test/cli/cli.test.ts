@@ -82,4 +82,23 @@ test('user mistakes give one clear line and a non-zero exit', () => {
   assertUserError(mimo('inspect'), /--model|--preset/);
   assertUserError(mimo('init', '--preset', 'mimo-v2-flash', '--scale', 'huge', '--out', path.join(tmp, 'x')), /--scale/);
   assertUserError(mimo('frobnicate'), /unknown command/);
+  assertUserError(mimo('run', '--top-p', '0', 'hi'), /--top-p.*\(0, 1\]/);
+  assertUserError(mimo('run', '--stop', '', 'hi'), /stop string must not be empty/);
+  assertUserError(mimo('run', '--max-tokens', '1e9', 'hi'), /decimal digits/);
+});
+
+test('a stop string before the prompt, generation_config.json, and inspect against mismatched weights', () => {
+  const dir = path.join(tmp, 'tiny');
+  const r = mimo('run', '--model', dir, '--stop', 'zzzz', '--max-tokens', '2', 'Hello');
+  assert.equal(r.code, 0, r.stderr);
+  const bad = path.join(tmp, 'tiny-genconfig');
+  fs.cpSync(dir, bad, { recursive: true });
+  fs.writeFileSync(path.join(bad, 'generation_config.json'), '{"temperature": -1}');
+  assertUserError(mimo('run', '--model', bad, 'hi'), /generation_config\.json: temperature/);
+  fs.writeFileSync(path.join(bad, 'generation_config.json'), '{not json');
+  assertUserError(mimo('run', '--model', bad, 'hi'), /generation_config\.json.*not valid JSON/);
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  fs.rmSync(path.join(bad, 'generation_config.json'));
+  fs.writeFileSync(path.join(bad, 'config.json'), JSON.stringify({ ...cfg, hidden_size: 32 }));
+  assertUserError(mimo('inspect', '--model', bad), /do not match config\.json/);
 });

@@ -20,7 +20,7 @@ export type TensorValues = (t: PlannedTensor, cfg: MiMoConfig) => Float32Array |
  * @param overrides config.json keys to change (e.g. vocab_size)
  */
 export function writeSyntheticCheckpoint(opts: { overrides?: Record<string, unknown>; numMtpLayers?: number; seed?: number; values?: TensorValues }): string {
-  const raw = { ...scaledConfig(loadPreset('mimo-v2-flash').raw, 'tiny'), eos_token_id: null, ...opts.overrides };
+  const raw = { ...scaledConfig(loadPreset('mimo-v2-flash').raw, 'tiny'), eos_token_id: null, pad_token_id: null, ...opts.overrides };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-synthetic-'));
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(raw, null, 2));
   const cfg = parseConfig(raw, path.join(dir, 'config.json'));

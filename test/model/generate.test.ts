@@ -77,6 +77,11 @@ test('invalid options are rejected before any compute, naming the parameter', as
   await assert.rejects(gen.generate(ids.slice(0, 3), { maxTokens: 0 }), (e) => e instanceof RequestError && /max_tokens/.test(e.message));
   await assert.rejects(gen.generate(ids.slice(0, 3), { topP: 1.5 }), (e) => e instanceof RequestError && /top_p/.test(e.message));
   await assert.rejects(gen.generate([], {}), (e) => e instanceof RequestError && /prompt/.test(e.message));
-  await assert.rejects(gen.generate([1e9], { maxTokens: 1 }), /outside the vocabulary/);
+  await assert.rejects(gen.generate([1e9], { maxTokens: 1 }), (e) => e instanceof RequestError && /prompt_ids/.test(e.message));
+  await assert.rejects(gen.generate([1.5], { maxTokens: 1 }), (e) => e instanceof RequestError && /prompt_ids/.test(e.message));
+  await assert.rejects(gen.generate(ids.slice(0, 3), { temprature: 0.5 } as never), (e) => e instanceof RequestError && /temprature: unknown option/.test(e.message));
+  await assert.rejects(gen.generate(ids.slice(0, 3), null as never), (e) => e instanceof RequestError && /options/.test(e.message));
+  await assert.rejects(gen.generate(ids.slice(0, 3), { stopTokenIds: 'abc' } as never), (e) => e instanceof RequestError && /stop_token_ids/.test(e.message));
+  await assert.rejects(gen.generate(ids.slice(0, 3), { mtp: 99 }), (e) => e instanceof RequestError && /mtp/.test(e.message));
   await assert.rejects(gen.generate(ids.slice(0, 3), { stop: ['x'] }), (e) => e instanceof RequestError && /stop/.test(e.message));
 });

@@ -274,9 +274,10 @@ describe('parseConfig: defaults', () => {
   });
   it('eos/pad ids: null ⇒ none, a single id or a list are accepted', () => {
     assert.deepEqual(parseConfig(edit(BASE, { eos_token_id: null }), SRC).eosTokenIds, []);
-    assert.deepEqual(parseConfig(edit(BASE, { eos_token_id: 151645 }), SRC).eosTokenIds, [151645]);
+    assert.deepEqual(parseConfig(edit(BASE, { eos_token_id: 300 }), SRC).eosTokenIds, [300]);
+    assert.throws(() => parseConfig(edit(BASE, { eos_token_id: 151645 }), SRC), (e) => e instanceof ConfigError && e.key === 'eos_token_id' && /outside the vocabulary/.test(e.message));
     assert.deepEqual(parseConfig(edit(BASE, { eos_token_id: [1, 2] }), SRC).eosTokenIds, [1, 2]);
-    assert.equal(parseConfig(edit(BASE, { pad_token_id: 151643 }), SRC).padTokenId, 151643);
+    assert.equal(parseConfig(edit(BASE, { pad_token_id: 319 }), SRC).padTokenId, 319);
     assert.equal(parseConfig(edit(BASE, { pad_token_id: null }), SRC).padTokenId, null);
   });
 });

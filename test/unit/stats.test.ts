@@ -2,6 +2,7 @@
  * Model arithmetic against hand computation (spec §2.2–§2.7, §3.7) and against the published figures (spec §0,
  * §2.1): Flash 309B / 15B active, V2.5-Pro 1.02T / 42B, checkpoint bytes, KV bytes per token.
  */
+import { expectedWeightShapes } from '../../src/model/mimo-v2/stats.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -224,12 +225,10 @@ describe('weightInventory against the fixture checkpoints', () => {
       const ckpt = new Checkpoint(dir);
       try {
         const cfg = loadConfig(path.join(dir, 'config.json'));
-        const expected = new Map<string, number[]>();
+        const expected = new Map<string, number[]>(expectedWeightShapes(cfg, countMtpLayers(ckpt.names(), dir)));
         for (const g of weightInventory(cfg, countMtpLayers(ckpt.names(), dir))) {
           for (let e = 0; e < g.count; e++) {
-            const name = g.name.replace('{e}', String(e));
-            expected.set(name, g.shape);
-            if (g.scaleShape) expected.set(name.replace(/weight$/, 'weight_scale_inv'), g.scaleShape);
+            if (g.scaleShape) expected.set(g.name.replace('{e}', String(e)).replace(/weight$/, 'weight_scale_inv'), g.scaleShape);
           }
         }
         const actual = new Map(ckpt.names().filter(isTextTensor).map((n) => [n, ckpt.info(n)!.shape] as const));

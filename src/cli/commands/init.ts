@@ -1,6 +1,7 @@
 /**
- * `mimo init --preset NAME --scale tiny|small --out DIR [--fp8] [--seed N]`: a random-weight checkpoint of a
+ * `mimo init --preset NAME --scale tiny|small|bench --out DIR [--fp8] [--seed N]`: a random-weight checkpoint of a
  * family member scaled down, in the exact official layout (config, safetensors, tokenizer files, chat template).
+ * `--preset bench` is the llama.cpp comparison model: MiMo-V2-Flash at the `bench` scale (`--scale` is ignored).
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -9,6 +10,9 @@ import { loadPreset } from '../../model/mimo-v2/presets.js';
 import { SCALES, type Scale } from '../../model/mimo-v2/scale.js';
 import { parseChoice, parseIntOption } from '../options.js';
 import { formatBytes, formatCount } from '../../model/mimo-v2/inspect-report.js';
+
+/** `--preset bench`: MiMo-V2-Flash at the bench scale (tools/llamacpp-anchor/README.md). */
+const BENCH_PRESET = 'bench';
 
 interface InitFlags {
   preset: string;
@@ -22,18 +26,20 @@ export function registerInit(program: Command): void {
   program
     .command('init')
     .description('write a random-weight, scaled-down checkpoint of a family member in the official layout')
-    .requiredOption('--preset <name>', 'mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5 or mimo-v2.5-pro')
+    .requiredOption('--preset <name>', 'mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro, or bench (= mimo-v2-flash at --scale bench, the llama.cpp comparison model)')
     .requiredOption('--out <dir>', 'output directory (must not exist or be empty)')
     .option('--scale <scale>', `size: ${SCALES.join(', ')}`, parseChoice(SCALES), 'tiny')
     .option('--fp8', 'store FP8 e4m3 weights with 128×128 block scales, as the release', false)
     .option('--seed <n>', 'random seed', parseIntOption(0), 0)
     .action(async (flags: InitFlags) => {
-      loadPreset(flags.preset); // fails early with the list of valid names
+      const isBench = flags.preset === BENCH_PRESET;
+      const preset = isBench ? 'mimo-v2-flash' : flags.preset;
+      loadPreset(preset); // fails early with the list of valid names
       const bar = new cliProgress.SingleBar({ format: 'writing [{bar}] {percentage}% | {value}/{total} MB', stream: process.stderr }, cliProgress.Presets.shades_classic);
       let started = false;
       const res = await initCheckpoint({
-        preset: flags.preset,
-        scale: flags.scale,
+        preset,
+        scale: isBench ? 'bench' : flags.scale,
         outDir: flags.out,
         fp8: flags.fp8,
         seed: flags.seed,

@@ -5,12 +5,12 @@
  */
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { RequestError } from '../../errors.js';
+import { CheckpointError, RequestError } from '../../errors.js';
 import { Checkpoint } from '../../loader/checkpoint.js';
 import { loadConfig } from '../../model/mimo-v2/config.js';
 import { formatInspectReport, inspectJson, type InspectInput } from '../../model/mimo-v2/inspect-report.js';
 import { loadPreset, PRESET_NUM_MTP_LAYERS } from '../../model/mimo-v2/presets.js';
-import { KV_DTYPE_BYTES, weightBytesByDtype, type KvDtype } from '../../model/mimo-v2/stats.js';
+import { expectedWeightShapes, KV_DTYPE_BYTES, weightBytesByDtype, type KvDtype } from '../../model/mimo-v2/stats.js';
 import { countMtpLayers } from '../../model/mimo-v2/weights.js';
 import { parseChoice } from '../options.js';
 
@@ -37,10 +37,22 @@ export function registerInspect(program: Command): void {
         input = { title: flags.preset, config, numMtpLayers: PRESET_NUM_MTP_LAYERS, bytesByDtype: weightBytesByDtype(config, PRESET_NUM_MTP_LAYERS), kvDtype: flags.kvDtype };
       } else {
         const dir = flags.model!;
+        if (dir === '') throw new RequestError('--model', 'is empty');
         const config = loadConfig(path.join(dir, 'config.json'));
         const ckpt = new Checkpoint(dir);
         try {
-          input = { title: dir, config, numMtpLayers: countMtpLayers(ckpt.names(), dir), bytesByDtype: ckpt.bytesByDtype(), kvDtype: flags.kvDtype };
+          const numMtpLayers = countMtpLayers(ckpt.names(), dir);
+          // The figures are computed from config.json: refuse to print them for weights that do not match it.
+          const problems: string[] = [];
+          for (const [name, shape] of expectedWeightShapes(config, numMtpLayers)) {
+            const info = ckpt.info(name);
+            if (!info) problems.push(`${name} is missing`);
+            else if (info.shape.join() !== shape.join()) problems.push(`${name} has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
+          }
+          if (problems.length > 0) {
+            throw new CheckpointError(dir, `the weights do not match config.json (${problems.length} problems): ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; …' : ''}`);
+          }
+          input = { title: dir, config, numMtpLayers, bytesByDtype: ckpt.bytesByDtype(), kvDtype: flags.kvDtype };
         } finally {
           ckpt.close();
         }

@@ -4,11 +4,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { validateSamplingParams } from '../../engine/sampler.js';
 import { MiMoEngine } from '../../engine/engine.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../../kernels/select.js';
 import { RequestError } from '../../errors.js';
 import { ensureDefaultModel } from '../default-model.js';
-import { parseFloatOption, parseIntOption } from '../options.js';
+import { parseChoice, parseFloatOption, parseIntOption } from '../options.js';
 import { formatBytes } from '../../model/mimo-v2/inspect-report.js';
 
 interface RunFlags {
@@ -25,19 +27,46 @@ interface RunFlags {
   think: boolean;
   raw: boolean;
   stop?: string[];
+  backend?: BackendChoice;
+  threads?: number;
+  mtp: number;
 }
 
-/** Sampling defaults from the checkpoint's generation_config.json (temperature, top_p, top_k), when present. */
-function generationDefaults(dir: string): { temperature?: number; topP?: number; topK?: number } {
+/**
+ * Sampling defaults from the checkpoint's generation_config.json (temperature, top_p, top_k; `do_sample: false`
+ * means greedy, as in transformers), when present. Flags given on the command line win.
+ * @throws RequestError naming the file when it is not a JSON object or a value is invalid
+ */
+export function generationDefaults(dir: string): { temperature?: number; topP?: number; topK?: number } {
   const file = path.join(dir, 'generation_config.json');
   if (!fs.existsSync(file)) return {};
+  let g: unknown;
   try {
-    const g = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    const num = (k: string) => (typeof g[k] === 'number' ? (g[k] as number) : undefined);
-    return { temperature: num('temperature'), topP: num('top_p'), topK: num('top_k') };
-  } catch {
-    return {};
+    g = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new RequestError(file, `not valid JSON (${(e as Error).message})`);
   }
+  if (!g || typeof g !== 'object' || Array.isArray(g)) throw new RequestError(file, 'not a JSON object');
+  const cfg = g as Record<string, unknown>;
+  const num = (k: string) => {
+    const v = cfg[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RequestError(`${file}: ${k}`, `expected a number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const out = { temperature: cfg['do_sample'] === false ? 0 : num('temperature'), topP: num('top_p'), topK: num('top_k') };
+  try {
+    validateSamplingParams(out);
+  } catch (e) {
+    if (e instanceof RequestError) throw new RequestError(`${file}: ${e.param}`, e.message.slice(e.param.length + 2));
+    throw e;
+  }
+  return out;
+}
+
+function collectStop(value: string, previous: string[]): string[] {
+  if (value === '') throw new InvalidArgumentError('a stop string must not be empty');
+  return [...previous, value];
 }
 
 export function registerRun(program: Command): void {
@@ -48,27 +77,31 @@ export function registerRun(program: Command): void {
     .option('--model <dir>', 'checkpoint directory (default: a random-weight small MiMo-V2-Flash, created once)')
     .option('--max-tokens <n>', 'most tokens to generate', parseIntOption(1), 256)
     .option('--temperature <t>', 'sampling temperature (0 = greedy; default 0.8 or generation_config.json)', parseFloatOption(0, 100))
-    .option('--top-p <p>', 'nucleus sampling (default 0.95 or generation_config.json)', parseFloatOption(0, 1))
+    .option('--top-p <p>', 'nucleus sampling, in (0, 1] (default 0.95 or generation_config.json)', parseFloatOption(0, 1, { exclusiveMin: true }))
     .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', parseIntOption(0))
     .option('--min-p <m>', 'drop tokens below m × the top probability', parseFloatOption(0, 1))
     .option('--repetition-penalty <r>', 'CTRL-style repetition penalty (1 = off)', parseFloatOption(0.01, 100))
     .option('--presence-penalty <x>', 'OpenAI presence penalty', parseFloatOption(-2, 2))
     .option('--frequency-penalty <x>', 'OpenAI frequency penalty', parseFloatOption(-2, 2))
     .option('--seed <s>', 'random seed (same seed, same tokens)', parseIntOption(0))
-    .option('--stop <text...>', 'stop strings')
+    .option('--stop <text>', 'a stop string (repeat the flag for several)', collectStop, [] as string[])
     .option('--no-think', 'start the answer with thinking turned off (enable_thinking=false)')
     .option('--raw', 'plain completion: no chat template', false)
+    .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
+    .option('--mtp <n>', 'MTP drafts per step for self-speculative decoding (0 = off)', parseIntOption(0), 0)
+    .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
     .action(async (prompt: string, flags: RunFlags) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       if (prompt.length === 0) throw new RequestError('prompt', 'is empty');
+      if (flags.model !== undefined && (flags.model === '' || !fs.existsSync(flags.model))) throw new RequestError('--model', `${JSON.stringify(flags.model)} does not exist`);
       const dir = flags.model ?? (await ensureDefaultModel(log));
-      if (!fs.existsSync(dir)) throw new RequestError('--model', `${dir} does not exist`);
-      const engine = MiMoEngine.load(dir);
+      const dflt = generationDefaults(dir);
+      const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads });
+      if (engine.backendWarning) log(`mimo: warning: ${engine.backendWarning}`);
       const { report, loadSeconds } = engine.loaded;
-      log(`mimo: loaded ${dir} (${engine.config.modelType}, ${engine.config.numHiddenLayers} layers, ${report.numMtpLayers} MTP) in ${loadSeconds.toFixed(1)} s`);
+      log(`mimo: loaded ${dir} (${engine.config.modelType}, ${engine.config.numHiddenLayers} layers, ${report.numMtpLayers} MTP) in ${loadSeconds.toFixed(1)} s, backend ${engine.model.backend.name}`);
       if (report.unusedTensors.length > 0) log(`mimo: warning: ${report.unusedTensors.length} tensors were not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);
       if (report.skippedTensors.length > 0) log(`mimo: skipped ${report.skippedTensors.length} tensors of other modalities (vision/audio)`);
-      const dflt = generationDefaults(dir);
       const stream = engine.stream(
         { prompt, raw: flags.raw, enableThinking: flags.think },
         {
@@ -81,7 +114,8 @@ export function registerRun(program: Command): void {
           presencePenalty: flags.presencePenalty ?? 0,
           frequencyPenalty: flags.frequencyPenalty ?? 0,
           seed: flags.seed,
-          stop: flags.stop,
+          stop: flags.stop?.length ? flags.stop : undefined,
+          mtp: flags.mtp,
         },
       );
       for await (const chunk of stream) {
@@ -93,6 +127,9 @@ export function registerRun(program: Command): void {
             `\nprefill: ${s.promptTokens} tokens, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s | TTFT ${(s.ttftSeconds * 1000).toFixed(0)} ms | ` +
               `decode: ${s.generatedTokens} tokens, ${s.decodeTokensPerSecond.toFixed(2)} tokens/s | peak memory ${formatBytes(s.peakRssBytes)} | finish: ${chunk.finishReason}`,
           );
+          if (flags.mtp > 0) {
+            log(`MTP: ${s.draftsAccepted}/${s.draftsProposed} drafts accepted, acceptance length ${s.acceptanceLength.toFixed(2)} tokens per trunk forward (${s.decodeSteps} forwards)`);
+          }
         }
       }
     });

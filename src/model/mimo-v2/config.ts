@@ -46,7 +46,6 @@ export const IGNORED_KEYS: Readonly<Record<string, string>> = {
   attention_dropout: 'inference only',
   initializer_range: 'training only',
   use_cache: 'the engine always caches',
-  max_position_embeddings: 'informational; RoPE has no scaling',
   vision_config: 'multimodal tower, not part of the text model',
   audio_config: 'multimodal tower, not part of the text model',
 };
@@ -89,6 +88,8 @@ export interface MiMoConfig {
   weightBlockSize: [number, number] | null;
   eosTokenIds: number[];
   padTokenId: number | null;
+  /** Context length in tokens (`max_position_embeddings`), or null when absent. */
+  maxPositionEmbeddings: number | null;
   layers: LayerPlan[];
   /** Attention plan of the sliding-window layers, also used by every MTP layer. */
   swaPlan: AttentionPlan;
@@ -236,7 +237,18 @@ export function parseConfig(raw: unknown, source: string): MiMoConfig {
     weightBlockSize,
     eosTokenIds: r.ids('eos_token_id'),
     padTokenId: r.ids('pad_token_id')[0] ?? null,
+    maxPositionEmbeddings: r.has('max_position_embeddings') ? r.int('max_position_embeddings') : null,
   };
+  for (const key of ['eos_token_id', 'pad_token_id'] as const) {
+    for (const id of r.ids(key)) if (id >= cfg.vocabSize) throw r.err(key, `${id} is outside the vocabulary [0, ${cfg.vocabSize})`);
+  }
+  if (!(cfg.routedScalingFactor > 0)) throw r.err('routed_scaling_factor', `must be > 0 (or null for 1.0), got ${cfg.routedScalingFactor}`);
+  if (!(cfg.attentionValueScale > 0)) throw r.err('attention_value_scale', `must be > 0 (or absent for 1.0), got ${cfg.attentionValueScale}`);
+  const architectures = (raw as Json)['architectures'];
+  const expectedArch = MODEL_TYPES[cfg.modelType].architecture;
+  if (architectures !== undefined && (!Array.isArray(architectures) || !architectures.includes(expectedArch))) {
+    throw r.err('architectures', `${JSON.stringify(architectures)} does not name ${expectedArch}, the class of model_type ${cfg.modelType}`);
+  }
   if (!(cfg.layernormEpsilon > 0)) throw r.err('layernorm_epsilon', `must be > 0, got ${cfg.layernormEpsilon}`);
   if (!(cfg.ropeTheta > 0)) throw r.err('rope_theta', `must be > 0, got ${cfg.ropeTheta}`);
   if (!(cfg.swaRopeTheta > 0)) throw r.err('swa_rope_theta', `must be > 0, got ${cfg.swaRopeTheta}`);

@@ -295,10 +295,22 @@ export async function initCheckpoint(opts: InitOptions): Promise<InitResult> {
   const totalBytes = plan.reduce((s, t) => s + tensorBytes(t), 0);
   const paramCount = plan.reduce((s, t) => s + (t.scaleOf ? 0 : numel(t.shape)), 0);
 
-  fs.mkdirSync(path.dirname(outDir), { recursive: true });
   // A fresh sibling directory (mkdir honours the umask, unlike mkdtemp's 0700), renamed onto outDir at the end.
   const tmp = path.join(path.dirname(outDir), `.${path.basename(outDir)}.init-${process.pid}-${randomBytes(4).toString('hex')}`);
-  fs.mkdirSync(tmp);
+  try {
+    fs.mkdirSync(path.dirname(outDir), { recursive: true });
+    removeStaleTempDirs(outDir);
+    fs.mkdirSync(tmp);
+  } catch (e) {
+    throw new RequestError('--out', `cannot create ${outDir}: ${(e as Error).message}`);
+  }
+  // Ctrl-C or a kill while writing: remove the partial files, then exit as the signal would.
+  const onSignal = (signal: NodeJS.Signals) => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     fs.writeFileSync(path.join(tmp, 'config.json'), `${JSON.stringify(raw, null, 2)}\n`);
     const files = [...new Set(plan.map((t) => t.file))];
@@ -335,7 +347,29 @@ export async function initCheckpoint(opts: InitOptions): Promise<InitResult> {
     fs.renameSync(tmp, outDir);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') throw new RequestError('--out', `cannot write ${outDir}: ${code} (${(e as Error).message})`);
     throw e;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
   return { dir: outDir, paramCount, bytes: totalBytes };
+}
+
+/** Remove `.NAME.init-PID-*` siblings of outDir left by an init whose process no longer exists. */
+function removeStaleTempDirs(outDir: string): void {
+  const prefix = `.${path.basename(outDir)}.init-`;
+  for (const entry of fs.readdirSync(path.dirname(outDir))) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) fs.rmSync(path.join(path.dirname(outDir), entry), { recursive: true, force: true });
+  }
 }

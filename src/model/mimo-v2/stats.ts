@@ -289,3 +289,12 @@ export function kvCacheBytes(cfg: MiMoConfig, contextTokens: number, kvDtypeByte
   const trunk = full + sliding;
   return { contextTokens, full, sliding, mtp, total: trunk + mtp, allFull, ratio: trunk > 0 ? allFull / trunk : 0 };
 }
+
+/** Every expected text-model weight name (experts expanded) with its shape `[out, in]` or `[n]`; scales excluded. */
+export function expectedWeightShapes(cfg: MiMoConfig, numMtpLayers: number): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const g of weightInventory(cfg, numMtpLayers)) {
+    for (let e = 0; e < g.count; e++) out.set(g.name.replace('{e}', String(e)), g.shape);
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+/**
+ * Native kernel figures, for 1 and 2 threads: decode matvec (T = 1) in GB/s of weight bytes read (bf16 and fp8,
+ * streaming from memory: the timed calls rotate over copies of the matrix totalling ≥ 512 MiB, as a decode step
+ * reads every weight once), prefill GEMM GFLOP/s at T = 512, attention GFLOP/s, the thread pool's overhead per
+ * empty parallel op, and the machine's read bandwidth (AVX-512 sum over 1 GiB, the decode bound's denominator).
+ * Each figure: median (and min time) over several timed calls after a warm-up. Other processes on the machine slow
+ * every figure, so the load average is printed before and after.
+ *
+ *   npm run build:native && npx tsc -p . && node dist/bench/kernels.js [--quick]
+ */
+import * as os from 'node:os';
+import type { Weight } from '../src/kernels/backend.js';
+import { loadNativeAddon } from '../src/kernels/native/addon.js';
+
+const addon = loadNativeAddon();
+const quick = process.argv.includes('--quick');
+
+interface Timing {
+  medianS: number;
+  minS: number;
+}
+
+/** Median and min seconds per call over `runs` timed calls after one warm-up call. */
+function time(fn: (i: number) => void, runs: number): Timing {
+  fn(runs);
+  const ts: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    fn(i);
+    ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  ts.sort((a, b) => a - b);
+  return { medianS: ts[Math.floor(ts.length / 2)]!, minS: ts[0]! };
+}
+
+function weight(dtype: 'bf16' | 'fp8', rows: number, cols: number, seed: number): Weight {
+  if (dtype === 'bf16') {
+    const data = new Uint16Array(rows * cols);
+    for (let i = 0; i < data.length; i++) data[i] = 0x3c00 + ((i + seed) % 255); // ≈ 0.0078 … 0.0156, finite
+    return { rows, cols, dtype, data };
+  }
+  const data = new Uint8Array(rows * cols);
+  for (let i = 0; i < data.length; i++) data[i] = ((i + seed) * 7) % 0x7e;
+  const blockCols = 128;
+  const scaleCols = Math.ceil(cols / blockCols);
+  const rowScale = Int32Array.from({ length: rows }, (_, r) => Math.floor(r / 128));
+  return { rows, cols, dtype, data, scales: new Float32Array(Math.ceil(rows / 128) * scaleCols).fill(0.01), scaleCols, blockCols, rowScale };
+}
+
+function matmul(w: Weight, x: Float32Array, y: Float32Array, T: number): void {
+  addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null);
+}
+
+const fmt = (x: number, d = 1): string => x.toFixed(d);
+const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+
+console.log(`# node ${process.argv.slice(1).join(' ')}`);
+console.log(`# dispatch ${addon.getDispatch()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${load()}`);
+
+const decodeShapes: Array<[number, number]> = [
+  [4096, 4096],
+  [32000, 1024],
+  [512, 1024],
+];
+const gemmShapes: Array<[number, number]> = quick ? [[1024, 1024]] : [[4096, 4096], [1024, 1024], [512, 1024]];
+const streamBytes = (quick ? 256 : 512) << 20;
+
+for (const threads of [1, 2]) {
+  addon.setThreads(threads);
+  console.log(`\n## ${threads} thread${threads > 1 ? 's' : ''}`);
+  console.log(`thread pool: ${fmt(addon.dispatchOverheadUs(20000), 2)} µs per empty parallel op (back to back, median of 5 × 20000)`);
+  const bw = addon.memReadBandwidth(1 << 30, threads, 5);
+  const bwHuge = addon.memReadBandwidth(1 << 30, threads, 5, true);
+  console.log(`memory read bandwidth: ${fmt(bw / 1e9)} GB/s with 4 KiB pages, ${fmt(bwHuge / 1e9)} GB/s with huge pages (sum over 1 GiB, best of 5)`);
+  for (const dtype of ['bf16', 'fp8'] as const) {
+    for (const [rows, cols] of decodeShapes) {
+      const bytes = rows * cols * (dtype === 'bf16' ? 2 : 1);
+      const copies = Math.max(1, Math.ceil(streamBytes / bytes));
+      const ws = Array.from({ length: copies }, (_, i) => weight(dtype, rows, cols, i));
+      const x = new Float32Array(cols).fill(0.5);
+      const y = new Float32Array(rows);
+      const runs = Math.max(copies * 2, quick ? 10 : 30);
+      const t = time((i) => matmul(ws[i % copies]!, x, y, 1), runs);
+      console.log(
+        `decode matvec ${dtype} [${rows}, ${cols}]: ${fmt(bytes / t.medianS / 1e9)} GB/s median, ${fmt(bytes / t.minS / 1e9)} best (${fmt(t.medianS * 1e6, 0)} µs)`,
+      );
+    }
+  }
+  for (const dtype of ['bf16', 'fp8'] as const) {
+    for (const [rows, cols] of gemmShapes) {
+      const T = 512;
+      const w = weight(dtype, rows, cols, 0);
+      const x = new Float32Array(T * cols).fill(0.25);
+      const y = new Float32Array(T * rows);
+      const t = time(() => matmul(w, x, y, T), quick ? 3 : 5);
+      const flops = 2 * T * rows * cols;
+      console.log(`prefill GEMM ${dtype} T=${T} [${rows}, ${cols}]: ${fmt(flops / t.medianS / 1e9)} GFLOP/s median, ${fmt(flops / t.minS / 1e9)} best (${fmt(t.medianS * 1e3)} ms)`);
+    }
+  }
+  {
+    // One full-attention layer of the bench checkpoint over a 512-token prompt: 16 query heads, 1 KV head, 192/128.
+    const [T, Hq, Hkv, Dqk, Dv] = [512, 16, 1, 192, 128];
+    const q = new Float32Array(T * Hq * Dqk).fill(0.01);
+    const k = new Float32Array(T * Hkv * Dqk).fill(0.02);
+    const v = new Float32Array(T * Hkv * Dv).fill(0.5);
+    const out = new Float32Array(T * Hq * Dv);
+    const t = time(() => addon.attention(out, q, k, v, 0, T, Hq, Hkv, Dqk, Dv, null, null, new Float32Array(0), new Float32Array(0), 0), quick ? 3 : 5);
+    const flops = 2 * Hq * ((T * (T + 1)) / 2) * (Dqk + Dv);
+    console.log(`prefill attention T=${T} Hq=${Hq} Hkv=${Hkv} full causal: ${fmt(flops / t.medianS / 1e9)} GFLOP/s median (${fmt(t.medianS * 1e3)} ms)`);
+  }
+}
+console.log(`\n# load average after: ${load()}`);

@@ -1,0 +1,421 @@
+/**
+ * `npm run bench`: mimo.ts side by side with llama.cpp (node-llama-cpp, ../shared/tools/llamacpp-anchor) on the
+ * bench checkpoint, on this machine, in one run. Steps (each command is printed as it runs):
+ * 1. the bench checkpoint (`mimo init --preset bench`), created once in <cache>/bench/mimo-v2-flash-bench;
+ * 2. the anchor folder copied to <cache>/bench/llamacpp-anchor (shared/ is read-only) and `npm ci` there, once;
+ * 3. f16 and q8_0 GGUFs converted with the anchor's hf_to_gguf.py (cached; needs Debian's python3-numpy);
+ * 4. llama.cpp's figures: bench_llamacpp.mjs with flash attention on and off;
+ * 5. ours: `mimo bench --json` on the native backend and on the TypeScript backend (fewer generated tokens, one run);
+ * 6. the machine's memory read bandwidth (native addon, ≥ 1 GiB buffer) and the decode bound it implies.
+ * Prints one table and writes it to bench/results/latest.md (raw figures in latest.json). <cache> is
+ * $MIMO_CACHE_DIR, else ~/.cache/mimo-ts. Run it on an idle machine: other load makes every figure meaningless.
+ *
+ *   npm run bench -- [--runs 3] [--threads 2] [--prompt-tokens 512] [--gen-tokens 128] [--ts-gen-tokens 16]
+ *                    [--max-foreign 0.05] [--skip-llamacpp] [--skip-ts]
+ * Source: issue 3 (Build 6); ../shared/tools/llamacpp-anchor/README.md; STYLE.md habit 12.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { cacheDir } from '../src/cli/default-model.js';
+import { parseFloatOption, parseIntOption } from '../src/cli/options.js';
+import { decodeWeightBytes, type DecodeWeightBytes } from '../src/engine/bench.js';
+import { loadConfig } from '../src/model/mimo-v2/config.js';
+import { formatBytes } from '../src/model/mimo-v2/inspect-report.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const anchorSrc = path.resolve(repoRoot, '..', 'shared', 'tools', 'llamacpp-anchor');
+const mimoBin = 'dist/src/cli/main.js';
+const PYTHON = '/usr/bin/python3';
+const GGUF_TYPES = ['f16', 'q8_0'] as const;
+/** Buffer of the bandwidth pass (the issue asks for ≥ 1 GB) and passes over it. */
+const BANDWIDTH_BYTES = 2 ** 30;
+const BANDWIDTH_REPEATS = 5;
+
+interface Options {
+  runs: number;
+  threads: number;
+  promptTokens: number;
+  genTokens: number;
+  tsGenTokens: number;
+  maxForeign: number;
+  skipLlamacpp: boolean;
+  skipTs: boolean;
+}
+
+interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** One row of the table: figures, or why there are none. */
+interface Row {
+  engine: string;
+  weights: string;
+  flashAttention: string;
+  threads: number | null;
+  genTokens: number;
+  runs: number;
+  prefill?: Spread;
+  decode?: Spread;
+  /** Reads the BF16 checkpoint's bytes per token (the bound applies; the TypeScript backend holds f32 copies). */
+  twoBytesPerWeight: boolean;
+  /** Compared with llama.cpp f16 (ours). */
+  ours: boolean;
+  maxForeignCores?: number | null;
+  /** Ours: load seconds, RSS after load and peak RSS, bytes. */
+  memory?: { loadSeconds: number; rssAfterLoadBytes: number; peakRssBytes: number };
+  error?: string;
+}
+
+const commandsRun: string[] = [];
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Print and record a command the way a user would type it. */
+function announce(argv: string[], cwd: string): void {
+  const shown = [argv[0] === process.execPath ? 'node' : argv[0]!, ...argv.slice(1)].map(shellQuote).join(' ');
+  const line = cwd === repoRoot ? shown : `(cd ${shellQuote(cwd)} && ${shown})`;
+  commandsRun.push(line);
+  log(`$ ${line}`);
+}
+
+/** Run a command with stderr passed through (and its tail kept); stdout captured or passed through. */
+function runCommand(argv: string[], cwd: string, captureStdout = false): Promise<{ code: number; stdout: string; stderrTail: string }> {
+  announce(argv, cwd);
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', captureStdout ? 'pipe' : 'inherit', 'pipe'] });
+    let stdout = '';
+    let stderrTail = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      stderrTail = (stderrTail + d.toString()).slice(-4000);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderrTail }));
+  });
+}
+
+async function mustRun(argv: string[], cwd: string): Promise<void> {
+  const r = await runCommand(argv, cwd);
+  if (r.code !== 0) throw new Error(`command failed (exit ${r.code}): ${argv.join(' ')}`);
+}
+
+/** A command's error message: its last `mimo: …` line, else its last non-empty line of stderr. */
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return [...lines].reverse().find((l) => l.startsWith('mimo: ')) ?? lines.pop() ?? '';
+}
+
+/** Average cores other processes keep busy over one second (this process idles meanwhile). */
+async function foreignLoad(): Promise<number | null> {
+  const snap = () => {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const own = process.cpuUsage();
+    return { busy: (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0)) / 100, own: (own.user + own.system) / 1e6, t: performance.now() / 1000 };
+  };
+  try {
+    const a = snap();
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = snap();
+    return Math.max(0, (b.busy - a.busy - (b.own - a.own)) / (b.t - a.t));
+  } catch {
+    return null;
+  }
+}
+
+/** Wait until other processes use under `maxForeign` cores, as bench_llamacpp.mjs does before each run. */
+async function waitIdle(maxForeign: number, what: string, maxWaitSeconds = 900): Promise<void> {
+  const t0 = Date.now();
+  let said = false;
+  for (;;) {
+    const f = await foreignLoad();
+    if (f === null || f < maxForeign) return;
+    if (!said) log(`bench: waiting for the machine to go idle before ${what} (other processes use ${f.toFixed(2)} cores)`);
+    said = true;
+    if ((Date.now() - t0) / 1000 > maxWaitSeconds) {
+      log(`bench: warning: the machine did not go idle in ${maxWaitSeconds} s; measuring ${what} anyway`);
+      return;
+    }
+  }
+}
+
+/** Step 1: the bench checkpoint, written once through `mimo init --preset bench` (atomically renamed). */
+async function ensureCheckpoint(benchRoot: string): Promise<string> {
+  const dir = path.join(benchRoot, 'mimo-v2-flash-bench');
+  if (fs.existsSync(path.join(dir, 'config.json'))) {
+    log(`bench: using the bench checkpoint at ${dir}`);
+    return dir;
+  }
+  const partial = `${dir}.partial`;
+  fs.rmSync(partial, { recursive: true, force: true });
+  await mustRun([process.execPath, mimoBin, 'init', '--preset', 'bench', '--out', partial], repoRoot);
+  fs.renameSync(partial, dir);
+  return dir;
+}
+
+const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/** Step 2: a writable copy of the anchor folder with its node_modules (npm ci once per package-lock). */
+async function ensureAnchor(benchRoot: string): Promise<string> {
+  if (!fs.existsSync(path.join(anchorSrc, 'bench_llamacpp.mjs'))) throw new Error(`the llama.cpp anchor is missing: ${anchorSrc}/bench_llamacpp.mjs`);
+  const dir = path.join(benchRoot, 'llamacpp-anchor');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of fs.readdirSync(anchorSrc)) {
+    if (f === 'node_modules' || f === '.cache') continue;
+    fs.cpSync(path.join(anchorSrc, f), path.join(dir, f), { recursive: true, preserveTimestamps: true });
+  }
+  const stamp = path.join(dir, 'node_modules', '.mimo-package-lock.sha256');
+  const lock = sha256(path.join(dir, 'package-lock.json'));
+  const installed = fs.existsSync(path.join(dir, 'node_modules', 'node-llama-cpp', 'package.json')) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === lock;
+  if (!installed) {
+    await mustRun(['npm', 'ci', '--no-audit', '--no-fund'], dir);
+    fs.writeFileSync(stamp, lock);
+  } else {
+    log(`bench: using llama.cpp (node-llama-cpp) installed in ${dir}`);
+  }
+  return dir;
+}
+
+/** Step 3 needs numpy in the system Python; the fix is an apt command the user runs (never run from here). */
+function ensureNumpy(): void {
+  const r = spawnSync(PYTHON, ['-c', 'import numpy'], { stdio: 'ignore' });
+  if (r.status === 0) return;
+  log(`bench: ${PYTHON} cannot import numpy, which hf_to_gguf.py needs to convert the checkpoint for llama.cpp. Install it with`);
+  log('  sudo apt-get install -y python3-numpy');
+  log('then run `npm run bench` again (or pass --skip-llamacpp to measure mimo.ts alone).');
+  process.exit(1);
+}
+
+/** Step 3: GGUF of `type`, reconverted when older than the checkpoint or the converter. */
+async function ensureGguf(anchorDir: string, modelDir: string, benchRoot: string, type: string): Promise<string> {
+  const out = path.join(benchRoot, 'gguf', `mimo-v2-flash-bench.${type}.gguf`);
+  const sources = [path.join(modelDir, 'config.json'), path.join(anchorDir, 'hf_to_gguf.py'), path.join(anchorDir, 'gguf_write.py')];
+  const newest = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) {
+    log(`bench: using ${out}`);
+    return out;
+  }
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const partial = `${out}.partial`;
+  await mustRun([PYTHON, 'hf_to_gguf.py', modelDir, partial, '--type', type, '-q'], anchorDir);
+  fs.renameSync(partial, out);
+  return out;
+}
+
+interface LlamaJson {
+  results: {
+    model: string;
+    threads: number;
+    flash_attention: boolean;
+    runs: number;
+    prefill_tps: Spread;
+    decode_tps: Spread;
+    max_foreign_cores: number;
+  }[];
+  machine?: Record<string, unknown>;
+}
+
+/** Step 4: bench_llamacpp.mjs over the GGUFs with flash attention `fa`. */
+async function runLlamacpp(anchorDir: string, ggufs: Record<string, string>, fa: 'on' | 'off', o: Options, outDir: string): Promise<{ rows: Row[]; json?: LlamaJson }> {
+  const jsonFile = path.join(outDir, `llamacpp-fa-${fa}.json`);
+  fs.rmSync(jsonFile, { force: true });
+  const argv = [process.execPath, 'bench_llamacpp.mjs', ...GGUF_TYPES.map((t) => ggufs[t]!), '--runs', String(o.runs), '--threads', String(o.threads),
+    '--fa', fa, '--prompt', String(o.promptTokens), '--gen', String(o.genTokens), '--max-foreign', String(o.maxForeign), '--json', jsonFile];
+  const r = await runCommand(argv, anchorDir);
+  const base = { engine: 'llama.cpp', flashAttention: fa, genTokens: o.genTokens, runs: o.runs, ours: false };
+  if (r.code !== 0 || !fs.existsSync(jsonFile)) {
+    return { rows: GGUF_TYPES.map((t) => ({ ...base, weights: t, threads: o.threads, twoBytesPerWeight: t === 'f16', error: `bench_llamacpp.mjs failed: ${lastLine(r.stderrTail)}` })) };
+  }
+  const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as LlamaJson;
+  const rows = GGUF_TYPES.map((t, i): Row => {
+    const res = json.results[i]!;
+    return { ...base, weights: t, threads: res.threads, twoBytesPerWeight: t === 'f16', prefill: res.prefill_tps, decode: res.decode_tps, maxForeignCores: res.max_foreign_cores };
+  });
+  return { rows, json };
+}
+
+/** Step 5: `mimo bench --json` in a subprocess (a fresh process, so peak RSS is this backend's). */
+async function runMimo(modelDir: string, backend: 'native' | 'ts', o: Options): Promise<{ row: Row; json?: Record<string, unknown> }> {
+  const ts = backend === 'ts';
+  const genTokens = ts ? Math.min(o.tsGenTokens, o.genTokens) : o.genTokens;
+  const runs = ts ? 1 : o.runs;
+  await waitIdle(o.maxForeign, `mimo bench --backend ${backend}`);
+  const argv = [process.execPath, mimoBin, 'bench', '--model', modelDir, '--backend', backend, ...(ts ? [] : ['--threads', String(o.threads)]),
+    '--prompt-tokens', String(o.promptTokens), '--gen-tokens', String(genTokens), '--runs', String(runs), '--json'];
+  const r = await runCommand(argv, repoRoot, true);
+  const row: Row = {
+    engine: ts ? 'mimo.ts TypeScript backend' : 'mimo.ts native backend',
+    weights: 'bf16',
+    flashAttention: '—',
+    threads: ts ? 1 : o.threads,
+    genTokens,
+    runs,
+    twoBytesPerWeight: !ts,
+    ours: true,
+  };
+  if (r.code !== 0) return { row: { ...row, error: lastLine(r.stderrTail) || `exit ${r.code}` } };
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  const s = (k: string): Spread => ({ min: json[`${k}_min`]!, median: json[k]!, max: json[`${k}_max`]! });
+  const memory = { loadSeconds: json['load_seconds']!, rssAfterLoadBytes: json['rss_after_load_bytes']!, peakRssBytes: json['peak_rss_bytes']! };
+  return { row: { ...row, threads: json['threads']!, prefill: s('prefill_tps'), decode: s('decode_tps'), maxForeignCores: json['max_foreign_cores'] ?? null, memory }, json };
+}
+
+/** Step 6: bytes/s of a multithreaded read pass over a 1 GiB buffer (native addon), or why not. */
+async function measureBandwidth(o: Options): Promise<{ bytesPerSecond?: number; error?: string }> {
+  await waitIdle(o.maxForeign, 'the memory-bandwidth pass');
+  try {
+    const { loadNativeAddon } = await import('../src/kernels/native/addon.js');
+    const addon = loadNativeAddon();
+    const bytesPerSecond = addon.memReadBandwidth(BANDWIDTH_BYTES, o.threads, BANDWIDTH_REPEATS);
+    commandsRun.push(`(in-process) loadNativeAddon().memReadBandwidth(${BANDWIDTH_BYTES}, ${o.threads}, ${BANDWIDTH_REPEATS})`);
+    return { bytesPerSecond };
+  } catch (e) {
+    return { error: `the native addon is not available (${(e as Error).message.split('\n')[0]}); no bandwidth figure` };
+  }
+}
+
+const num = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const cell = (s: Spread | undefined) => (s ? `${num(s.median)} [${num(s.min)}–${num(s.max)}]` : '—');
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : '—');
+
+/** The table (markdown) and the lines under it. */
+function report(rows: Row[], o: Options, wb: DecodeWeightBytes, bw: { bytesPerSecond?: number; error?: string }, setup: string): string {
+  const f16 = (fa: string) => rows.find((r) => r.engine === 'llama.cpp' && r.weights === 'f16' && r.flashAttention === fa);
+  const bound = bw.bytesPerSecond ? bw.bytesPerSecond / wb.total : undefined;
+  const lines = [
+    `| engine | weights | flash attention | threads | prefill tok/s (${o.promptTokens}) median [min–max] | decode tok/s (${o.genTokens}) median [min–max] | prefill ÷ llama.cpp f16, FA on / off | decode ÷ llama.cpp f16, FA on / off | decode ÷ bandwidth bound |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of rows) {
+    const label = `${r.engine}${r.genTokens !== o.genTokens || r.runs !== o.runs ? ` (${r.genTokens} decode tokens, ${r.runs} run${r.runs > 1 ? 's' : ''})` : ''}`;
+    if (r.error) {
+      lines.push(`| ${label} | ${r.weights} | ${r.flashAttention} | ${r.threads ?? '—'} | not run: ${r.error.replace(/\|/g, '/')} | — | — | — | — |`);
+      continue;
+    }
+    const vs = (pick: (x: Row) => Spread | undefined) => {
+      if (!r.ours) return '—';
+      const [on, off] = [f16('on'), f16('off')].map((b) => (b ? pick(b)?.median : undefined));
+      return `${ratio(pick(r)?.median, on)} / ${ratio(pick(r)?.median, off)}`;
+    };
+    const ofBound = r.twoBytesPerWeight && bound && r.decode ? `${((100 * r.decode.median) / bound).toFixed(0)}%` : '—';
+    const flagged = r.maxForeignCores != null && r.maxForeignCores > o.maxForeign ? ' ⚠' : '';
+    lines.push(`| ${label}${flagged} | ${r.weights} | ${r.flashAttention} | ${r.threads ?? '—'} | ${cell(r.prefill)} | ${cell(r.decode)} | ${vs((x) => x.prefill)} | ${vs((x) => x.decode)} | ${ofBound} |`);
+  }
+  lines.push('');
+  for (const r of rows) {
+    if (r.memory) lines.push(`${r.engine}: load ${r.memory.loadSeconds.toFixed(2)} s, RSS after load ${formatBytes(r.memory.rssAfterLoadBytes)}, peak RSS ${formatBytes(r.memory.peakRssBytes)}.`);
+  }
+  lines.push(setup);
+  lines.push(
+    `Weights read per decoded token: ${wb.total.toLocaleString('en-US')} bytes (${formatBytes(wb.total)}) = non-expert trunk ${formatBytes(wb.nonExpert)} ` +
+      `+ active experts ${formatBytes(wb.activeExperts)} + LM head ${formatBytes(wb.lmHead)} + one embedding row ${formatBytes(wb.embeddingRow)}, ` +
+      'from the checkpoint\'s safetensors headers (BF16; llama.cpp f16 reads the same bytes).',
+  );
+  if (bw.bytesPerSecond && bound) {
+    lines.push(
+      `Memory read bandwidth: ${(bw.bytesPerSecond / 1e9).toFixed(1)} GB/s (${o.threads} threads, ${BANDWIDTH_BYTES / 2 ** 30} GiB buffer, best of ${BANDWIDTH_REPEATS} passes) ` +
+        `→ decode bound ${bound.toFixed(1)} tok/s; "decode ÷ bandwidth bound" is each row's median over it.`,
+    );
+  } else {
+    lines.push(`Memory read bandwidth: not measured: ${bw.error}.`);
+  }
+  lines.push(
+    `Prefill = time to first token of a ${o.promptTokens}-token prompt (same random ids, xorshift32 seed 1234, in both engines); decode = greedy tokens after the first, ` +
+      'one at a time through the KV cache; median [min–max] over the runs after one warm-up. Ratios compare medians at equal precision (our BF16 weights vs llama.cpp f16).',
+  );
+  if (rows.some((r) => r.maxForeignCores != null && r.maxForeignCores > o.maxForeign)) {
+    lines.push(`⚠ other processes kept more than ${o.maxForeign} cores busy during a run of this row: its figures are not representative.`);
+  }
+  return lines.join('\n');
+}
+
+function gitDescribe(): string {
+  const r = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: repoRoot, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+function parseOptions(argv: string[]): Options {
+  const program = new Command()
+    .name('npm run bench --')
+    .description('mimo.ts side by side with llama.cpp on the bench checkpoint')
+    .option('--runs <n>', 'timed runs per configuration', parseIntOption(1), 3)
+    .option('--threads <n>', 'threads of llama.cpp, of the native backend and of the bandwidth pass', parseIntOption(1), 2)
+    .option('--prompt-tokens <n>', 'prompt length', parseIntOption(1), 512)
+    .option('--gen-tokens <n>', 'decode tokens', parseIntOption(1), 128)
+    .option('--ts-gen-tokens <n>', 'decode tokens of the (slow) TypeScript backend, which runs once', parseIntOption(1), 16)
+    .option('--max-foreign <cores>', 'other load tolerated during a run (bench_llamacpp.mjs --max-foreign)', parseFloatOption(0, 64), 0.05)
+    .option('--skip-llamacpp', 'measure mimo.ts only', false)
+    .option('--skip-ts', 'skip the TypeScript backend', false)
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    process.exit(e instanceof CommanderError ? e.exitCode : 2);
+  }
+  return program.opts<Options>();
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const benchRoot = path.join(cacheDir(), 'bench');
+  const outDir = path.join(benchRoot, 'results');
+  fs.mkdirSync(outDir, { recursive: true });
+  const modelDir = await ensureCheckpoint(benchRoot);
+  const config = loadConfig(path.join(modelDir, 'config.json'));
+  const wb = decodeWeightBytes(modelDir, config);
+
+  const rows: Row[] = [];
+  const raw: Record<string, unknown> = { options: o };
+  if (!o.skipLlamacpp) {
+    ensureNumpy();
+    const anchorDir = await ensureAnchor(benchRoot);
+    const ggufs: Record<string, string> = {};
+    for (const t of GGUF_TYPES) ggufs[t] = await ensureGguf(anchorDir, modelDir, benchRoot, t);
+    for (const fa of ['on', 'off'] as const) {
+      const { rows: r, json } = await runLlamacpp(anchorDir, ggufs, fa, o, outDir);
+      rows.push(...r);
+      raw[`llamacpp_fa_${fa}`] = json;
+    }
+    const order = (r: Row) => GGUF_TYPES.indexOf(r.weights as (typeof GGUF_TYPES)[number]) * 2 + (r.flashAttention === 'on' ? 0 : 1);
+    rows.sort((a, b) => order(a) - order(b));
+  }
+  const native = await runMimo(modelDir, 'native', o);
+  rows.push(native.row);
+  raw['mimo_native'] = native.json;
+  if (!o.skipTs) {
+    const ts = await runMimo(modelDir, 'ts', o);
+    rows.push(ts.row);
+    raw['mimo_ts'] = ts.json;
+  }
+  const bw = await measureBandwidth(o);
+  raw['bandwidth_bytes_per_second'] = bw.bytesPerSecond ?? null;
+  raw['decode_weight_bytes'] = wb;
+
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const llamaMachine = (raw['llamacpp_fa_on'] ?? raw['llamacpp_fa_off']) as LlamaJson | undefined;
+  const llamaRelease = llamaMachine?.machine?.['llama_cpp_release'];
+  const setup =
+    `Bench checkpoint ${modelDir} (MiMo-V2-Flash at bench scale: hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, ${config.nRoutedExperts} experts top-${config.numExpertsPerTok}, vocab ${config.vocabSize}, BF16). ` +
+    `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; mimo.ts ${gitDescribe()}` +
+    `${llamaRelease ? `; llama.cpp ${String(llamaRelease)} (node-llama-cpp, prebuilt CPU binaries)` : ''}; ${new Date().toISOString()}.`;
+  const table = report(rows, o, wb, bw, setup);
+  const md = `# mimo.ts side by side with llama.cpp\n\n${table}\n\nCommands run:\n\n\`\`\`\n${commandsRun.join('\n')}\n\`\`\`\n`;
+  const resultsDir = path.join(repoRoot, 'bench', 'results');
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, 'latest.md'), md);
+  fs.writeFileSync(path.join(resultsDir, 'latest.json'), `${JSON.stringify(raw, null, 1)}\n`);
+  process.stdout.write(`\n${md}\n(written to bench/results/latest.md)\n`);
+  if (rows.some((r) => r.error) || bw.error) process.exitCode = 1;
+}
+
+await main();

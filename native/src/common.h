@@ -1,0 +1,38 @@
+// Shared types of the mimo.ts native addon: weight views, dispatch levels, small helpers.
+// A weight is `[rows, cols]` row-major in its stored dtype (see src/kernels/backend.ts `Weight`).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace mimo {
+
+enum class WDType { F32, BF16, F16, FP8 };
+
+// Read-only view of a linear layer's weight `[rows, cols]`; W[r, c] as defined in backend.ts.
+struct WeightView {
+  WDType dtype;
+  int rows;
+  int cols;
+  const void* data;
+  // fp8 only: block scales `[scaleRows, scaleCols]`, columns per block, scale row of each weight row `[rows]`.
+  const float* scales;
+  int scaleCols;
+  int blockCols;
+  const int32_t* rowScale;
+};
+
+// One matmul call: y `[T, rows]` = x `[T, cols]` · Wᵀ.
+struct MatmulArgs {
+  const float* x;
+  int T;
+  float* y;
+  WeightView w;
+};
+
+// Instruction-set levels the kernels are compiled for, best last.
+enum class Level { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+inline int ceilDiv(int a, int b) { return (a + b - 1) / b; }
+inline int minInt(int a, int b) { return a < b ? a : b; }
+
+}  // namespace mimo

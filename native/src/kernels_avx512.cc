@@ -1,0 +1,472 @@
+// AVX-512 (F/BW/VL/DQ) kernels. Compiled for baseline x86-64 with per-function target attributes (the pragma below),
+// so the addon loads on any x86-64 and only runs this code after the CPU check. Weights are dequantised to f32 in
+// registers: bf16 by a 16-bit shift, f16 by vcvtph2ps, fp8 E4M3 by moving its bits into an f16 (exact) and
+// multiplying by 256 · block scale (one rounding, like the reference's f32 dequantisation); 0x7F/0xFF give NaN.
+// GCC 12 warns about the deliberately undefined source operands inside its own AVX-512 intrinsics.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+
+namespace mimo {
+namespace {
+
+template <WDType D>
+struct Dec;
+
+template <>
+struct Dec<WDType::F32> {
+  using T = float;
+  static __m512 load(const float* p, __m512) { return _mm512_loadu_ps(p); }
+  static __m512 loadMask(const float* p, __mmask16 m, __m512) { return _mm512_maskz_loadu_ps(m, p); }
+};
+
+template <>
+struct Dec<WDType::BF16> {
+  using T = uint16_t;
+  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static __m512 load(const uint16_t* p, __m512) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static __m512 loadMask(const uint16_t* p, __mmask16 m, __m512) { return widen(_mm256_maskz_loadu_epi16(m, p)); }
+};
+
+template <>
+struct Dec<WDType::F16> {
+  using T = uint16_t;
+  static __m512 load(const uint16_t* p, __m512) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static __m512 loadMask(const uint16_t* p, __mmask16 m, __m512) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+};
+
+template <>
+struct Dec<WDType::FP8> {
+  using T = uint8_t;
+  // s eeee mmm → f16 s 0eeee mmm0000000 = value / 256 (subnormals included); × (256 · scale).
+  static __m512 widen(__m128i b, __m512 scale256) {
+    __m256i h = _mm256_cvtepi8_epi16(b);
+    h = _mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16(static_cast<short>(0xBFFF)));
+    __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(h), scale256);
+    const __m128i m7f = _mm_set1_epi8(0x7F);
+    __mmask16 nan = _mm_cmpeq_epi8_mask(_mm_and_si128(b, m7f), m7f);
+    return _mm512_mask_mov_ps(v, nan, _mm512_set1_ps(NAN));
+  }
+  static __m512 load(const uint8_t* p, __m512 s) { return widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), s); }
+  static __m512 loadMask(const uint8_t* p, __mmask16 m, __m512 s) { return widen(_mm_maskz_loadu_epi8(m, p), s); }
+};
+
+// The fast fp8 route, for rows without NaN codes whose block scales are below 2^8 (checked by fp8FastOk): s eeee mmm
+// → f32 bits (sign-extended byte << 20) & 0x87F00000 = value · 2^-120 (subnormal codes become exact f32
+// subnormals), then one multiply by scale · 2^120 rounds once: the same f32 as the safe route and the reference.
+struct Fp8Fast {
+  using T = uint8_t;
+  static constexpr float kFactor = 0x1p120f;
+  static __m512 widen(__m128i b, __m512 fac) {
+    __m512i d = _mm512_slli_epi32(_mm512_cvtepi8_epi32(b), 20);
+    d = _mm512_and_si512(d, _mm512_set1_epi32(static_cast<int>(0x87F00000u)));
+    return _mm512_mul_ps(_mm512_castsi512_ps(d), fac);
+  }
+  static __m512 load(const uint8_t* p, __m512 s) { return widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), s); }
+  static __m512 loadMask(const uint8_t* p, __mmask16 m, __m512 s) { return widen(_mm_maskz_loadu_epi8(m, p), s); }
+};
+
+inline __mmask16 tailMask(int n) { return static_cast<__mmask16>((1u << n) - 1); }
+
+// factor · scale of weight row r's column block `block` (fp8 only; factor 256 for the f16 route, 2^120 for the fast one).
+inline __m512 fp8Scale(const WeightView& w, int r, int block, float factor = 256.0f) {
+  return _mm512_set1_ps(w.scales[static_cast<size_t>(w.rowScale[r]) * w.scaleCols + block] * factor);
+}
+
+template <class Dc>
+struct Route {
+  static constexpr bool kFp8 = false;
+  static constexpr float kFactor = 0;
+};
+template <>
+struct Route<Dec<WDType::FP8>> {
+  static constexpr bool kFp8 = true;
+  static constexpr float kFactor = 256.0f;
+};
+template <>
+struct Route<Fp8Fast> {
+  static constexpr bool kFp8 = true;
+  static constexpr float kFactor = Fp8Fast::kFactor;
+};
+
+// One 16-column step of a rows tile: every (row, token) accumulator takes one FMA.
+template <class Dc, int R, int TT, bool kMasked>
+inline __attribute__((always_inline)) void rowsStep(__m512 (&acc)[R][TT], const typename Dc::T* const (&wp)[R],
+                                                    const float* const (&xp)[TT], const __m512 (&s)[R], int c, __mmask16 m) {
+  __m512 xv[TT];
+  for (int t = 0; t < TT; t++) xv[t] = kMasked ? _mm512_maskz_loadu_ps(m, xp[t] + c) : _mm512_loadu_ps(xp[t] + c);
+  for (int i = 0; i < R; i++) {
+    const __m512 wv = kMasked ? Dc::loadMask(wp[i] + c, m, s[i]) : Dc::load(wp[i] + c, s[i]);
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm512_fmadd_ps(wv, xv[t], acc[i][t]);
+  }
+}
+
+// y[t0+tt, r+i] for i < R, tt < TT: one zmm accumulator per (row, token), columns in order 16 at a time (fp8: the
+// chunks restart at each scale block, tails masked), then a fixed horizontal sum. The arithmetic per (row, token) is
+// the same for every R and TT, and both loop shapes below visit the same chunks.
+template <class Dc, int R, int TT, bool kAligned>
+void rowsTileT(const MatmulArgs& a, int r, int t0) {
+  using T = typename Dc::T;
+  constexpr bool kFp8 = Route<Dc>::kFp8;
+  const int K = a.w.cols;
+  const int N = a.w.rows;
+  const T* wp[R];
+  const float* xp[TT];
+  for (int i = 0; i < R; i++) wp[i] = static_cast<const T*>(a.w.data) + static_cast<size_t>(r + i) * K;
+  for (int t = 0; t < TT; t++) xp[t] = a.x + static_cast<size_t>(t0 + t) * K;
+  __m512 acc[R][TT];
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm512_setzero_ps();
+  __m512 s[R];
+  for (int i = 0; i < R; i++) s[i] = _mm512_setzero_ps();
+  const int seg = kFp8 ? a.w.blockCols : K;
+  if (kAligned) {
+    // Blocks are whole chunks: one straight loop per block, a single masked chunk at the end.
+    const int k16 = K & ~15;
+    for (int c = 0; c < k16;) {
+      const int c1 = c + seg < k16 ? c + seg : k16;
+      if (kFp8)
+        for (int i = 0; i < R; i++) s[i] = fp8Scale(a.w, r + i, c / seg, Route<Dc>::kFactor);
+      for (; c < c1; c += 16) rowsStep<Dc, R, TT, false>(acc, wp, xp, s, c, 0);
+    }
+    if (k16 < K) {
+      if (kFp8)
+        for (int i = 0; i < R; i++) s[i] = fp8Scale(a.w, r + i, k16 / seg, Route<Dc>::kFactor);
+      rowsStep<Dc, R, TT, true>(acc, wp, xp, s, k16, tailMask(K - k16));
+    }
+  } else {
+    // fp8 with blocks that are not whole chunks: each block ends in a masked chunk.
+    for (int c0 = 0, block = 0; c0 < K; c0 += seg, block++) {
+      const int c1 = c0 + seg < K ? c0 + seg : K;
+      for (int i = 0; i < R; i++) s[i] = fp8Scale(a.w, r + i, block, Route<Dc>::kFactor);
+      int c = c0;
+      for (; c + 16 <= c1; c += 16) rowsStep<Dc, R, TT, false>(acc, wp, xp, s, c, 0);
+      if (c < c1) rowsStep<Dc, R, TT, true>(acc, wp, xp, s, c, tailMask(c1 - c));
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+template <class Dc, int R, int TT>
+void rowsTile(const MatmulArgs& a, int r, int t0) {
+  if (!Route<Dc>::kFp8 || a.w.blockCols % 16 == 0) rowsTileT<Dc, R, TT, true>(a, r, t0);
+  else rowsTileT<Dc, R, TT, false>(a, r, t0);
+}
+
+// True when rows [r, r + n) hold no NaN code (0x7F/0xFF) and every block scale they use is below 2^8 in magnitude,
+// so the fast fp8 route gives exactly the safe route's values. One pass over the rows with their cache misses
+// overlapped; it leaves the rows in L1/L2 for the compute pass. (Checking inside the compute loop costs more.)
+bool fp8FastOk(const WeightView& w, int r, int n) {
+  const int K = w.cols;
+  const int blocks = ceilDiv(K, w.blockCols);
+  for (int i = 0; i < n; i++) {
+    const float* srow = w.scales + static_cast<size_t>(w.rowScale[r + i]) * w.scaleCols;
+    for (int b = 0; b < blocks; b++) {
+      if (!(std::fabs(srow[b]) < 256.0f)) return false;
+    }
+  }
+  const __m512i m7f = _mm512_set1_epi8(0x7F);
+  __m512i least = m7f;  // min over bytes of (~code & 0x7F): 0 exactly when some code is 0x7F or 0xFF
+  const uint8_t* base = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * K;
+  int c = 0;
+  for (; c + 64 <= K; c += 64)
+    for (int i = 0; i < n; i++) least = _mm512_min_epu8(least, _mm512_andnot_si512(_mm512_loadu_si512(base + static_cast<size_t>(i) * K + c), m7f));
+  if (c < K) {
+    const __mmask64 m = (~0ULL) >> (64 - (K - c));
+    for (int i = 0; i < n; i++)
+      least = _mm512_min_epu8(least, _mm512_andnot_si512(_mm512_maskz_loadu_epi8(m, base + static_cast<size_t>(i) * K + c), m7f));
+  }
+  return _mm512_cmpeq_epi8_mask(least, _mm512_setzero_si512()) == 0;
+}
+
+template <class Dc, int R>
+void rowsBlock(const MatmulArgs& a, int r) {
+  int t0 = 0;
+  for (; t0 + 4 <= a.T; t0 += 4) rowsTile<Dc, R, 4>(a, r, t0);
+  switch (a.T - t0) {
+    case 3: rowsTile<Dc, R, 3>(a, r, t0); break;
+    case 2: rowsTile<Dc, R, 2>(a, r, t0); break;
+    case 1: rowsTile<Dc, R, 1>(a, r, t0); break;
+    default: break;
+  }
+}
+
+// rows [r, r + R) for all tokens; fp8 takes the fast route when it is exact for these rows.
+template <WDType D, int R>
+void rowsGroup(const MatmulArgs& a, int r) {
+  if (D == WDType::FP8 && fp8FastOk(a.w, r, R)) {
+    if (a.T == 1) rowsTile<Fp8Fast, R, 1>(a, r, 0);
+    else rowsBlock<Fp8Fast, R>(a, r);
+    return;
+  }
+  if (a.T == 1) rowsTile<Dec<D>, R, 1>(a, r, 0);
+  else rowsBlock<Dec<D>, R>(a, r);
+}
+
+template <WDType D>
+void matmulRowsT(const MatmulArgs& a, int r0, int r1) {
+  int r = r0;
+  if (a.T == 1) {
+    for (; r + 8 <= r1; r += 8) rowsGroup<D, 8>(a, r);
+  } else {
+    for (; r + 4 <= r1; r += 4) rowsGroup<D, 4>(a, r);
+  }
+  for (; r < r1; r++) rowsGroup<D, 1>(a, r);
+}
+
+void matmulRows(const MatmulArgs& a, int r0, int r1) {
+  switch (a.w.dtype) {
+    case WDType::F32: matmulRowsT<WDType::F32>(a, r0, r1); break;
+    case WDType::BF16: matmulRowsT<WDType::BF16>(a, r0, r1); break;
+    case WDType::F16: matmulRowsT<WDType::F16>(a, r0, r1); break;
+    case WDType::FP8: matmulRowsT<WDType::FP8>(a, r0, r1); break;
+  }
+}
+
+// ---- prefill GEMM: 6 tokens × 64 outputs per micro-tile (24 zmm accumulators) ----
+constexpr int kMR = 6;
+constexpr int kNR = 64;
+constexpr int kMaxKc = 512;
+
+// out[0 .. kc) = W[r, k0 .. k0+kc) as f32.
+template <WDType D>
+void decodeRow(const WeightView& w, int r, int k0, int kc, float* out) {
+  using T = typename Dec<D>::T;
+  const T* p = static_cast<const T*>(w.data) + static_cast<size_t>(r) * w.cols;
+  const int end = k0 + kc;
+  int c = k0;
+  while (c < end) {
+    int segEnd = end;
+    __m512 s = _mm512_setzero_ps();
+    if (D == WDType::FP8) {
+      const int block = c / w.blockCols;
+      const int blockEnd = (block + 1) * w.blockCols;
+      if (blockEnd < segEnd) segEnd = blockEnd;
+      s = fp8Scale(w, r, block);
+    }
+    for (; c + 16 <= segEnd; c += 16) _mm512_storeu_ps(out + (c - k0), Dec<D>::load(p + c, s));
+    if (c < segEnd) {
+      const __mmask16 m = tailMask(segEnd - c);
+      _mm512_mask_storeu_ps(out + (c - k0), m, Dec<D>::loadMask(p + c, m, s));
+      c = segEnd;
+    }
+  }
+}
+
+// In-register transpose of a 16×16 float block: rows r[i] → columns.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; i++) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+template <WDType D>
+void packBT(const WeightView& w, int n0, int k0, int kc, float* bp) {
+  alignas(64) static thread_local float tmp[kNR * kMaxKc];
+  const int nValid = w.rows - n0 < kNR ? w.rows - n0 : kNR;
+  for (int j = 0; j < kNR; j++) {
+    if (j < nValid) decodeRow<D>(w, n0 + j, k0, kc, tmp + j * kc);
+    else std::memset(tmp + j * kc, 0, sizeof(float) * kc);
+  }
+  int k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    for (int jb = 0; jb < kNR; jb += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(tmp + (jb + i) * kc + k);
+      transpose16(r);
+      for (int i = 0; i < 16; i++) _mm512_storeu_ps(bp + (k + i) * kNR + jb, r[i]);
+    }
+  }
+  for (; k < kc; k++)
+    for (int j = 0; j < kNR; j++) bp[k * kNR + j] = tmp[j * kc + k];
+}
+
+void packB(const WeightView& w, int n0, int k0, int kc, float* bp) {
+  switch (w.dtype) {
+    case WDType::F32: packBT<WDType::F32>(w, n0, k0, kc, bp); break;
+    case WDType::BF16: packBT<WDType::BF16>(w, n0, k0, kc, bp); break;
+    case WDType::F16: packBT<WDType::F16>(w, n0, k0, kc, bp); break;
+    case WDType::FP8: packBT<WDType::FP8>(w, n0, k0, kc, bp); break;
+  }
+}
+
+void gemmTile(const float* ap, const float* bp, int kc, float* y, int ldy, int m, int n, bool accumulate) {
+  __mmask16 cm[4];
+  for (int j = 0; j < 4; j++) {
+    const int left = n - 16 * j;
+    cm[j] = left >= 16 ? static_cast<__mmask16>(0xFFFF) : left <= 0 ? 0 : tailMask(left);
+  }
+  __m512 c[kMR][4];
+  for (int i = 0; i < kMR; i++)
+    for (int j = 0; j < 4; j++) c[i][j] = _mm512_setzero_ps();
+  for (int k = 0; k < kc; k++) {
+    const float* b = bp + k * kNR;
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
+    const float* av = ap + k * kMR;
+    for (int i = 0; i < kMR; i++) {
+      const __m512 ai = _mm512_set1_ps(av[i]);
+      c[i][0] = _mm512_fmadd_ps(ai, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(ai, b1, c[i][1]);
+      c[i][2] = _mm512_fmadd_ps(ai, b2, c[i][2]);
+      c[i][3] = _mm512_fmadd_ps(ai, b3, c[i][3]);
+    }
+  }
+  for (int i = 0; i < kMR; i++) {
+    if (i >= m) break;
+    float* yi = y + static_cast<size_t>(i) * ldy;
+    for (int j = 0; j < 4; j++) {
+      const __m512 v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(cm[j], yi + 16 * j), c[i][j]) : c[i][j];
+      _mm512_mask_storeu_ps(yi + 16 * j, cm[j], v);
+    }
+  }
+}
+
+// ---- attention ----
+// Scores of KK keys at once (q chunks loaded once for all of them); per key: even/odd 16-column chunks in two
+// accumulators, masked tail into the even one, fixed horizontal sum. Same arithmetic for KK = 4 and KK = 1.
+template <int KK>
+inline void scoreKeys(const float* q, const float* k, size_t stride, int d, float scale, float* out) {
+  __m512 acc[KK][2];
+  for (int j = 0; j < KK; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  int c = 0;
+  for (; c + 32 <= d; c += 32) {
+    const __m512 q0 = _mm512_loadu_ps(q + c), q1 = _mm512_loadu_ps(q + c + 16);
+    for (int j = 0; j < KK; j++) {
+      acc[j][0] = _mm512_fmadd_ps(q0, _mm512_loadu_ps(k + j * stride + c), acc[j][0]);
+      acc[j][1] = _mm512_fmadd_ps(q1, _mm512_loadu_ps(k + j * stride + c + 16), acc[j][1]);
+    }
+  }
+  for (; c < d; c += 16) {
+    const __mmask16 m = d - c >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(d - c);
+    const __m512 q0 = _mm512_maskz_loadu_ps(m, q + c);
+    for (int j = 0; j < KK; j++) acc[j][0] = _mm512_fmadd_ps(q0, _mm512_maskz_loadu_ps(m, k + j * stride + c), acc[j][0]);
+  }
+  for (int j = 0; j < KK; j++) out[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1])) * scale;
+}
+
+void scoreRun(const float* q, const float* k0, size_t stride, int n, int d, float scale, float* out) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) scoreKeys<4>(q, k0 + j * stride, stride, d, scale, out + j);
+  for (; j < n; j++) scoreKeys<1>(q, k0 + j * stride, stride, d, scale, out + j);
+}
+
+// acc[c .. c + 16·NC) += Σ_j p[j] · v_j[...] with the block held in registers over all rows.
+template <int NC>
+inline void weightedSumBlock(float* acc, const float* p, const float* v0, size_t stride, int n, int c) {
+  __m512 a[NC];
+  for (int i = 0; i < NC; i++) a[i] = _mm512_loadu_ps(acc + c + 16 * i);
+  for (int j = 0; j < n; j++) {
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    const float* v = v0 + j * stride + c;
+    for (int i = 0; i < NC; i++) a[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v + 16 * i), a[i]);
+  }
+  for (int i = 0; i < NC; i++) _mm512_storeu_ps(acc + c + 16 * i, a[i]);
+}
+
+void weightedSumRun(float* acc, const float* p, const float* v0, size_t stride, int n, int d) {
+  int c = 0;
+  for (; c + 128 <= d; c += 128) weightedSumBlock<8>(acc, p, v0, stride, n, c);
+  for (; c + 16 <= d; c += 16) weightedSumBlock<1>(acc, p, v0, stride, n, c);
+  if (c < d) {
+    const __mmask16 m = tailMask(d - c);
+    __m512 a = _mm512_maskz_loadu_ps(m, acc + c);
+    for (int j = 0; j < n; j++) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v0 + j * stride + c), a);
+    _mm512_mask_storeu_ps(acc + c, m, a);
+  }
+}
+
+// ---- vector helpers ----
+// exp(x), float32, ≈1 ulp (Cephes polynomial, range reduction by ln 2 in two parts, scalef for 2^n); NaN stays NaN.
+inline __m512 exp16(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));  // NaN (2nd operand) passes
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+  y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(y, n);
+}
+
+float expShiftSum(float* s, int n, float m) {
+  const __m512 mv = _mm512_set1_ps(m);
+  __m512 sum = _mm512_setzero_ps();
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(n - i);
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), mv));
+    _mm512_mask_storeu_ps(s + i, k, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
+void swiglu(float* y, const float* g, const float* u, size_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(static_cast<int>(n - i));
+    const __m512 gv = _mm512_maskz_loadu_ps(k, g + i);
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+    const __m512 silu = _mm512_div_ps(gv, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(k, u + i)));
+  }
+}
+
+float readSum(const float* p, size_t n) {
+  __m512 s[8];
+  for (int j = 0; j < 8; j++) s[j] = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 128 <= n; i += 128)
+    for (int j = 0; j < 8; j++) s[j] = _mm512_add_ps(s[j], _mm512_load_ps(p + i + 16 * j));
+  float tail = 0;
+  for (; i < n; i++) tail += p[i];
+  for (int j = 1; j < 8; j++) s[0] = _mm512_add_ps(s[0], s[j]);
+  return _mm512_reduce_add_ps(s[0]) + tail;
+}
+
+}  // namespace
+}  // namespace mimo
+
+#pragma GCC pop_options
+
+namespace mimo {
+
+const KernelTable& kernelsAvx512() {
+  static const KernelTable table = {matmulRows, kMR, kNR, packB, gemmTile, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
+  return table;
+}
+
+}  // namespace mimo

@@ -1,0 +1,282 @@
+/**
+ * Prefill and decode throughput of one checkpoint on one backend (`mimo bench`, bench/side-by-side.ts), measured
+ * exactly as the llama.cpp anchor's bench_llamacpp.mjs measures llama.cpp, so the two sets of figures compare:
+ * - prompt: `promptTokens` token ids from xorshift32(seed) mod (V − 1), the anchor's generator and default seed
+ *   (1234), so both engines see the same ids on the bench checkpoint;
+ * - one untimed warm-up run (the first 32 prompt tokens, 4 generated tokens) pages in the weights;
+ * - per run, a fresh KV cache; prefill = time from submitting the prompt until the first greedy token is picked
+ *   (one forward of the whole prompt, the LM head of its last row, argmax); decode = `genTokens` further greedy
+ *   tokens, one forward of one token each through the KV cache;
+ * - prefill tokens/s = promptTokens / prefill seconds (TTFT); decode tokens/s = genTokens / decode seconds;
+ *   min / median / max over `runs`.
+ * Memory: RSS right after loading, and the process's peak RSS (`resourceUsage().maxRSS`) at the end, in bytes.
+ * Like the anchor, each run records how many cores OTHER processes kept busy (Linux /proc/stat minus our own CPU
+ * time): on a 2-core machine any other load makes the figures meaningless. Unlike the anchor, runs are not repeated.
+ * Source: ../shared/tools/llamacpp-anchor/bench_llamacpp.mjs; STYLE.md habit 12 (figures are measured, never tested).
+ */
+import * as fs from 'node:fs';
+import { RequestError } from '../errors.js';
+import type { Backend } from '../kernels/backend.js';
+import { loadNativeAddon } from '../kernels/native/addon.js';
+import { selectBackend, type BackendChoice } from '../kernels/select.js';
+import { Checkpoint } from '../loader/checkpoint.js';
+import { loadModel } from '../model/load.js';
+import type { MiMoConfig } from '../model/mimo-v2/config.js';
+import type { MiMoModel } from '../model/mimo-v2/model.js';
+import { peakRssBytes } from './generate.js';
+
+
+export interface BenchOptions {
+  modelDir: string;
+  /** Prompt length in tokens (default 512). */
+  promptTokens?: number;
+  /** Tokens generated after the first one (default 128). */
+  genTokens?: number;
+  /** Timed runs after the warm-up (default 3). */
+  runs?: number;
+  /** Worker threads of the native backend (default: its own choice). The TypeScript backend uses one. */
+  threads?: number;
+  /** Default: $MIMO_BACKEND, else auto (native when it loads, else TypeScript with a warning). */
+  backend?: BackendChoice;
+  /** Seed of the prompt's xorshift32 generator (default 1234, as bench_llamacpp.mjs). */
+  seed?: number;
+  /** Progress lines (load, warm-up, each run), e.g. to stderr. */
+  log?: (line: string) => void;
+}
+
+/** Minimum, median and maximum over the runs. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+export interface BenchRun {
+  prefillSeconds: number;
+  decodeSeconds: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  /** Average cores kept busy by other processes during the run; null where /proc/stat is unreadable. */
+  foreignCores: number | null;
+}
+
+/** Weight bytes one decode step reads from the checkpoint (see {@link decodeWeightBytes}). */
+export interface DecodeWeightBytes {
+  /** Sum of the parts below. */
+  total: number;
+  /** Attention, norms, routers and dense MLPs of every trunk layer, and `model.norm`. */
+  nonExpert: number;
+  /** `num_experts_per_tok` of `n_routed_experts` experts in every MoE layer. */
+  activeExperts: number;
+  lmHead: number;
+  /** One row of the embedding table. */
+  embeddingRow: number;
+}
+
+export interface BenchResult {
+  modelDir: string;
+  modelType: string;
+  /** Backend that ran (`ts`, `native`). */
+  backend: string;
+  /** Why `auto` did not give the native backend, when it did not. */
+  backendWarning?: string;
+  threads: number;
+  promptTokens: number;
+  genTokens: number;
+  runs: number;
+  seed: number;
+  loadSeconds: number;
+  rssAfterLoadBytes: number;
+  /** Peak RSS of the process over load, warm-up and runs. */
+  peakRssBytes: number;
+  prefillTokensPerSecond: Spread;
+  decodeTokensPerSecond: Spread;
+  /** Time to first token = prefill seconds. */
+  ttftSeconds: Spread;
+  decodeWeightBytes: DecodeWeightBytes;
+  /** Every run generated the same tokens (greedy decoding is deterministic). */
+  deterministicTokens: boolean;
+  /** Largest {@link BenchRun.foreignCores} of the runs (null where unmeasurable). */
+  maxForeignCores: number | null;
+  perRun: BenchRun[];
+}
+
+const DEFAULT_SEED = 1234;
+const WARMUP_PROMPT_TOKENS = 32;
+const WARMUP_GEN_TOKENS = 4;
+/** Other load above which a run is flagged, as bench_llamacpp.mjs's --max-foreign default. */
+export const FOREIGN_WARN_CORES = 0.05;
+
+/** xorshift32, as bench_llamacpp.mjs: the same seed gives the same prompt ids as llama.cpp's run. */
+export function benchPromptIds(count: number, vocabSize: number, seed = DEFAULT_SEED): number[] {
+  let s = seed >>> 0 || 1;
+  const next = (): number => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+  return Array.from({ length: count }, () => next() % (vocabSize - 1));
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
+}
+
+export function spread(xs: readonly number[]): Spread {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return { min: s[0]!, median: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, max: s[s.length - 1]! };
+}
+
+/** Busy CPU seconds of the whole machine and of this process (all its threads), and the time, seconds. */
+interface CpuSnapshot {
+  busy: number;
+  own: number;
+  t: number;
+}
+
+function cpuSnapshot(): CpuSnapshot | null {
+  let line: string;
+  try {
+    line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  } catch {
+    return null;
+  }
+  // cpu user nice system idle iowait irq softirq steal …, in USER_HZ (100) ticks
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0)) / 100;
+  const own = process.cpuUsage();
+  return { busy, own: (own.user + own.system) / 1e6, t: performance.now() / 1000 };
+}
+
+/** Average cores other processes kept busy between two snapshots (as bench_llamacpp.mjs's foreignLoad). */
+function foreignCores(a: CpuSnapshot | null, b: CpuSnapshot | null): number | null {
+  if (!a || !b || b.t <= a.t) return null;
+  return Math.max(0, (b.busy - a.busy - (b.own - a.own)) / (b.t - a.t));
+}
+
+/** One timed generation: prefill of `prompt` to the first greedy token, then `genTokens` greedy decode steps. */
+function timedRun(model: MiMoModel, prompt: number[], genTokens: number): BenchRun & { tokens: number[] } {
+  const D = model.config.hiddenSize;
+  const cache = model.newCache();
+  const c0 = cpuSnapshot();
+  const t0 = performance.now();
+  const hidden = model.forward(prompt, cache);
+  let next = argmax(model.computeLogits(hidden.subarray((prompt.length - 1) * D), 1));
+  const t1 = performance.now();
+  const tokens = [next];
+  for (let i = 0; i < genTokens; i++) {
+    next = argmax(model.computeLogits(model.forward([next], cache), 1));
+    tokens.push(next);
+  }
+  const t2 = performance.now();
+  const prefillSeconds = (t1 - t0) / 1000;
+  const decodeSeconds = (t2 - t1) / 1000;
+  return {
+    prefillSeconds,
+    decodeSeconds,
+    prefillTokensPerSecond: prompt.length / prefillSeconds,
+    decodeTokensPerSecond: genTokens / decodeSeconds,
+    foreignCores: foreignCores(c0, cpuSnapshot()),
+    tokens,
+  };
+}
+
+function positiveInt(param: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RequestError(param, `must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** Threads the backend computes with: the native backend's pool size, 1 for the TypeScript backend. */
+function backendThreads(backend: Backend): number {
+  return backend.name === 'native' ? loadNativeAddon().getThreads() : 1;
+}
+
+/**
+ * Weight bytes one decode step reads, from the checkpoint's safetensors headers (stored dtypes; FP8 scales
+ * included): every trunk tensor except the embedding table and routed experts, plus `num_experts_per_tok` /
+ * `n_routed_experts` of each MoE layer's expert bytes, plus one embedding row. MTP layers are not read.
+ * Memory-bandwidth bound on decode tokens/s = machine read bandwidth ÷ `total`.
+ */
+export function decodeWeightBytes(dir: string, config: MiMoConfig): DecodeWeightBytes {
+  const ckpt = new Checkpoint(dir);
+  const out: DecodeWeightBytes = { total: 0, nonExpert: 0, activeExperts: 0, lmHead: 0, embeddingRow: 0 };
+  const expertShare = config.numExpertsPerTok / Math.max(1, config.nRoutedExperts);
+  try {
+    for (const name of ckpt.names()) {
+      const bytes = ckpt.info(name)!.sizeBytes;
+      if (name.startsWith('model.mtp.')) continue;
+      if (name === 'model.embed_tokens.weight') out.embeddingRow += bytes / config.vocabSize;
+      else if (name.startsWith('lm_head.')) out.lmHead += bytes;
+      else if (/^model\.layers\.\d+\.mlp\.experts\./.test(name)) out.activeExperts += bytes * expertShare;
+      else out.nonExpert += bytes;
+    }
+  } finally {
+    ckpt.close();
+  }
+  if (config.tieWordEmbeddings) out.lmHead = out.embeddingRow * config.vocabSize;
+  out.total = Math.round(out.nonExpert + out.activeExperts + out.lmHead + out.embeddingRow);
+  return out;
+}
+
+/**
+ * Load `modelDir` on the chosen backend and measure prefill and decode throughput (see the file comment).
+ * @throws RequestError for a non-positive promptTokens / genTokens / runs / threads; BackendUnavailableError when
+ *   `native` is asked for and cannot load; ConfigError / CheckpointError from loading
+ */
+export function runBench(opts: BenchOptions): BenchResult {
+  const promptTokens = positiveInt('prompt_tokens', opts.promptTokens ?? 512);
+  const genTokens = positiveInt('gen_tokens', opts.genTokens ?? 128);
+  const runs = positiveInt('runs', opts.runs ?? 3);
+  if (opts.threads !== undefined) positiveInt('threads', opts.threads);
+  const seed = opts.seed ?? DEFAULT_SEED;
+  const log = opts.log ?? (() => {});
+
+  const { backend, warning } = selectBackend(opts.backend, { threads: opts.threads }); // undefined: $MIMO_BACKEND, else auto
+  if (warning) log(warning);
+  // As MiMoEngine.load: the native backend maps the safetensors files, so weights never pass through the JS heap.
+  const map = backend.name === 'native' ? (file: string) => loadNativeAddon().mmapFile(file) : undefined;
+  const loaded = loadModel(opts.modelDir, { backend, map });
+  const rssAfterLoadBytes = process.memoryUsage.rss();
+  const { model, config } = loaded;
+  const threads = backendThreads(backend);
+  log(`mimo bench: loaded ${opts.modelDir} on the ${backend.name} backend (${threads} thread${threads > 1 ? 's' : ''}) in ${loaded.loadSeconds.toFixed(2)} s`);
+
+  const prompt = benchPromptIds(promptTokens, config.vocabSize, seed);
+  timedRun(model, prompt.slice(0, Math.min(WARMUP_PROMPT_TOKENS, promptTokens)), Math.min(WARMUP_GEN_TOKENS, genTokens));
+  const perRun: BenchRun[] = [];
+  const tokens: string[] = [];
+  for (let r = 0; r < runs; r++) {
+    const { tokens: ids, ...run } = timedRun(model, prompt, genTokens);
+    perRun.push(run);
+    tokens.push(ids.join(','));
+    log(`mimo bench: run ${r + 1}/${runs}: prefill ${run.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${run.decodeTokensPerSecond.toFixed(2)} tok/s` +
+        (run.foreignCores !== null && run.foreignCores > FOREIGN_WARN_CORES ? ` (other processes used ${run.foreignCores.toFixed(2)} cores meanwhile)` : ''));
+  }
+  return {
+    modelDir: opts.modelDir,
+    modelType: config.modelType,
+    backend: backend.name,
+    ...(warning ? { backendWarning: warning } : {}),
+    threads,
+    promptTokens,
+    genTokens,
+    runs,
+    seed,
+    loadSeconds: loaded.loadSeconds,
+    rssAfterLoadBytes,
+    peakRssBytes: peakRssBytes(),
+    prefillTokensPerSecond: spread(perRun.map((r) => r.prefillTokensPerSecond)),
+    decodeTokensPerSecond: spread(perRun.map((r) => r.decodeTokensPerSecond)),
+    ttftSeconds: spread(perRun.map((r) => r.prefillSeconds)),
+    decodeWeightBytes: decodeWeightBytes(opts.modelDir, config),
+    deterministicTokens: tokens.every((t) => t === tokens[0]),
+    maxForeignCores: perRun.some((r) => r.foreignCores === null) ? null : Math.max(...perRun.map((r) => r.foreignCores!)),
+    perRun,
+  };
+}

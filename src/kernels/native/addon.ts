@@ -1,0 +1,141 @@
+/**
+ * Loads the compiled native addon (`build/Release/mimo_native.node`, built by node-gyp from binding.gyp and
+ * native/src/ at install time) and describes its raw interface. Model code never uses this directly: the native
+ * backend (./backend.ts) wraps it behind the `Backend` interface.
+ *
+ * Environment: `MIMO_NATIVE_DISABLE=1` makes the addon unloadable (to exercise the TypeScript fallback);
+ * `MIMO_CPU=avx512|avx2|scalar` forces the kernels' instruction-set level at first load.
+ */
+import { createRequire } from 'node:module';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BackendUnavailableError, RequestError } from '../../errors.js';
+import { packageRoot } from '../../util/package-root.js';
+import type { WeightDType } from '../backend.js';
+
+/** Instruction-set level of the native kernels, best first. */
+export type DispatchLevel = 'avx512' | 'avx2' | 'scalar';
+export const DISPATCH_LEVELS: readonly DispatchLevel[] = ['avx512', 'avx2', 'scalar'];
+
+/** What the CPU (and OS) support, as detected by the addon. */
+export interface CpuFeatures {
+  avx512f: boolean;
+  avx512bw: boolean;
+  avx512vl: boolean;
+  avx512dq: boolean;
+  avx512bf16: boolean;
+  avx512vnni: boolean;
+  avx2: boolean;
+  fma: boolean;
+  f16c: boolean;
+}
+
+/**
+ * The addon's exports. Outputs are caller-allocated; every function validates lengths and throws TypeError /
+ * RangeError naming the op and argument instead of touching memory out of bounds. All activations float32.
+ */
+export interface NativeAddon {
+  /**
+   * y `[T, rows]` = x `[T, cols]` · Wᵀ with W `[rows, cols]` in its stored dtype (`data`: Float32Array for f32,
+   * Uint16Array bit patterns for bf16/f16, Uint8Array E4M3 codes for fp8 with `scales [scaleRows, scaleCols]`,
+   * `blockCols` and `rowScale [rows]`; pass null/0 for the fp8-only arguments otherwise). Float32 accumulation.
+   */
+  matmul(
+    y: Float32Array,
+    x: Float32Array,
+    T: number,
+    dtype: WeightDType,
+    data: Float32Array | Uint16Array | Uint8Array,
+    rows: number,
+    cols: number,
+    scales: Float32Array | null,
+    scaleCols: number,
+    blockCols: number,
+    rowScale: Int32Array | null,
+  ): void;
+  /** y `[T, D]` = weight ⊙ x / sqrt(mean(x²) + eps), D = weight.length (bitwise equal to the reference). */
+  rmsNorm(y: Float32Array, x: Float32Array, T: number, weight: Float32Array, eps: number): void;
+  /** Partial rotate-half RoPE in place on x `[T, heads, headDim]`, positions start … start+T−1. */
+  rope(x: Float32Array, T: number, heads: number, headDim: number, rotaryDim: number, theta: number, start: number): void;
+  /** y = silu(gate) ⊙ up. */
+  swiglu(y: Float32Array, gate: Float32Array, up: Float32Array): void;
+  /** out `[T, Hq, Dv]`; arguments as in `AttentionInput` (window null = full causal; sinks `[Hq]` or null). */
+  attention(
+    out: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    start: number,
+    T: number,
+    numHeads: number,
+    numKvHeads: number,
+    headDim: number,
+    vHeadDim: number,
+    window: number | null,
+    sinks: Float32Array | null,
+    pastKeys: Float32Array,
+    pastValues: Float32Array,
+    pastRows: number,
+  ): void;
+  /** Threads used by the kernels, the calling thread included (default: hardware concurrency). */
+  setThreads(n: number): void;
+  getThreads(): number;
+  cpuFeatures(): CpuFeatures;
+  /** Forces an instruction-set level; throws an Error naming the missing feature when this CPU cannot run it. */
+  setDispatch(level: DispatchLevel): void;
+  getDispatch(): DispatchLevel;
+  /** The best level this CPU supports (the default). */
+  bestDispatch(): DispatchLevel;
+  /** Read-only private mapping of a whole file as an ArrayBuffer (unmapped when collected); Error names the path. */
+  mmapFile(path: string): ArrayBuffer;
+  /**
+   * Bytes per second read by `threads` threads summing a freshly touched buffer of `bytes` (best of `repeats`), with
+   * ordinary 4 KiB pages like weights in JS memory or a mapped file, or transparent huge pages when `hugePages`.
+   */
+  memReadBandwidth(bytes: number, threads: number, repeats: number, hugePages?: boolean): number;
+  /** Microseconds per empty parallel op (one task per thread), median of 5 batches of `iterations`. */
+  dispatchOverheadUs(iterations: number): number;
+}
+
+/** Absolute path of the compiled addon inside the package. */
+export function nativeAddonPath(): string {
+  return path.join(packageRoot(), 'build', 'Release', 'mimo_native.node');
+}
+
+let loaded: NativeAddon | undefined;
+
+/**
+ * The native addon, loaded once; `MIMO_CPU` is applied at the first load.
+ * @throws BackendUnavailableError with the reason when `MIMO_NATIVE_DISABLE=1`, the addon was not built, it fails to
+ *   load, or `MIMO_CPU` names a level this CPU cannot run.
+ * @throws RequestError('MIMO_CPU') when `MIMO_CPU` is not avx512, avx2 or scalar.
+ */
+export function loadNativeAddon(): NativeAddon {
+  if (process.env.MIMO_NATIVE_DISABLE === '1') {
+    throw new BackendUnavailableError('native addon disabled by MIMO_NATIVE_DISABLE=1');
+  }
+  if (loaded) return loaded;
+  const file = nativeAddonPath();
+  if (!fs.existsSync(file)) {
+    throw new BackendUnavailableError(`native addon not built: ${file} is missing (run \`npm run build:native\`; needs g++ and make)`);
+  }
+  let addon: NativeAddon;
+  try {
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (e) {
+    throw new BackendUnavailableError(`native addon ${file} failed to load: ${(e as Error).message} (rebuild with \`npm run build:native\`)`);
+  }
+  const cpu = process.env.MIMO_CPU;
+  if (cpu !== undefined && cpu !== '') {
+    if (!(DISPATCH_LEVELS as readonly string[]).includes(cpu)) {
+      throw new RequestError('MIMO_CPU', `must be one of ${DISPATCH_LEVELS.join(', ')}, got '${cpu}'`);
+    }
+    try {
+      addon.setDispatch(cpu as DispatchLevel);
+    } catch (e) {
+      throw new BackendUnavailableError(`MIMO_CPU=${cpu}: ${(e as Error).message}`);
+    }
+  }
+  loaded = addon;
+  return addon;
+}

@@ -1,0 +1,87 @@
+/**
+ * The native backend: every op of `Backend` runs in the C++ addon (native/src/), threaded, with run-time CPU dispatch
+ * (AVX-512, AVX2+FMA, scalar). Weights stay in their stored dtype (bf16/f16/fp8 are dequantised in registers).
+ * Numerics: float32 accumulation, ≈1e-6 relative to the reference on matmuls; rmsNorm and rope bitwise equal to it.
+ * Results do not depend on the thread count. No op falls back to TypeScript.
+ */
+import { RequestError, ShapeError } from '../../errors.js';
+import type { AttentionInput, Backend, Weight } from '../backend.js';
+import { loadNativeAddon, type NativeAddon } from './addon.js';
+
+export interface NativeBackendOptions {
+  /** Threads for the kernels, the calling thread included (default: hardware concurrency). Process-wide. */
+  threads?: number;
+}
+
+const DATA_TYPE: Readonly<Record<Weight['dtype'], string>> = { f32: 'Float32Array', bf16: 'Uint16Array', f16: 'Uint16Array', fp8: 'Uint8Array' };
+
+function checkWeight(w: Weight): void {
+  const arrayType = DATA_TYPE[w.dtype];
+  if (arrayType === undefined) throw new ShapeError(`weight: unknown dtype '${String(w.dtype)}'`);
+  if (w.data.constructor.name !== arrayType) throw new ShapeError(`weight: ${w.dtype} data must be a ${arrayType}, got ${w.data.constructor.name}`);
+  if (w.data.length < w.rows * w.cols) throw new ShapeError(`weight: data has ${w.data.length} elements, expected [${w.rows}, ${w.cols}]`);
+  if (w.dtype === 'fp8' && (!w.scales || !w.rowScale || !w.scaleCols || !w.blockCols)) {
+    throw new ShapeError('weight: fp8 needs scales, scaleCols, blockCols and rowScale');
+  }
+}
+
+/**
+ * A `Backend` backed by the native addon.
+ * @throws BackendUnavailableError when the addon is not built or cannot load (see loadNativeAddon).
+ * @throws RequestError('--threads') when `threads` is not a positive integer.
+ */
+export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
+  const addon: NativeAddon = loadNativeAddon();
+  if (opts.threads !== undefined) {
+    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RequestError('--threads', `must be a positive integer, got ${opts.threads}`);
+    addon.setThreads(opts.threads);
+  }
+
+  return {
+    name: 'native',
+
+    prepareWeight(w: Weight): Weight {
+      checkWeight(w);
+      return w;
+    },
+
+    matmul(x: Float32Array, T: number, w: Weight): Float32Array {
+      if (x.length !== T * w.cols) throw new ShapeError(`matmul: x has ${x.length} elements, expected [${T}, ${w.cols}]`);
+      const y = new Float32Array(T * w.rows);
+      addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null);
+      return y;
+    },
+
+    rmsNorm(x: Float32Array, T: number, weight: Float32Array, eps: number): Float32Array {
+      if (x.length !== T * weight.length) throw new ShapeError(`rmsNorm: x has ${x.length} elements, expected [${T}, ${weight.length}]`);
+      const y = new Float32Array(x.length);
+      addon.rmsNorm(y, x, T, weight, eps);
+      return y;
+    },
+
+    rope(x: Float32Array, T: number, heads: number, headDim: number, rotaryDim: number, theta: number, start: number): void {
+      if (x.length !== T * heads * headDim) throw new ShapeError(`rope: x has ${x.length} elements, expected [${T}, ${heads}, ${headDim}]`);
+      if (rotaryDim % 2 !== 0 || rotaryDim > headDim || rotaryDim < 0) throw new ShapeError(`rope: rotaryDim ${rotaryDim} must be even and ≤ headDim ${headDim}`);
+      addon.rope(x, T, heads, headDim, rotaryDim, theta, start);
+    },
+
+    swiglu(gate: Float32Array, up: Float32Array): Float32Array {
+      if (gate.length !== up.length) throw new ShapeError(`swiglu: gate has ${gate.length} elements, up ${up.length}`);
+      const y = new Float32Array(gate.length);
+      addon.swiglu(y, gate, up);
+      return y;
+    },
+
+    attention(a: AttentionInput): Float32Array {
+      const { T, start, window } = a;
+      if (T > 0) {
+        const first = window === null ? 0 : Math.max(0, start - window + 1);
+        if (first < a.pastFirst && first < start) throw new ShapeError(`attention: position ${first} was evicted from the cache (oldest cached ${a.pastFirst})`);
+      }
+      if (a.numHeads % a.numKvHeads !== 0) throw new ShapeError(`attention: numHeads ${a.numHeads} is not a multiple of numKvHeads ${a.numKvHeads}`);
+      const out = new Float32Array(T * a.numHeads * a.vHeadDim);
+      addon.attention(out, a.q, a.k, a.v, start, T, a.numHeads, a.numKvHeads, a.headDim, a.vHeadDim, window, a.sinks, a.pastKeys, a.pastValues, a.pastRows);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,477 @@
+/**
+ * The native backend against the TypeScript reference (the definition of every op): matmul for every stored dtype
+ * (f32, bf16, f16, fp8 with partial scale blocks on both axes and per-chunk scale rows) on odd shapes through both
+ * the small-T row kernel and the prefill GEMM, RMSNorm, RoPE, SwiGLU, attention (GQA ratios, sinks, windows across a
+ * ring-buffer wrap, chunks with a cached past), every dispatch level forced (avx512, avx2, scalar), and 1 vs 2
+ * threads bit for bit. Skips, loudly, only when the addon is not built.
+ */
+import { after, describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AttentionInput, Weight } from '../../src/kernels/backend.js';
+import { DISPATCH_LEVELS, loadNativeAddon, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
+import { createNativeBackend } from '../../src/kernels/native/backend.js';
+import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
+import { FP8_E4M3_TABLE, numberToBf16Bits } from '../../src/tensor/dtype.js';
+
+let addon: NativeAddon | undefined;
+let unavailable = '';
+try {
+  addon = loadNativeAddon();
+} catch (e) {
+  unavailable = (e as Error).message;
+}
+const initialThreads = addon?.getThreads() ?? 1;
+const initialLevel = addon?.getDispatch();
+after(() => {
+  if (!addon) return;
+  addon.setThreads(initialThreads);
+  addon.setDispatch(initialLevel!);
+});
+
+/** The addon, or undefined after marking the test skipped with the reason. */
+function need(t: TestContext): NativeAddon | undefined {
+  if (!addon) t.skip(`native addon not built: ${unavailable}`);
+  return addon;
+}
+
+/** Levels this CPU runs, best first. */
+function levels(a: NativeAddon): DispatchLevel[] {
+  const best = DISPATCH_LEVELS.indexOf(a.bestDispatch());
+  return DISPATCH_LEVELS.slice(best);
+}
+
+/** mulberry32: a small seeded generator, uniform in [0, 1). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 15), z | 1);
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomF32(n: number, r: () => number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+}
+
+/** Random f16 bit patterns: normals in ~[2^-7, 2^5] and some subnormals, both signs, no inf/NaN. */
+function randomF16Bits(n: number, r: () => number): Uint16Array {
+  return Uint16Array.from({ length: n }, () => {
+    const sign = r() < 0.5 ? 0x8000 : 0;
+    const e = r() < 0.05 ? 0 : 8 + Math.floor(r() * 13);
+    return sign | (e << 10) | Math.floor(r() * 1024);
+  });
+}
+
+interface Fp8Grid {
+  blockCols: number;
+  /** Weight rows per scale row, or 'chunks' for a fused weight whose parts start new scale rows (per-chunk grid). */
+  rowBlock: number | 'chunks';
+}
+
+function makeWeight(dtype: Weight['dtype'], rows: number, cols: number, r: () => number, grid: Fp8Grid = { blockCols: 128, rowBlock: 128 }): Weight {
+  const n = rows * cols;
+  switch (dtype) {
+    case 'f32':
+      return { rows, cols, dtype, data: randomF32(n, r) };
+    case 'bf16':
+      return { rows, cols, dtype, data: Uint16Array.from(randomF32(n, r), (v) => numberToBf16Bits(v)) };
+    case 'f16':
+      return { rows, cols, dtype, data: randomF16Bits(n, r) };
+    case 'fp8': {
+      // Finite codes only (0x7F / 0xFF are NaN; tested separately).
+      const data = Uint8Array.from({ length: n }, () => {
+        const c = Math.floor(r() * 254);
+        return c >= 0x7f ? c + 1 : c;
+      });
+      const rowScale = new Int32Array(rows);
+      if (grid.rowBlock === 'chunks') {
+        // Three fused parts (like q/k/v) of sizes ≈ 1/2, 1/3, rest, each starting a new 2-row scale block.
+        const cuts = [0, Math.ceil(rows / 2), Math.ceil((5 * rows) / 6), rows];
+        let next = 0;
+        for (let p = 0; p < 3; p++) {
+          for (let i = cuts[p]!; i < cuts[p + 1]!; i++) rowScale[i] = next + Math.floor((i - cuts[p]!) / 2);
+          next += Math.ceil((cuts[p + 1]! - cuts[p]!) / 2);
+        }
+      } else {
+        for (let i = 0; i < rows; i++) rowScale[i] = Math.floor(i / grid.rowBlock);
+      }
+      const scaleRows = rows === 0 ? 0 : Math.max(...rowScale) + 1;
+      const scaleCols = Math.ceil(cols / grid.blockCols);
+      const scales = Float32Array.from({ length: scaleRows * scaleCols }, () => 2 ** -(4 + Math.floor(r() * 8)) * (0.5 + r()));
+      return { rows, cols, dtype, data, scales, scaleCols, blockCols: grid.blockCols, rowScale };
+    }
+  }
+}
+
+/** |w| as f32, for the error bound Σ|x||w|. */
+function absWeight(w: Weight): Weight {
+  const d = ref.prepareWeight(w).data as Float32Array;
+  return { rows: w.rows, cols: w.cols, dtype: 'f32', data: d.map(Math.abs) };
+}
+
+/** Asserts |got − want| ≤ tol(i) everywhere (NaN must match NaN). */
+function assertClose(got: Float32Array, want: Float32Array, tol: (i: number) => number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    const g = got[i]!;
+    const w = want[i]!;
+    if (Number.isNaN(w) || Number.isNaN(g)) {
+      assert.ok(Number.isNaN(w) && Number.isNaN(g), `${what}[${i}]: got ${g}, want ${w}`);
+      continue;
+    }
+    if (!(Math.abs(g - w) <= tol(i))) assert.fail(`${what}[${i}]: got ${g}, want ${w} (|diff| ${Math.abs(g - w)} > ${tol(i)})`);
+  }
+}
+
+function assertBitwise(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length, `${what}: length`);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.fail(`${what}[${i}]: ${a[i]} vs ${b[i]} differ in bits`);
+}
+
+/** Native matmul vs the reference on dequantised weights, error ≤ 2e-5 · Σ|x||w| (float32 accumulation). */
+function checkMatmul(w: Weight, T: number, r: () => number, what: string): void {
+  const native = createNativeBackend();
+  const x = randomF32(T * w.cols, r);
+  const got = native.matmul(x, T, native.prepareWeight(w));
+  const want = ref.matmul(x, T, ref.prepareWeight(w));
+  const bound = ref.matmul(x.map(Math.abs), T, absWeight(w));
+  assertClose(got, want, (i) => 2e-5 * bound[i]! + 1e-30, what);
+}
+
+const SHAPES: Array<[rows: number, cols: number, T: number]> = [
+  [1, 1, 1],
+  [3, 7, 1],
+  [300, 33, 1],
+  [17, 129, 2],
+  [300, 200, 5],
+  [64, 1, 3],
+  [9, 16, 8],
+  [300, 200, 9],
+  [5, 257, 13], // row kernel for most dtypes, GEMM for fp8 (T > 12)
+  [300, 200, 45], // GEMM (T > 32): 300 = 4·64 + 44 output panel tail, 200 = 128 + 72 K-block tail, 45 = 7·6 + 3 token tail
+  [70, 129, 64],
+];
+
+describe('native matmul vs reference', () => {
+  for (const dtype of ['f32', 'bf16', 'f16', 'fp8'] as const) {
+    it(`${dtype}: every dispatch level, odd shapes, T through the row kernel and the GEMM`, (t) => {
+      const a = need(t);
+      if (!a) return;
+      for (const level of levels(a)) {
+        a.setDispatch(level);
+        const r = rng(1234);
+        for (const [rows, cols, T] of SHAPES) checkMatmul(makeWeight(dtype, rows, cols, r), T, r, `${level} ${dtype} [${rows}, ${cols}] T=${T}`);
+      }
+      a.setDispatch(a.bestDispatch());
+    });
+  }
+
+  it('fp8: partial scale blocks on both axes, odd block widths, per-chunk scale rows', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const grids: Fp8Grid[] = [
+      { blockCols: 128, rowBlock: 128 },
+      { blockCols: 5, rowBlock: 3 },
+      { blockCols: 16, rowBlock: 7 },
+      { blockCols: 48, rowBlock: 'chunks' },
+      { blockCols: 1, rowBlock: 1 },
+    ];
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      const r = rng(99);
+      for (const grid of grids) {
+        for (const [rows, cols, T] of [[300, 200, 1], [37, 131, 3], [130, 300, 17], [1, 7, 1]] as const) {
+          checkMatmul(makeWeight('fp8', rows, cols, r, grid), T, r, `${level} fp8 b=${grid.blockCols}/${grid.rowBlock} [${rows}, ${cols}] T=${T}`);
+        }
+      }
+    }
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('fp8 NaN codes (0x7F, 0xFF) give NaN in exactly the rows that hold them; subnormal codes decode exactly', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const rows = 40;
+    const cols = 70;
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      for (const T of [1, 12]) {
+        const w = makeWeight('fp8', rows, cols, rng(5), { blockCols: 32, rowBlock: 4 });
+        const data = w.data as Uint8Array;
+        data[3 * cols + 69] = 0x7f;
+        data[17 * cols + 0] = 0xff;
+        for (let c = 0; c < cols; c++) data[20 * cols + c] = c & 0x87; // subnormals and their negatives
+        const x = randomF32(T * cols, rng(6));
+        const got = native.matmul(x, T, w);
+        const want = ref.matmul(x, T, ref.prepareWeight(w));
+        for (let tt = 0; tt < T; tt++) {
+          for (let o = 0; o < rows; o++) {
+            const nan = o === 3 || o === 17;
+            assert.equal(Number.isNaN(got[tt * rows + o]!), nan, `${level} T=${T} row ${o}`);
+          }
+          const g = got[tt * rows + 20]!;
+          const wv = want[tt * rows + 20]!;
+          assert.ok(Math.abs(g - wv) <= 1e-5 * Math.abs(wv) + 1e-12, `${level} subnormal row: ${g} vs ${wv}`);
+        }
+      }
+    }
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('fp8 block scales ≥ 2^8 (outside the fast decoding route) still match the reference', (t) => {
+    const a = need(t);
+    if (!a) return;
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      const r = rng(31);
+      for (const T of [1, 3, 20]) {
+        const w = makeWeight('fp8', 50, 96, r, { blockCols: 32, rowBlock: 8 });
+        w.scales![1] = 300;
+        w.scales![w.scaleCols! + 2] = -1e6;
+        checkMatmul(w, T, r, `${level} fp8 big scales T=${T}`);
+      }
+    }
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('edge shapes: T = 0, cols = 0, rows = 0', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    assert.equal(native.matmul(new Float32Array(0), 0, makeWeight('bf16', 5, 3, rng(1))).length, 0);
+    assert.deepEqual(Array.from(native.matmul(new Float32Array(0), 2, { rows: 3, cols: 0, dtype: 'f32', data: new Float32Array(0) })), [0, 0, 0, 0, 0, 0]);
+    assert.equal(native.matmul(new Float32Array(6), 2, { rows: 0, cols: 3, dtype: 'f32', data: new Float32Array(0) }).length, 0);
+  });
+
+  it('rejects bad arguments with errors instead of reading out of bounds', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const w = makeWeight('fp8', 4, 8, rng(2), { blockCols: 4, rowBlock: 2 });
+    assert.throws(() => native.matmul(new Float32Array(7), 1, w), /ShapeError|expected/);
+    assert.throws(() => a.matmul(new Float32Array(4), new Float32Array(8), 1, 'fp8', w.data, 4, 8, w.scales!, 2, 4, Int32Array.from([0, 0, 1, 9])), RangeError);
+    assert.throws(() => a.matmul(new Float32Array(4), new Float32Array(8), 1, 'fp8', w.data, 4, 8, w.scales!, 1, 4, w.rowScale!), /does not cover/);
+    assert.throws(() => a.matmul(new Float32Array(4), new Float32Array(8), 1, 'bf16', new Uint16Array(31), 4, 8, null, 0, 0, null), RangeError);
+    assert.throws(() => a.matmul(new Float32Array(4), new Float32Array(8), 1, 'bf16', new Float32Array(32), 4, 8, null, 0, 0, null), TypeError);
+    assert.throws(() => a.matmul(new Float32Array(4), new Float32Array(8), 1, 'q4' as never, new Float32Array(32), 4, 8, null, 0, 0, null), /dtype/);
+    assert.throws(() => native.prepareWeight({ rows: 2, cols: 2, dtype: 'bf16', data: new Uint8Array(4) }), /Uint16Array/);
+  });
+
+  it('prepareWeight keeps the stored dtype and data', (t) => {
+    if (!need(t)) return;
+    const native = createNativeBackend();
+    for (const dtype of ['f32', 'bf16', 'f16', 'fp8'] as const) {
+      const w = makeWeight(dtype, 3, 5, rng(3));
+      const p = native.prepareWeight(w);
+      assert.equal(p.dtype, dtype);
+      assert.equal(p.data, w.data);
+    }
+  });
+});
+
+describe('native rmsNorm, rope, swiglu vs reference', () => {
+  it('rmsNorm is bitwise equal to the reference (same float64 sum, same roundings)', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const r = rng(7);
+    for (const [T, D] of [[1, 1], [3, 7], [5, 129], [64, 1024], [2, 4096]] as const) {
+      const x = randomF32(T * D, r, 3);
+      const w = randomF32(D, r);
+      assertBitwise(native.rmsNorm(x, T, w, 1e-6), ref.rmsNorm(x, T, w, 1e-6), `rmsNorm [${T}, ${D}]`);
+    }
+  });
+
+  it('rope matches the reference (partial rotary dims, start positions, odd head counts)', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const r = rng(8);
+    for (const [T, heads, headDim, rotaryDim, theta, start] of [
+      [1, 1, 2, 2, 10000, 0],
+      [3, 5, 192, 64, 5e6, 12345],
+      [64, 2, 192, 64, 1e4, 7],
+      [2, 3, 16, 0, 1e4, 3],
+      [5, 4, 128, 128, 1e6, 100000],
+    ] as const) {
+      const x = randomF32(T * heads * headDim, r);
+      const y = x.slice();
+      native.rope(x, T, heads, headDim, rotaryDim, theta, start);
+      ref.rope(y, T, heads, headDim, rotaryDim, theta, start);
+      assertClose(x, y, (i) => 1e-6 * Math.abs(y[i]!) + 1e-7, `rope T=${T} H=${heads} D=${headDim} rot=${rotaryDim}`);
+    }
+  });
+
+  it('swiglu matches the reference on every level, including extreme gates', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      const r = rng(9);
+      for (const n of [1, 7, 16, 33, 1000, 70001]) {
+        const g = randomF32(n, r, 12);
+        const u = randomF32(n, r, 2);
+        if (n > 10) g.set([0, -0, 100, -100, 88, -88, 90, -90, 1e-30, NaN]);
+        const got = native.swiglu(g, u);
+        const want = ref.swiglu(g, u);
+        assertClose(got, want, (i) => 4e-7 * Math.abs(want[i]!) + 1e-30, `${level} swiglu n=${n}`);
+      }
+    }
+    a.setDispatch(a.bestDispatch());
+  });
+});
+
+interface AttnCase {
+  name: string;
+  T: number;
+  start: number;
+  Hq: number;
+  Hkv: number;
+  Dqk: number;
+  Dv: number;
+  window: number | null;
+  sinks: boolean;
+  /** Cache rows; positions p < start sit in row p mod pastRows (a ring when pastRows < start). */
+  pastRows: number;
+}
+
+function attentionInput(c: AttnCase, r: () => number): AttentionInput {
+  const { T, start, Hq, Hkv, Dqk, Dv, pastRows } = c;
+  const pastKeys = new Float32Array(pastRows * Hkv * Dqk);
+  const pastValues = new Float32Array(pastRows * Hkv * Dv);
+  const pastFirst = Math.max(0, start - pastRows);
+  for (let p = pastFirst; p < start; p++) {
+    const row = p % pastRows;
+    pastKeys.set(randomF32(Hkv * Dqk, r), row * Hkv * Dqk);
+    pastValues.set(randomF32(Hkv * Dv, r), row * Hkv * Dv);
+  }
+  return {
+    q: randomF32(T * Hq * Dqk, r),
+    k: randomF32(T * Hkv * Dqk, r),
+    v: randomF32(T * Hkv * Dv, r),
+    start,
+    T,
+    numHeads: Hq,
+    numKvHeads: Hkv,
+    headDim: Dqk,
+    vHeadDim: Dv,
+    window: c.window,
+    sinks: c.sinks ? randomF32(Hq, r, 3) : null,
+    pastKeys,
+    pastValues,
+    pastRows,
+    pastFirst,
+  };
+}
+
+const ATTN_CASES: AttnCase[] = [
+  { name: 'decode, full, GQA 4, sinks', T: 1, start: 37, Hq: 4, Hkv: 1, Dqk: 24, Dv: 16, window: null, sinks: true, pastRows: 64 },
+  { name: 'decode, window 8 across the ring wrap', T: 1, start: 45, Hq: 4, Hkv: 2, Dqk: 19, Dv: 7, window: 8, sinks: true, pastRows: 10 },
+  { name: 'chunk of 3 with past, window 8, ring of 10 wraps', T: 3, start: 45, Hq: 6, Hkv: 2, Dqk: 33, Dv: 17, window: 8, sinks: false, pastRows: 10 },
+  { name: 'chunk of 5 with full past, GQA 3, no sinks', T: 5, start: 20, Hq: 6, Hkv: 2, Dqk: 16, Dv: 16, window: null, sinks: false, pastRows: 20 },
+  { name: 'window 1 (only itself), MHA', T: 4, start: 9, Hq: 3, Hkv: 3, Dqk: 5, Dv: 3, window: 1, sinks: true, pastRows: 12 },
+  { name: 'prefill from 0, window 16, sinks, bench head dims', T: 64, start: 0, Hq: 16, Hkv: 2, Dqk: 192, Dv: 128, window: 16, sinks: true, pastRows: 0 },
+  { name: 'prefill chunk after a wrapped ring, window 128 (SWA layer)', T: 40, start: 300, Hq: 16, Hkv: 2, Dqk: 192, Dv: 128, window: 128, sinks: true, pastRows: 131 },
+  { name: 'full attention, 1 KV head, long past', T: 2, start: 700, Hq: 16, Hkv: 1, Dqk: 192, Dv: 128, window: null, sinks: false, pastRows: 702 },
+];
+
+describe('native attention vs reference', () => {
+  it('GQA ratios, sinks on/off, windows across ring wrap, chunks with past, on every level', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      const r = rng(11);
+      for (const c of ATTN_CASES) {
+        const input = attentionInput(c, r);
+        const got = native.attention(input);
+        const want = ref.attention(input);
+        assertClose(got, want, (i) => 2e-5 * Math.abs(want[i]!) + 2e-6, `${level} attention: ${c.name}`);
+      }
+    }
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('throws ShapeError when the window reaches positions evicted from the ring', (t) => {
+    if (!need(t)) return;
+    const native = createNativeBackend();
+    const input = attentionInput({ name: '', T: 1, start: 45, Hq: 2, Hkv: 1, Dqk: 4, Dv: 4, window: 20, sinks: false, pastRows: 10 }, rng(1));
+    assert.throws(() => native.attention(input), /evicted/);
+    assert.throws(() => ref.attention(input), /evicted/);
+  });
+});
+
+describe('native threads and dispatch', () => {
+  it('1 and 2 threads give bitwise identical results for every op', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const r = rng(21);
+    const weights = (['f32', 'bf16', 'f16', 'fp8'] as const).map((d) => makeWeight(d, 300, 257, r, { blockCols: 64, rowBlock: 'chunks' }));
+    const xs = [1, 3, 37].map((T) => ({ T, x: randomF32(T * 257, r) }));
+    const attn = ATTN_CASES.slice(5).map((c) => attentionInput(c, r));
+    const big = randomF32(70001, r, 6);
+    const big2 = randomF32(70001, r);
+    const normW = randomF32(1024, r);
+    const normX = randomF32(80 * 1024, r);
+    const ropeX = randomF32(64 * 16 * 192, r);
+    const run = (): Float32Array[] => {
+      const out: Float32Array[] = [];
+      for (const w of weights) for (const { T, x } of xs) out.push(native.matmul(x, T, w));
+      for (const input of attn) out.push(native.attention(input));
+      out.push(native.swiglu(big, big2));
+      out.push(native.rmsNorm(normX, 80, normW, 1e-6));
+      const rx = ropeX.slice();
+      native.rope(rx, 64, 16, 192, 64, 1e4, 5);
+      out.push(rx);
+      return out;
+    };
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      a.setThreads(1);
+      const one = run();
+      a.setThreads(2);
+      const two = run();
+      one.forEach((o, i) => assertBitwise(o, two[i]!, `${level} op ${i}`));
+    }
+    a.setThreads(initialThreads);
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('setDispatch accepts the supported levels and rejects others clearly', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const f = a.cpuFeatures();
+    for (const key of ['avx512f', 'avx512bf16', 'avx512vnni', 'avx2', 'fma'] as const) assert.equal(typeof f[key], 'boolean');
+    for (const level of DISPATCH_LEVELS) {
+      if (levels(a).includes(level)) {
+        a.setDispatch(level);
+        assert.equal(a.getDispatch(), level);
+      } else {
+        assert.throws(() => a.setDispatch(level), /cannot run/);
+      }
+    }
+    assert.throws(() => a.setDispatch('sse9' as DispatchLevel), /unknown level/);
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('setThreads / getThreads, and the pool survives resizing', (t) => {
+    const a = need(t);
+    if (!a) return;
+    for (const n of [1, 3, 2]) {
+      a.setThreads(n);
+      assert.equal(a.getThreads(), n);
+    }
+    assert.throws(() => a.setThreads(0), RangeError);
+    assert.ok(a.dispatchOverheadUs(200) > 0);
+    a.setThreads(initialThreads);
+  });
+});
