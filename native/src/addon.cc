@@ -205,7 +205,8 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   expectLength(env, k.length, T * a.Hkv * a.Dqk, op, "k");
   expectLength(env, v.length, T * a.Hkv * a.Dv, op, "v");
   expectLength(env, out.length, T * a.Hq * a.Dv, op, "out");
-  if (a.sinks = sinks.data; a.sinks != nullptr) expectLength(env, sinks.length, static_cast<size_t>(a.Hq), op, "sinks");
+  a.sinks = sinks.data;
+  if (a.sinks != nullptr) expectLength(env, sinks.length, static_cast<size_t>(a.Hq), op, "sinks");
   const bool readsPast = a.T > 0 && a.start > 0 && (!a.hasWindow || a.window > 1);
   if (readsPast) {
     if (a.pastRows < 1) throwRange(env, "attention: start > 0 needs cached keys but pastRows is 0");

@@ -56,7 +56,7 @@ void attention(const AttentionArgs& a) {
     constexpr int kBlock = 256;
     runs.clear();
     for (int64_t j = first, pastEnd = std::min(i + 1, a.start); j < pastEnd;) {
-      const int64_t row = (j + 1) % a.pastRows;
+      const int64_t row = j % a.pastRows;
       const int cnt = static_cast<int>(std::min<int64_t>({pastEnd - j, a.pastRows - row, kBlock}));
       runs.push_back({j, cnt, a.pastKeys + (row * a.Hkv + kvh) * a.Dqk, a.pastValues + (row * a.Hkv + kvh) * a.Dv});
       j += cnt;

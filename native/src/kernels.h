@@ -16,7 +16,7 @@ struct KernelTable {
   // Prefill GEMM pieces (null on the scalar level, which uses matmulRows for every T).
   int mr;  // tokens per micro-tile
   int nr;  // outputs per micro-tile
-  // bp `[kc, nr]` = W[n0 .. n0+nr, k0 .. k0+kc)ᵀ as f32; rows past W's end are zero.
+  // bp `[kc, nr]` = W[n0 .. n0+nr, k0 .. k0+kc)ᵀ as f32 (kc ≤ 512); rows past W's end are zero.
   void (*packB)(const WeightView& w, int n0, int k0, int kc, float* bp);
   // y[i, j] (+)= Σ_k ap[k, i] · bp[k, j] for i < m, j < n (ldy: y's row stride); ap `[kc, mr]`, bp `[kc, nr]`.
   // Each output's block sum is one sequential FMA chain over k from zero, then added to y when accumulate is set.

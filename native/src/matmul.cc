@@ -47,8 +47,9 @@ void matmulSmallT(const KernelTable& k, const MatmulArgs& a) {
     k.matmulRows(a, 0, N);
     return;
   }
-  // Chunks of 8 rows' multiples, ~4 per thread so a thread slowed by other load is covered by the others.
-  int rowsPerChunk = ceilDiv(ceilDiv(N, threads * 4), 8) * 8;
+  // Chunks of 8 rows' multiples, ~8 per thread: the wait for the last chunk at the end of the op stays short and a
+  // thread slowed by other load is covered by the others.
+  int rowsPerChunk = ceilDiv(ceilDiv(N, threads * 8), 8) * 8;
   const int chunks = ceilDiv(N, rowsPerChunk);
   parallelFor(chunks, [&](int c, int) {
     const int r0 = c * rowsPerChunk;
@@ -77,15 +78,23 @@ void matmulGemm(const KernelTable& k, const MatmulArgs& a) {
       }
     }
   });
+  // Tasks: one output panel × a range of token panels. Few output panels (router, small projections) are split
+  // along T too, so both threads work; each task packs its own copy of the panel's weights.
   const int nPanels = ceilDiv(N, NR);
-  parallelFor(nPanels, [&](int panel, int) {
-    alignas(64) static thread_local float bp[kKc * 64];
+  const int want = 2 * poolThreads();
+  const int tSplit = nPanels >= want ? 1 : minInt(tPanels, ceilDiv(want, nPanels));
+  const int tPerTask = ceilDiv(tPanels, tSplit);
+  parallelFor(nPanels * tSplit, [&](int id, int) {
+    alignas(64) static thread_local float bp[kKc * 64];  // 64: the widest nr (AVX-512)
+    const int panel = id / tSplit;
+    const int p0 = (id % tSplit) * tPerTask;
+    const int p1 = minInt(tPanels, p0 + tPerTask);
     const int n0 = panel * NR;
     const int n = minInt(NR, N - n0);
-    for (int k0 = 0; k0 < K; k0 += kKc) {
+    for (int k0 = 0; k0 < K && p0 < p1; k0 += kKc) {
       const int kc = minInt(kKc, K - k0);
       k.packB(a.w, n0, k0, kc, bp);
-      for (int p = 0; p < tPanels; p++) {
+      for (int p = p0; p < p1; p++) {
         const int m = minInt(MR, T - p * MR);
         k.gemmTile(ap + (static_cast<size_t>(p) * K + k0) * MR, bp, kc, a.y + static_cast<size_t>(p) * MR * N + n0, N, m, n, k0 > 0);
       }

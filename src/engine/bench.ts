@@ -23,7 +23,9 @@ import { Checkpoint } from '../loader/checkpoint.js';
 import { loadModel } from '../model/load.js';
 import type { MiMoConfig } from '../model/mimo-v2/config.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
+import { SpeculativeDecoder } from './decoders.js';
 import { peakRssBytes } from './generate.js';
+import { Sampler } from './sampler.js';
 
 
 export interface BenchOptions {
@@ -42,6 +44,20 @@ export interface BenchOptions {
   seed?: number;
   /** Progress lines (load, warm-up, each run), e.g. to stderr. */
   log?: (line: string) => void;
+  /** Also time greedy decode with MTP self-speculation of this many drafts per step (0 = off, default). */
+  mtp?: number;
+}
+
+/** Greedy decode with MTP drafts, per run. */
+export interface MtpBench {
+  numDraft: number;
+  decodeTokensPerSecond: Spread;
+  /** Mean tokens per trunk forward (1 … numDraft + 1). */
+  acceptanceLength: Spread;
+  draftsProposed: number;
+  draftsAccepted: number;
+  /** Every MTP run produced exactly the plain greedy tokens. */
+  sameTokensAsPlain: boolean;
 }
 
 /** Minimum, median and maximum over the runs. */
@@ -99,6 +115,8 @@ export interface BenchResult {
   /** Largest {@link BenchRun.foreignCores} of the runs (null where unmeasurable). */
   maxForeignCores: number | null;
   perRun: BenchRun[];
+  /** With `mtp` > 0: the same greedy decode with MTP self-speculation. */
+  mtp?: MtpBench;
 }
 
 const DEFAULT_SEED = 1234;
@@ -187,6 +205,24 @@ function timedRun(model: MiMoModel, prompt: number[], genTokens: number): BenchR
   };
 }
 
+/**
+ * Greedy decode of `genTokens` tokens after the prompt with MTP drafts (one prefill, then speculative steps);
+ * tokens/s counts the same tokens as {@link timedRun}'s decode.
+ */
+function timedMtpRun(model: MiMoModel, prompt: number[], genTokens: number, numDraft: number) {
+  const generated: number[] = [];
+  const dec = new SpeculativeDecoder(model, new Sampler({ temperature: 0 }), prompt, generated, model.config.vocabSize, numDraft);
+  generated.push(...dec.prefill(prompt));
+  let steps = 0;
+  const t1 = performance.now();
+  while (generated.length < genTokens + 1) {
+    generated.push(...dec.step(genTokens + 1 - generated.length));
+    steps++;
+  }
+  const seconds = (performance.now() - t1) / 1000;
+  return { tokensPerSecond: genTokens / seconds, acceptanceLength: genTokens / steps, proposed: dec.draftsProposed, accepted: dec.draftsAccepted, tokens: generated.slice(0, genTokens + 1) };
+}
+
 function positiveInt(param: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RequestError(param, `must be a positive integer, got ${value}`);
   return value;
@@ -258,7 +294,27 @@ export function runBench(opts: BenchOptions): BenchResult {
     log(`mimo bench: run ${r + 1}/${runs}: prefill ${run.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${run.decodeTokensPerSecond.toFixed(2)} tok/s` +
         (run.foreignCores !== null && run.foreignCores > FOREIGN_WARN_CORES ? ` (other processes used ${run.foreignCores.toFixed(2)} cores meanwhile)` : ''));
   }
+  let mtp: MtpBench | undefined;
+  const numDraft = opts.mtp ?? 0;
+  if (numDraft > 0) {
+    if (!Number.isSafeInteger(numDraft) || numDraft > model.numMtpLayers) throw new RequestError('mtp', `must be an integer in [0, ${model.numMtpLayers}] (the checkpoint's MTP layers), got ${numDraft}`);
+    timedMtpRun(model, prompt.slice(0, Math.min(WARMUP_PROMPT_TOKENS, promptTokens)), Math.min(WARMUP_GEN_TOKENS, genTokens), numDraft);
+    const mtpRuns = Array.from({ length: runs }, (_, r) => {
+      const m = timedMtpRun(model, prompt, genTokens, numDraft);
+      log(`mimo bench: MTP run ${r + 1}/${runs}: decode ${m.tokensPerSecond.toFixed(2)} tok/s, acceptance length ${m.acceptanceLength.toFixed(2)}`);
+      return m;
+    });
+    mtp = {
+      numDraft,
+      decodeTokensPerSecond: spread(mtpRuns.map((m) => m.tokensPerSecond)),
+      acceptanceLength: spread(mtpRuns.map((m) => m.acceptanceLength)),
+      draftsProposed: mtpRuns.reduce((a, m) => a + m.proposed, 0),
+      draftsAccepted: mtpRuns.reduce((a, m) => a + m.accepted, 0),
+      sameTokensAsPlain: mtpRuns.every((m) => m.tokens.join(',') === tokens[0]),
+    };
+  }
   return {
+    ...(mtp ? { mtp } : {}),
     modelDir: opts.modelDir,
     modelType: config.modelType,
     backend: backend.name,

@@ -423,9 +423,12 @@ describe('native threads and dispatch', () => {
     const normW = randomF32(1024, r);
     const normX = randomF32(80 * 1024, r);
     const ropeX = randomF32(64 * 16 * 192, r);
+    const narrow = makeWeight('bf16', 40, 257, r); // one GEMM output panel: the prefill split runs along T instead
+    const narrowX = randomF32(60 * 257, r);
     const run = (): Float32Array[] => {
       const out: Float32Array[] = [];
       for (const w of weights) for (const { T, x } of xs) out.push(native.matmul(x, T, w));
+      out.push(native.matmul(narrowX, 60, narrow));
       for (const input of attn) out.push(native.attention(input));
       out.push(native.swiglu(big, big2));
       out.push(native.rmsNorm(normX, 80, normW, 1e-6));

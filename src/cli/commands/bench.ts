@@ -20,6 +20,7 @@ interface BenchFlags {
   threads?: number;
   backend?: BackendChoice;
   seed?: number;
+  mtp: number;
   json: boolean;
 }
 
@@ -45,6 +46,16 @@ export function benchJson(r: BenchResult): Record<string, unknown> {
     decode_weight_bytes: r.decodeWeightBytes.total,
     deterministic_tokens: r.deterministicTokens,
     max_foreign_cores: r.maxForeignCores,
+    ...(r.mtp
+      ? {
+          mtp: r.mtp.numDraft,
+          ...withSpread('decode_tps_mtp', r.mtp.decodeTokensPerSecond),
+          ...withSpread('mtp_acceptance_length', r.mtp.acceptanceLength),
+          mtp_drafts_proposed: r.mtp.draftsProposed,
+          mtp_drafts_accepted: r.mtp.draftsAccepted,
+          mtp_same_tokens_as_plain: r.mtp.sameTokensAsPlain,
+        }
+      : {}),
     per_run: r.perRun.map((x) => ({
       prefill_seconds: x.prefillSeconds,
       decode_seconds: x.decodeSeconds,
@@ -68,6 +79,13 @@ export function formatBench(r: BenchResult): string {
     row(`prefill tok/s (${r.promptTokens})`, r.prefillTokensPerSecond, 1),
     row(`decode tok/s (${r.genTokens})`, r.decodeTokensPerSecond, 2),
     row('TTFT ms', ms(r.ttftSeconds), 0),
+    ...(r.mtp
+      ? [
+          row(`decode tok/s, MTP ${r.mtp.numDraft}`, r.mtp.decodeTokensPerSecond, 2),
+          row('acceptance length', r.mtp.acceptanceLength, 2),
+          `  MTP: ${r.mtp.draftsAccepted}/${r.mtp.draftsProposed} drafts accepted; tokens ${r.mtp.sameTokensAsPlain ? 'identical to' : 'DIFFERENT from'} plain greedy`,
+        ]
+      : []),
     '',
     `  load ${r.loadSeconds.toFixed(2)} s | RSS after load ${formatBytes(r.rssAfterLoadBytes)} | peak RSS ${formatBytes(r.peakRssBytes)} | ` +
       `weights read per decoded token ${formatBytes(r.decodeWeightBytes.total)}`,
@@ -89,6 +107,7 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'native backend worker threads (default: the backend\'s choice)', parseIntOption(1))
     .option('--backend <name>', 'auto (native when it loads), ts or native (default: $MIMO_BACKEND or auto)', parseChoice(BACKEND_CHOICES))
     .option('--seed <n>', 'seed of the random prompt ids (default 1234, as llama.cpp\'s bench script)', parseIntOption(0))
+    .option('--mtp <n>', 'also time greedy decode with n MTP drafts per step (0 = off)', parseIntOption(0), 0)
     .option('--json', 'print one JSON object as the last line of stdout', false)
     .action((flags: BenchFlags) => {
       if (!fs.existsSync(flags.model)) throw new RequestError('--model', `${flags.model} does not exist`);
@@ -100,6 +119,7 @@ export function registerBench(program: Command): void {
         threads: flags.threads,
         backend: flags.backend,
         seed: flags.seed,
+        mtp: flags.mtp,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(benchJson(result))}\n` : `${formatBench(result)}\n`);
