@@ -36,7 +36,7 @@ export async function ensureDefaultModel(log: (line: string) => void): Promise<s
   }
   log(`mimo: no --model given; creating a ${DEFAULT_PRESET} model scaled down to "${DEFAULT_SCALE}" with RANDOM weights at ${dir} (once).`);
   log('      Its output is random text. To run the real model, download an official checkpoint directory');
-  log('      (config.json, *.safetensors, tokenizer.json) and pass it with --model DIR.');
+  log('      (config.json, *.safetensors, tokenizer.json, tokenizer_config.json) and pass it with --model DIR.');
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   const bar = new cliProgress.SingleBar(
     { format: '  writing weights [{bar}] {percentage}% | {value}/{total} MB', stream: process.stderr, hideCursor: true },

@@ -34,7 +34,7 @@ export function selectBackend(choice: string = process.env.MIMO_BACKEND ?? 'auto
         if (!(e instanceof BackendUnavailableError)) throw e;
         return {
           backend: referenceBackend,
-          warning: `mimo: using the TypeScript backend, which is much slower: ${e.message}`,
+          warning: `using the TypeScript backend, which is much slower (about 10× on decode): ${e.message}`,
         };
       }
     default:

@@ -15,7 +15,11 @@ const bin = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-cli-'));
 
 function mimo(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MIMO_CACHE_DIR: path.join(tmp, 'cache') } });
+  return mimoEnv({}, ...args);
+}
+
+function mimoEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MIMO_CACHE_DIR: path.join(tmp, 'cache'), ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -40,6 +44,21 @@ test('mimo init then mimo run produces text and prints speed figures', () => {
   assert.equal(again.stdout, run.stdout, 'same seed, same text');
   const raw = mimo('run', '--model', dir, '--max-tokens', '4', '--temperature', '0', '--raw', '--no-think', 'Once upon a time');
   assert.equal(raw.code, 0, raw.stderr);
+});
+
+test('without the native addon mimo run still works and says why it is slower; backends agree on greedy text', () => {
+  const dir = path.join(tmp, 'tiny');
+  const fallback = mimoEnv({ MIMO_NATIVE_DISABLE: '1' }, 'run', '--model', dir, '--max-tokens', '6', '--temperature', '0', 'Hello');
+  assert.equal(fallback.code, 0, fallback.stderr);
+  assert.match(fallback.stderr, /warning: using the TypeScript backend, which is much slower.*MIMO_NATIVE_DISABLE/);
+  assert.match(fallback.stderr, /backend ts/);
+  const forced = mimoEnv({ MIMO_NATIVE_DISABLE: '1' }, 'run', '--model', dir, '--backend', 'native', 'Hello');
+  assert.notEqual(forced.code, 0);
+  assert.match(forced.stderr, /BackendUnavailableError/);
+  const native = mimo('run', '--model', dir, '--max-tokens', '6', '--temperature', '0', '--backend', 'native', 'Hello');
+  assert.equal(native.code, 0, native.stderr);
+  assert.match(native.stderr, /backend native/);
+  assert.equal(native.stdout, fallback.stdout, 'greedy text differs between the native and TypeScript backends');
 });
 
 test('mimo inspect --preset reports the published round figures', () => {

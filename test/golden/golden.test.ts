@@ -8,6 +8,10 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Generator } from '../../src/engine/generate.js';
 import { loadModel } from '../../src/model/load.js';
+import type { Backend } from '../../src/kernels/backend.js';
+import { createNativeBackend } from '../../src/kernels/native/backend.js';
+import { referenceBackend } from '../../src/kernels/reference/ops.js';
+import { selectBackend, type BackendChoice } from '../../src/kernels/select.js';
 import { argmax, discoverCases, fixturesDir, maxAbs, maxAbsDiff, readGolden } from '../helpers/fixtures.js';
 
 const cases = discoverCases();
@@ -16,11 +20,28 @@ test('golden fixtures are present', () => {
   assert.ok(cases.length > 0, `no golden case found under ${fixturesDir()} (set MIMO_FIXTURES)`);
 });
 
-for (const dir of cases) {
+/**
+ * Backends to check: $MIMO_BACKEND alone when set (`native` must then load), else the TypeScript reference and,
+ * when the addon is built, the native backend too.
+ */
+function backends(): Array<{ name: string; backend?: Backend; skip?: string }> {
+  const env = process.env['MIMO_BACKEND'] as BackendChoice | undefined;
+  if (env) return [{ name: env, backend: selectBackend(env).backend }];
+  let native: Backend | undefined;
+  let reason = '';
+  try {
+    native = createNativeBackend();
+  } catch (e) {
+    reason = (e as Error).message;
+  }
+  return [{ name: 'ts', backend: referenceBackend }, native ? { name: 'native', backend: native } : { name: 'native', skip: `native addon not built: ${reason}` }];
+}
+
+for (const dir of cases) for (const b of backends()) {
   const name = path.basename(dir);
-  test(`golden case ${name}`, async (t) => {
+  test(`golden case ${name} (${b.name} backend)`, { skip: b.skip ?? false }, async (t) => {
     const g = readGolden(dir);
-    const { model, config, report } = loadModel(dir);
+    const { model, config, report } = loadModel(dir, { backend: b.backend });
     const ids = Array.from(g.tensors.get('input_ids')!.data);
     const T = ids.length;
     const V = config.vocabSize;
@@ -87,3 +108,19 @@ for (const dir of cases) {
     });
   });
 }
+
+test('the native backend implements every op itself (no per-op fallback to the reference)', (t) => {
+  let native: Backend;
+  try {
+    native = createNativeBackend();
+  } catch (e) {
+    t.skip(`native addon not built: ${(e as Error).message}`);
+    return;
+  }
+  for (const [op, fn] of Object.entries(referenceBackend)) {
+    if (typeof fn !== 'function') continue;
+    const own = (native as unknown as Record<string, unknown>)[op];
+    assert.equal(typeof own, 'function', `native backend lacks ${op}`);
+    assert.notEqual(own, fn, `native backend's ${op} is the reference implementation`);
+  }
+});
