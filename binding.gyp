@@ -13,6 +13,7 @@
         "native/src/kernels_scalar.cc",
         "native/src/matmul.cc",
         "native/src/mmap_file.cc",
+        "native/src/moe.cc",
         "native/src/thread_pool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "attention.h"
 #include "bandwidth.h"
@@ -14,6 +15,7 @@
 #include "elementwise.h"
 #include "matmul.h"
 #include "mmap_file.h"
+#include "moe.h"
 #include "thread_pool.h"
 
 namespace {
@@ -29,15 +31,21 @@ struct Span {
 [[noreturn]] void throwType(const Napi::Env& env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
 [[noreturn]] void throwRange(const Napi::Env& env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
 
+// Argument names are `prefix` + `name` (prefix e.g. "weights[3]."), joined only for an error message.
 template <class T>
-Span<T> typedArg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* op, const char* name,
-                 const char* typeName) {
-  const Napi::Value v = info[i];
+Span<T> typedValue(const Napi::Env& env, const Napi::Value& v, napi_typedarray_type type, const char* op, const char* prefix,
+                   const char* name, const char* typeName) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    throwType(info.Env(), std::string(op) + ": " + name + " must be a " + typeName);
+    throwType(env, std::string(op) + ": " + prefix + name + " must be a " + typeName);
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   uint8_t* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
   return {reinterpret_cast<T*>(base + ta.ByteOffset()), ta.ElementLength()};
+}
+
+template <class T>
+Span<T> typedArg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* op, const char* name,
+                 const char* typeName) {
+  return typedValue<T>(info.Env(), info[i], type, op, "", name, typeName);
 }
 
 Span<float> f32Arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
@@ -46,14 +54,18 @@ Span<float> f32Arg(const Napi::CallbackInfo& info, size_t i, const char* op, con
 
 bool isNullish(const Napi::Value& v) { return v.IsNull() || v.IsUndefined(); }
 
-int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int64_t lo, int64_t hi) {
-  const Napi::Value v = info[i];
-  if (!v.IsNumber()) throwType(info.Env(), std::string(op) + ": " + name + " must be a number");
+int64_t intValue(const Napi::Env& env, const Napi::Value& v, const char* op, const char* prefix, const char* name, int64_t lo,
+                 int64_t hi) {
+  if (!v.IsNumber()) throwType(env, std::string(op) + ": " + prefix + name + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!(d == std::floor(d)) || d < static_cast<double>(lo) || d > static_cast<double>(hi))
-    throwRange(info.Env(), std::string(op) + ": " + name + " must be an integer in [" + std::to_string(lo) + ", " +
-                               std::to_string(hi) + "], got " + std::to_string(d));
+    throwRange(env, std::string(op) + ": " + prefix + name + " must be an integer in [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "], got " + std::to_string(d));
   return static_cast<int64_t>(d);
+}
+
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int64_t lo, int64_t hi) {
+  return intValue(info.Env(), info[i], op, "", name, lo, hi);
 }
 
 double numArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
@@ -69,6 +81,76 @@ void expectLength(const Napi::Env& env, size_t got, size_t want, const char* op,
 
 constexpr int64_t kMaxDim = 0x7fffffff;
 
+// "op: name" for messages (name: a prefix such as "weights[3]." or empty, then the field).
+std::string where(const char* op, const char* name) { return std::string(op) + ": " + name; }
+
+// The dtype string of a weight, at most 7 bytes kept (enough to tell the valid names from anything else).
+struct DTypeName {
+  char s[8];
+};
+DTypeName dtypeName(const Napi::Env& env, const char* op, const char* name, const Napi::Value& v) {
+  if (!v.IsString()) throwType(env, where(op, name) + "dtype must be a string");
+  DTypeName d{};
+  napi_get_value_string_utf8(env, v, d.s, sizeof d.s, nullptr);
+  return d;
+}
+
+// A weight `[rows, cols]` from its parts (the `Weight` fields of src/kernels/backend.ts), checked: data long enough
+// for its dtype, and for fp8 scales/rowScale present, covering every column and row. `name` prefixes the messages.
+mimo::WeightView weightView(const Napi::Env& env, const char* op, const char* name, const DTypeName& dtypeN,
+                            const Napi::Value& dataV, int rows, int cols, const Napi::Value& scalesV,
+                            const Napi::Value& scaleColsV, const Napi::Value& blockColsV, const Napi::Value& rowScaleV) {
+  const std::string dtype = dtypeN.s;  // short: no allocation
+  mimo::WeightView w{};
+  w.rows = rows;
+  w.cols = cols;
+  size_t dataLength = 0;
+  if (dtype == "f32") {
+    w.dtype = WDType::F32;
+    const Span<float> d = typedValue<float>(env, dataV, napi_float32_array, op, name, "data (f32)", "Float32Array");
+    w.data = d.data;
+    dataLength = d.length;
+  } else if (dtype == "bf16" || dtype == "f16") {
+    w.dtype = dtype == "bf16" ? WDType::BF16 : WDType::F16;
+    const Span<uint16_t> d = typedValue<uint16_t>(env, dataV, napi_uint16_array, op, name, "data (bf16/f16)", "Uint16Array");
+    w.data = d.data;
+    dataLength = d.length;
+  } else if (dtype == "fp8") {
+    w.dtype = WDType::FP8;
+    const Span<uint8_t> d = typedValue<uint8_t>(env, dataV, napi_uint8_array, op, name, "data (fp8)", "Uint8Array");
+    w.data = d.data;
+    dataLength = d.length;
+  } else {
+    throwRange(env, where(op, name) + "dtype must be 'f32', 'bf16', 'f16' or 'fp8', got '" + dtype + "'");
+  }
+  const size_t weightElems = static_cast<size_t>(rows) * cols;
+  if (dataLength < weightElems)
+    throwRange(env, where(op, name) + "weight data has " + std::to_string(dataLength) + " elements, expected [" +
+                        std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  if (w.dtype == WDType::FP8) {
+    if (isNullish(scalesV) || isNullish(rowScaleV)) throwType(env, where(op, name) + "an fp8 weight needs scales and rowScale");
+    const Span<float> scales = typedValue<float>(env, scalesV, napi_float32_array, op, name, "scales", "Float32Array");
+    w.scaleCols = static_cast<int>(intValue(env, scaleColsV, op, name, "scaleCols", 1, kMaxDim));
+    w.blockCols = static_cast<int>(intValue(env, blockColsV, op, name, "blockCols", 1, kMaxDim));
+    const Span<int32_t> rowScale = typedValue<int32_t>(env, rowScaleV, napi_int32_array, op, name, "rowScale", "Int32Array");
+    if (static_cast<int64_t>(w.scaleCols) * w.blockCols < cols)
+      throwRange(env, where(op, name) + "scaleCols " + std::to_string(w.scaleCols) + " × blockCols " +
+                          std::to_string(w.blockCols) + " does not cover cols " + std::to_string(cols));
+    if (rowScale.length < static_cast<size_t>(rows))
+      throwRange(env, where(op, name) + "rowScale has " + std::to_string(rowScale.length) + " entries, expected " +
+                          std::to_string(rows));
+    const size_t scaleRows = scales.length / w.scaleCols;
+    for (int r = 0; r < rows; r++) {
+      if (rowScale.data[r] < 0 || static_cast<size_t>(rowScale.data[r]) >= scaleRows)
+        throwRange(env, where(op, name) + "rowScale[" + std::to_string(r) + "] = " + std::to_string(rowScale.data[r]) +
+                            " is outside the " + std::to_string(scaleRows) + " scale rows");
+    }
+    w.scales = scales.data;
+    w.rowScale = rowScale.data;
+  }
+  return w;
+}
+
 // matmul(y, x, T, dtype, data, rows, cols, scales, scaleCols, blockCols, rowScale): y [T, rows] = x [T, cols] · Wᵀ.
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
@@ -76,60 +158,114 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const Span<float> y = f32Arg(info, 0, op, "y");
   const Span<float> x = f32Arg(info, 1, op, "x");
   const int T = static_cast<int>(intArg(info, 2, op, "T", 0, kMaxDim));
-  if (!info[3].IsString()) throwType(env, "matmul: dtype must be a string");
-  const std::string dtype = info[3].As<Napi::String>().Utf8Value();
   const int rows = static_cast<int>(intArg(info, 5, op, "rows", 0, kMaxDim));
   const int cols = static_cast<int>(intArg(info, 6, op, "cols", 0, kMaxDim));
-  mimo::WeightView w{};
-  w.rows = rows;
-  w.cols = cols;
-  size_t dataLength = 0;
-  if (dtype == "f32") {
-    w.dtype = WDType::F32;
-    const Span<float> d = f32Arg(info, 4, op, "data (f32)");
-    w.data = d.data;
-    dataLength = d.length;
-  } else if (dtype == "bf16" || dtype == "f16") {
-    w.dtype = dtype == "bf16" ? WDType::BF16 : WDType::F16;
-    const Span<uint16_t> d = typedArg<uint16_t>(info, 4, napi_uint16_array, op, "data (bf16/f16)", "Uint16Array");
-    w.data = d.data;
-    dataLength = d.length;
-  } else if (dtype == "fp8") {
-    w.dtype = WDType::FP8;
-    const Span<uint8_t> d = typedArg<uint8_t>(info, 4, napi_uint8_array, op, "data (fp8)", "Uint8Array");
-    w.data = d.data;
-    dataLength = d.length;
-  } else {
-    throwRange(env, "matmul: dtype must be 'f32', 'bf16', 'f16' or 'fp8', got '" + dtype + "'");
-  }
-  const size_t weightElems = static_cast<size_t>(rows) * cols;
-  if (dataLength < weightElems)
-    throwRange(env, "matmul: weight data has " + std::to_string(dataLength) + " elements, expected [" + std::to_string(rows) +
-                        ", " + std::to_string(cols) + "]");
+  const mimo::WeightView w =
+      weightView(env, op, "", dtypeName(env, op, "", info[3]), info[4], rows, cols, info[7], info[8], info[9], info[10]);
   expectLength(env, x.length, static_cast<size_t>(T) * cols, op, "x");
   expectLength(env, y.length, static_cast<size_t>(T) * rows, op, "y");
-  if (w.dtype == WDType::FP8) {
-    if (isNullish(info[7]) || isNullish(info[10])) throwType(env, "matmul: an fp8 weight needs scales and rowScale");
-    const Span<float> scales = f32Arg(info, 7, op, "scales");
-    w.scaleCols = static_cast<int>(intArg(info, 8, op, "scaleCols", 1, kMaxDim));
-    w.blockCols = static_cast<int>(intArg(info, 9, op, "blockCols", 1, kMaxDim));
-    const Span<int32_t> rowScale = typedArg<int32_t>(info, 10, napi_int32_array, op, "rowScale", "Int32Array");
-    if (static_cast<int64_t>(w.scaleCols) * w.blockCols < cols)
-      throwRange(env, "matmul: scaleCols " + std::to_string(w.scaleCols) + " × blockCols " + std::to_string(w.blockCols) +
-                          " does not cover cols " + std::to_string(cols));
-    if (rowScale.length < static_cast<size_t>(rows))
-      throwRange(env, "matmul: rowScale has " + std::to_string(rowScale.length) + " entries, expected " + std::to_string(rows));
-    const size_t scaleRows = scales.length / w.scaleCols;
-    for (int r = 0; r < rows; r++) {
-      if (rowScale.data[r] < 0 || static_cast<size_t>(rowScale.data[r]) >= scaleRows)
-        throwRange(env, "matmul: rowScale[" + std::to_string(r) + "] = " + std::to_string(rowScale.data[r]) +
-                            " is outside the " + std::to_string(scaleRows) + " scale rows");
-    }
-    w.scales = scales.data;
-    w.rowScale = rowScale.data;
-  }
   mimo::MatmulArgs a{x.data, T, y.data, w};
   mimo::matmul(a);
+  return env.Undefined();
+}
+
+// The property names of a `Weight`, kept per environment in an array (Node 20 cannot reference a string directly):
+// looking up a name through a handle costs less than internalising it from a C string for every property read.
+enum WeightKey { kRows, kCols, kDType, kData, kScales, kScaleCols, kBlockCols, kRowScale, kWeightKeys };
+const char* const kWeightKeyNames[kWeightKeys] = {"rows",   "cols",      "dtype",     "data",
+                                                  "scales", "scaleCols", "blockCols", "rowScale"};
+
+struct AddonData {
+  Napi::ObjectReference weightKeys;
+};
+
+struct WeightKeys {
+  Napi::Value k[kWeightKeys];
+};
+
+WeightKeys weightKeys(const Napi::Env& env) {
+  const Napi::Object arr = env.GetInstanceData<AddonData>()->weightKeys.Value();
+  WeightKeys keys;
+  for (int i = 0; i < kWeightKeys; i++) keys.k[i] = arr.Get(static_cast<uint32_t>(i));
+  return keys;
+}
+
+// A `Weight` object's view (weights[index] of moeExperts).
+mimo::WeightView weightObject(const Napi::Env& env, const WeightKeys& keys, const char* op, const Napi::Value& v,
+                              uint32_t index) {
+  char name[24] = "weights[";  // "weights[<index>]."
+  char digits[12];
+  int nd = 0;
+  for (uint32_t i = index; nd == 0 || i > 0; i /= 10) digits[nd++] = static_cast<char>('0' + i % 10);
+  char* p = name + 8;
+  while (nd > 0) *p++ = digits[--nd];
+  std::memcpy(p, "].", 3);
+  if (!v.IsObject()) throwType(env, std::string(op) + ": weights[" + std::to_string(index) + "] must be a Weight object");
+  const Napi::Object o = v.As<Napi::Object>();
+  auto get = [&](WeightKey k) { return o.Get(keys.k[k]); };
+  const int rows = static_cast<int>(intValue(env, get(kRows), op, name, "rows", 0, kMaxDim));
+  const int cols = static_cast<int>(intValue(env, get(kCols), op, name, "cols", 0, kMaxDim));
+  const DTypeName dtype = dtypeName(env, op, name, get(kDType));
+  if (std::strcmp(dtype.s, "fp8") != 0) {
+    const Napi::Value none = env.Undefined();
+    return weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none);
+  }
+  return weightView(env, op, name, dtype, get(kData), rows, cols, get(kScales), get(kScaleCols), get(kBlockCols), get(kRowScale));
+}
+
+// moeExperts(out, x, T, weights, rowStart, rows, rowWeights): out [T, D] (D = x.length / T) = Σ over selected experts j
+// (weights[3j .. 3j+2] = gate [I, D], up [I, D], down [D, I]) and their routed rows i in [rowStart[j], rowStart[j+1]) of
+// rowWeights[i] · mlp_j(x[rows[i]]), experts summed in the given order.
+Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const char* op = "moeExperts";
+  const Span<float> out = f32Arg(info, 0, op, "out");
+  const Span<float> x = f32Arg(info, 1, op, "x");
+  const int T = static_cast<int>(intArg(info, 2, op, "T", 0, kMaxDim));
+  if (!info[3].IsArray()) throwType(env, "moeExperts: weights must be an array of Weight objects");
+  const Napi::Array ws = info[3].As<Napi::Array>();
+  const Span<int32_t> rowStart = typedArg<int32_t>(info, 4, napi_int32_array, op, "rowStart", "Int32Array");
+  const Span<int32_t> rows = typedArg<int32_t>(info, 5, napi_int32_array, op, "rows", "Int32Array");
+  const Span<float> rowWeights = f32Arg(info, 6, op, "rowWeights");
+  if (T == 0 ? x.length != 0 : x.length % static_cast<size_t>(T) != 0)
+    throwRange(env, "moeExperts: x has " + std::to_string(x.length) + " elements, not a multiple of T = " + std::to_string(T));
+  const size_t D = T == 0 ? 0 : x.length / T;
+  if (D > static_cast<size_t>(kMaxDim)) throwRange(env, "moeExperts: x rows too long");
+  expectLength(env, out.length, x.length, op, "out");
+  const uint32_t nW = ws.Length();
+  if (nW % 3 != 0) throwRange(env, "moeExperts: weights has " + std::to_string(nW) + " entries, not gate/up/down triples");
+  const int nE = static_cast<int>(nW / 3);
+  expectLength(env, rowStart.length, static_cast<size_t>(nE) + 1, op, "rowStart");
+  expectLength(env, rowWeights.length, rows.length, op, "rowWeights");
+  if (rowStart.data[0] != 0 || static_cast<size_t>(rowStart.data[nE]) != rows.length)
+    throwRange(env, "moeExperts: rowStart must run from 0 to rows.length = " + std::to_string(rows.length));
+  for (size_t i = 0; i < rows.length; i++)
+    if (rows.data[i] < 0 || rows.data[i] >= T)
+      throwRange(env, "moeExperts: rows[" + std::to_string(i) + "] = " + std::to_string(rows.data[i]) + " is outside [0, " +
+                          std::to_string(T) + ")");
+  const WeightKeys keys = weightKeys(env);
+  std::vector<mimo::MoeExpert> experts;
+  experts.reserve(nE);
+  for (int j = 0; j < nE; j++) {
+    const int n = rowStart.data[j + 1] - rowStart.data[j];
+    if (n < 1) throwRange(env, "moeExperts: rowStart must increase strictly (expert " + std::to_string(j) + " has no rows)");
+    mimo::MoeExpert e{};
+    e.gate = weightObject(env, keys, op, ws.Get(3 * j), 3 * j);
+    e.up = weightObject(env, keys, op, ws.Get(3 * j + 1), 3 * j + 1);
+    e.down = weightObject(env, keys, op, ws.Get(3 * j + 2), 3 * j + 2);
+    const size_t I = static_cast<size_t>(e.gate.rows);
+    if (static_cast<size_t>(e.gate.cols) != D || static_cast<size_t>(e.up.cols) != D || static_cast<size_t>(e.up.rows) != I ||
+        static_cast<size_t>(e.down.rows) != D || static_cast<size_t>(e.down.cols) != I)
+      throwRange(env, "moeExperts: expert " + std::to_string(j) + " has gate [" + std::to_string(e.gate.rows) + ", " +
+                          std::to_string(e.gate.cols) + "], up [" + std::to_string(e.up.rows) + ", " + std::to_string(e.up.cols) +
+                          "], down [" + std::to_string(e.down.rows) + ", " + std::to_string(e.down.cols) + "]; expected [I, " +
+                          std::to_string(D) + "], [I, " + std::to_string(D) + "], [" + std::to_string(D) + ", I]");
+    e.rows = rows.data + rowStart.data[j];
+    e.weights = rowWeights.data + rowStart.data[j];
+    e.n = n;
+    experts.push_back(e);
+  }
+  mimo::moeExperts(out.data, x.data, T, static_cast<int>(D), experts.data(), nE);
   return env.Undefined();
 }
 
@@ -311,11 +447,15 @@ Napi::Value DispatchOverhead(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Array keys = Napi::Array::New(env, kWeightKeys);
+  for (uint32_t i = 0; i < kWeightKeys; i++) keys.Set(i, Napi::String::New(env, kWeightKeyNames[i]));
+  env.SetInstanceData(new AddonData{Napi::Persistent(static_cast<Napi::Object>(keys))});
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
+  exports.Set("moeExperts", Napi::Function::New(env, MoeExperts, "moeExperts"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeatures, "cpuFeatures"));

@@ -104,6 +104,8 @@ void matmulGemm(const KernelTable& k, const MatmulArgs& a) {
 
 }  // namespace
 
+bool matmulUsesRows(WDType dtype, int T) { return kernels().gemmTile == nullptr || T <= smallTLimit(dtype); }
+
 void matmul(const MatmulArgs& a) {
   if (a.T == 0 || a.w.rows == 0) return;
   if (a.w.cols == 0) {
@@ -111,7 +113,7 @@ void matmul(const MatmulArgs& a) {
     return;
   }
   const KernelTable& k = kernels();
-  if (k.gemmTile == nullptr || a.T <= smallTLimit(a.w.dtype)) matmulSmallT(k, a);
+  if (matmulUsesRows(a.w.dtype, a.T)) matmulSmallT(k, a);
   else matmulGemm(k, a);
 }
 

@@ -5,5 +5,8 @@
 namespace mimo {
 
 void matmul(const MatmulArgs& a);
+// True when matmul computes T tokens of a weight of this dtype with the current level's row kernel
+// (`KernelTable::matmulRows`, any row split gives the same bits) rather than the packed GEMM.
+bool matmulUsesRows(WDType dtype, int T);
 
 }  // namespace mimo

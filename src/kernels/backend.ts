@@ -28,6 +28,13 @@ export interface Weight {
   rowScale?: Int32Array;
 }
 
+/** The three projections of a SwiGLU MLP (one routed expert): gate and up `[I, D]`, down `[D, I]`. */
+export interface MlpWeightSet {
+  gate: Weight;
+  up: Weight;
+  down: Weight;
+}
+
 /** Keys/values visible to one attention call: the layer's cached past plus the chunk being computed. */
 export interface AttentionInput {
   /** Queries after RoPE, `[T, Hq, Dqk]`. */
@@ -77,4 +84,17 @@ export interface Backend {
   swiglu(gate: Float32Array, up: Float32Array): Float32Array;
   /** Attention with GQA, causal + optional window, optional sinks; returns `[T, Hq, Dv]` (spec §3.4). */
   attention(a: AttentionInput): Float32Array;
+  /**
+   * The routed experts of one MoE layer over T tokens (spec §3.6), each chosen K times per token:
+   * out `[T, D]` with out[t] = Σ_k weights[t·K + k] · mlp_e(x[t]) for e = expertIds[t·K + k], where
+   * mlp_e(x) = down_e(silu(gate_e·x) ⊙ up_e·x) (`experts[e]`, gate/up `[I, D]`, down `[D, I]`).
+   * @param x `[T, D]` normed input
+   * @param experts every expert of the layer, indexed by id
+   * @param expertIds `[T, K]` chosen expert ids in [0, experts.length) (K = expertIds.length / T)
+   * @param weights `[T, K]` mixing weight of each choice
+   * Order (the reference's, which backends follow so that results do not depend on threads): the rows routed to an
+   * expert are gathered in token order and run as one `[n, D]` batch; each token's terms are added to a zeroed
+   * output in ascending expert id (a token choosing an expert twice: in k order).
+   */
+  moeExperts(x: Float32Array, T: number, experts: readonly MlpWeightSet[], expertIds: Int32Array, weights: Float32Array): Float32Array;
 }

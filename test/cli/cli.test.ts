@@ -59,6 +59,12 @@ test('without the native addon mimo run still works and says why it is slower; b
   assert.equal(native.code, 0, native.stderr);
   assert.match(native.stderr, /backend native/);
   assert.equal(native.stdout, fallback.stdout, 'greedy text differs between the native and TypeScript backends');
+  for (const level of ['avx2', 'scalar']) {
+    const forcedLevel = mimoEnv({ MIMO_CPU: level }, 'run', '--model', dir, '--max-tokens', '6', '--temperature', '0', '--backend', 'native', 'Hello');
+    assert.equal(forcedLevel.code, 0, forcedLevel.stderr);
+    assert.equal(forcedLevel.stdout, native.stdout, `MIMO_CPU=${level} changes the greedy text`);
+  }
+  assertUserError(mimoEnv({ MIMO_CPU: 'sse9' }, 'run', '--model', dir, '--backend', 'native', 'Hello'), /MIMO_CPU/);
 });
 
 test('mimo inspect --preset reports the published round figures', () => {

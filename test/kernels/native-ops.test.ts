@@ -2,14 +2,16 @@
  * The native backend against the TypeScript reference (the definition of every op): matmul for every stored dtype
  * (f32, bf16, f16, fp8 with partial scale blocks on both axes and per-chunk scale rows) on odd shapes through both
  * the small-T row kernel and the prefill GEMM, RMSNorm, RoPE, SwiGLU, attention (GQA ratios, sinks, windows across a
- * ring-buffer wrap, chunks with a cached past), every dispatch level forced (avx512, avx2, scalar), and 1 vs 2
- * threads bit for bit. Skips, loudly, only when the addon is not built.
+ * ring-buffer wrap, chunks with a cached past), the fused MoE experts op (against the reference and bit for bit against
+ * the native per-expert composition), every dispatch level forced (avx512, avx2, scalar), and 1 vs 2 threads bit for
+ * bit. Skips, loudly, only when the addon is not built.
  */
 import { after, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AttentionInput, Weight } from '../../src/kernels/backend.js';
+import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../../src/kernels/backend.js';
 import { DISPATCH_LEVELS, loadNativeAddon, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
+import { moeExpertsVia } from '../../src/kernels/reference/moe-experts.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
 import { FP8_E4M3_TABLE, numberToBf16Bits } from '../../src/tensor/dtype.js';
 
@@ -406,6 +408,166 @@ describe('native attention vs reference', () => {
     const input = attentionInput({ name: '', T: 1, start: 45, Hq: 2, Hkv: 1, Dqk: 4, Dv: 4, window: 20, sinks: false, pastRows: 10 }, rng(1));
     assert.throws(() => native.attention(input), /evicted/);
     assert.throws(() => ref.attention(input), /evicted/);
+  });
+});
+
+type MoeDTypes = readonly [gate: Weight['dtype'], up: Weight['dtype'], down: Weight['dtype']];
+
+function makeExperts(E: number, D: number, I: number, dtypes: MoeDTypes, r: () => number): MlpWeightSet[] {
+  const grid: Fp8Grid = { blockCols: 16, rowBlock: 8 };
+  return Array.from({ length: E }, () => ({
+    gate: makeWeight(dtypes[0], I, D, r, grid),
+    up: makeWeight(dtypes[1], I, D, r, grid),
+    down: makeWeight(dtypes[2], D, I, r, grid),
+  }));
+}
+
+/**
+ * Routing `[T, K]` (K ≥ 3, E ≥ K + 3): expert 0 is never chosen, expert 1 only by token 0, expert 2 by every token,
+ * the rest at random; each token's choices in shuffled order (so k order differs from expert order).
+ */
+function makeRouting(T: number, K: number, E: number, r: () => number): { ids: Int32Array; weights: Float32Array } {
+  const ids = new Int32Array(T * K);
+  const weights = new Float32Array(T * K);
+  for (let t = 0; t < T; t++) {
+    const chosen = t === 0 ? [1, 2] : [2];
+    while (chosen.length < K) {
+      const e = 3 + Math.floor(r() * (E - 3));
+      if (!chosen.includes(e)) chosen.push(e);
+    }
+    for (let i = chosen.length - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      [chosen[i], chosen[j]] = [chosen[j]!, chosen[i]!];
+    }
+    chosen.forEach((e, k) => {
+      ids[t * K + k] = e;
+      weights[t * K + k] = 0.1 + r();
+    });
+  }
+  return { ids, weights };
+}
+
+const prepareExperts = (be: Backend, experts: MlpWeightSet[]): MlpWeightSet[] =>
+  experts.map((e) => ({ gate: be.prepareWeight(e.gate), up: be.prepareWeight(e.up), down: be.prepareWeight(e.down) }));
+
+/**
+ * [D, I, T, K, E]: odd widths; T 1, 2, 7 through the fused row-kernel regions; T 64 with the busy experts on the GEMM
+ * (row kernel only on the scalar level) beside fused ones.
+ */
+const MOE_SHAPES: Array<[D: number, I: number, T: number, K: number, E: number]> = [
+  [37, 23, 1, 3, 8],
+  [37, 23, 2, 4, 9],
+  [100, 64, 7, 3, 8],
+  [37, 23, 64, 4, 12],
+  [100, 17, 64, 3, 40],
+  [257, 130, 1, 4, 10],
+  [257, 130, 7, 3, 8],
+  [600, 20, 64, 3, 8], // large enough that the GEMM experts' sums into out are split across threads
+];
+const MOE_DTYPES: MoeDTypes[] = [
+  ['f32', 'f32', 'f32'],
+  ['bf16', 'bf16', 'bf16'],
+  ['f16', 'f16', 'f16'],
+  ['fp8', 'fp8', 'fp8'],
+  ['bf16', 'f32', 'fp8'],
+];
+
+describe('native moeExperts', () => {
+  it('matches the reference and, bit for bit, the native per-expert composition (every level, dtype, T)', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const r = rng(77);
+    const cases = MOE_DTYPES.flatMap((dtypes) =>
+      MOE_SHAPES.map(([D, I, T, K, E]) => {
+        const experts = makeExperts(E, D, I, dtypes, r);
+        const x = randomF32(T * D, r);
+        const { ids, weights } = makeRouting(T, K, E, r);
+        const want = ref.moeExperts(x, T, prepareExperts(ref, experts), ids, weights);
+        return { what: `${dtypes.join('/')} D=${D} I=${I} T=${T} K=${K}`, D, T, experts, x, ids, weights, want };
+      }),
+    );
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      for (const { what, D, T, experts, x, ids, weights, want } of cases) {
+        const got = native.moeExperts(x, T, prepareExperts(native, experts), ids, weights);
+        // Float32 accumulation through two matmuls: per token, 1e-4 of the row's largest output.
+        for (let tt = 0; tt < T; tt++) {
+          const row = want.subarray(tt * D, (tt + 1) * D);
+          const scale = row.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+          assert.ok(scale > 0, `${what}: token ${tt} has an all-zero reference row`);
+          assertClose(got.subarray(tt * D, (tt + 1) * D), row, () => 1e-4 * scale, `${level} ${what} token ${tt}`);
+        }
+        assertBitwise(got, moeExpertsVia(native, x, T, experts, ids, weights), `${level} ${what} vs composed`);
+      }
+    }
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('1 and 2 threads give bitwise identical results on every level', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const r = rng(78);
+    const cases = MOE_SHAPES.map(([D, I, T, K, E], i) => {
+      const experts = makeExperts(E, D, I, MOE_DTYPES[i % MOE_DTYPES.length]!, r);
+      return { experts, T, x: randomF32(T * D, r), ...makeRouting(T, K, E, r) };
+    });
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      a.setThreads(1);
+      const one = cases.map((c) => native.moeExperts(c.x, c.T, c.experts, c.ids, c.weights));
+      a.setThreads(2);
+      const two = cases.map((c) => native.moeExperts(c.x, c.T, c.experts, c.ids, c.weights));
+      one.forEach((o, i) => assertBitwise(o, two[i]!, `${level} moe case ${i}`));
+    }
+    a.setThreads(initialThreads);
+    a.setDispatch(a.bestDispatch());
+  });
+
+  it('edge cases: T = 0, K = 0, one expert chosen twice by a token', (t) => {
+    if (!need(t)) return;
+    const native = createNativeBackend();
+    const r = rng(79);
+    const experts = makeExperts(4, 9, 5, ['bf16', 'bf16', 'bf16'], r);
+    assert.equal(native.moeExperts(new Float32Array(0), 0, experts, new Int32Array(0), new Float32Array(0)).length, 0);
+    assert.deepEqual(Array.from(native.moeExperts(new Float32Array(18).fill(1), 2, experts, new Int32Array(0), new Float32Array(0))), new Array(18).fill(0));
+    const x = randomF32(2 * 9, r);
+    const ids = Int32Array.from([3, 3, 1, 3]);
+    const weights = Float32Array.from([0.5, 0.25, 1, 2]);
+    const got = native.moeExperts(x, 2, experts, ids, weights);
+    assertBitwise(got, moeExpertsVia(native, x, 2, experts, ids, weights), 'repeated expert vs composed');
+    const want = ref.moeExperts(x, 2, prepareExperts(ref, experts), ids, weights);
+    assertClose(got, want, () => 1e-4 * want.reduce((m, v) => Math.max(m, Math.abs(v)), 0), 'repeated expert vs reference');
+  });
+
+  it('rejects bad arguments with errors instead of reading out of bounds', (t) => {
+    const a = need(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const r = rng(80);
+    const experts = makeExperts(4, 8, 6, ['f32', 'f32', 'f32'], r);
+    const x = randomF32(2 * 8, r);
+    const w = Float32Array.from([1, 1]);
+    assert.throws(() => native.moeExperts(x, 2, experts, Int32Array.from([0, 4]), w), /outside/);
+    assert.throws(() => native.moeExperts(x, 2, experts, Int32Array.from([0, -1]), w), /outside/);
+    assert.throws(() => native.moeExperts(x, 2, experts, Int32Array.from([0, 1, 2]), Float32Array.from([1, 1, 1])), /multiple of T/);
+    assert.throws(() => native.moeExperts(x, 2, experts, Int32Array.from([0, 1]), Float32Array.from([1])), /weights/);
+    assert.throws(() => native.moeExperts(randomF32(15, r), 2, experts, Int32Array.from([0, 1]), w), /multiple of T/);
+    const bad = experts.slice();
+    bad[2] = { ...bad[2]!, down: makeWeight('f32', 8, 5, r) };
+    assert.throws(() => native.moeExperts(x, 2, bad, Int32Array.from([2, 1]), w), /expected/);
+    assert.throws(() => ref.moeExperts(x, 2, bad, Int32Array.from([2, 1]), w), /expected/);
+    const e0 = experts[0]!;
+    const triple = [e0.gate, e0.up, e0.down];
+    const out = new Float32Array(16);
+    assert.throws(() => a.moeExperts(out, x, 2, triple, Int32Array.from([0, 1]), Int32Array.from([2]), w.subarray(0, 1)), /rows\[0\]/);
+    assert.throws(() => a.moeExperts(out, x, 2, triple, Int32Array.from([0, 0]), new Int32Array(0), new Float32Array(0)), /no rows/);
+    assert.throws(() => a.moeExperts(out, x, 2, triple, Int32Array.from([0, 3]), Int32Array.from([0, 1]), w), /rowStart/);
+    assert.throws(() => a.moeExperts(out, x, 2, triple.slice(0, 2), Int32Array.from([0, 1]), Int32Array.from([0]), w.subarray(0, 1)), /triples/);
+    assert.throws(() => a.moeExperts(new Float32Array(15), x, 2, triple, Int32Array.from([0, 1]), Int32Array.from([0]), w.subarray(0, 1)), RangeError);
+    const shortData = { ...e0.down, data: new Float32Array(10) };
+    assert.throws(() => a.moeExperts(out, x, 2, [e0.gate, e0.up, shortData], Int32Array.from([0, 1]), Int32Array.from([0]), w.subarray(0, 1)), /weights\[2\]\.weight data/);
   });
 });
 

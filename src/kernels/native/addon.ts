@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BackendUnavailableError, RequestError } from '../../errors.js';
 import { packageRoot } from '../../util/package-root.js';
-import type { WeightDType } from '../backend.js';
+import type { Weight, WeightDType } from '../backend.js';
 
 /** Instruction-set level of the native kernels, best first. */
 export type DispatchLevel = 'avx512' | 'avx2' | 'scalar';
@@ -77,6 +77,15 @@ export interface NativeAddon {
     pastValues: Float32Array,
     pastRows: number,
   ): void;
+  /**
+   * The routed experts of a MoE layer in one call: out `[T, D]` (D = x.length / T; zeroed by the call) = Σ over
+   * selected experts j in the given order and their rows i ∈ [rowStart[j], rowStart[j+1]) of
+   * rowWeights[i] · down_j(silu(gate_j·x[rows[i]]) ⊙ up_j·x[rows[i]]), each expert's rows run as one batch in the given
+   * order. `weights` `[3·nSel]`: gate `[I, D]`, up `[I, D]`, down `[D, I]` of each selected expert (any stored dtype);
+   * rowStart `[nSel + 1]` strictly increasing from 0 to rows.length; rows, rowWeights `[nRouted]`, rows in [0, T).
+   * Float64 accumulation of the terms into float32, bitwise equal to matmul → swiglu → matmul per expert plus that sum.
+   */
+  moeExperts(out: Float32Array, x: Float32Array, T: number, weights: readonly Weight[], rowStart: Int32Array, rows: Int32Array, rowWeights: Float32Array): void;
   /** Threads used by the kernels, the calling thread included (default: hardware concurrency). */
   setThreads(n: number): void;
   getThreads(): number;

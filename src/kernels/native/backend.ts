@@ -6,7 +6,8 @@
  * Results do not depend on the thread count. No op falls back to TypeScript.
  */
 import { RequestError, ShapeError } from '../../errors.js';
-import type { AttentionInput, Backend, Weight } from '../backend.js';
+import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../backend.js';
+import { checkMoeRouting } from '../reference/moe-experts.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 
 export interface NativeBackendOptions {
@@ -82,6 +83,40 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
       if (a.numHeads % a.numKvHeads !== 0) throw new ShapeError(`attention: numHeads ${a.numHeads} is not a multiple of numKvHeads ${a.numKvHeads}`);
       const out = new Float32Array(T * a.numHeads * a.vHeadDim);
       addon.attention(out, a.q, a.k, a.v, start, T, a.numHeads, a.numKvHeads, a.headDim, a.vHeadDim, window, a.sinks, a.pastKeys, a.pastValues, a.pastRows);
+      return out;
+    },
+
+    moeExperts(x: Float32Array, T: number, experts: readonly MlpWeightSet[], expertIds: Int32Array, weights: Float32Array): Float32Array {
+      const K = checkMoeRouting(x, T, experts, expertIds, weights);
+      if (T > 0 && x.length % T !== 0) throw new ShapeError(`moeExperts: x has ${x.length} elements, not a multiple of T = ${T}`);
+      // Counting sort of the choices by expert: each selected expert's rows in token order (then k order).
+      const E = experts.length;
+      const next = new Int32Array(E + 1);
+      for (let i = 0; i < expertIds.length; i++) next[expertIds[i]! + 1]!++;
+      let selected = 0;
+      for (let e = 0; e < E; e++) {
+        if (next[e + 1]! > 0) selected++;
+        next[e + 1]! += next[e]!;
+      }
+      const rowStart = new Int32Array(selected + 1);
+      const list: Weight[] = [];
+      for (let e = 0, j = 0; e < E; e++) {
+        if (next[e + 1] === next[e]) continue;
+        const w = experts[e]!;
+        list.push(w.gate, w.up, w.down);
+        rowStart[++j] = next[e + 1]!;
+      }
+      const rows = new Int32Array(expertIds.length);
+      const rowWeights = new Float32Array(expertIds.length);
+      for (let t = 0; t < T; t++) {
+        for (let k = 0; k < K; k++) {
+          const p = next[expertIds[t * K + k]!]!++;
+          rows[p] = t;
+          rowWeights[p] = weights[t * K + k]!;
+        }
+      }
+      const out = new Float32Array(x.length);
+      addon.moeExperts(out, x, T, list, rowStart, rows, rowWeights);
       return out;
     },
   };

@@ -3,8 +3,9 @@
  * Accumulation is in float64 (JS numbers) and rounded to float32 on store. Source: spec §3.
  */
 import { ShapeError } from '../../errors.js';
-import type { AttentionInput, Backend, Weight } from '../backend.js';
+import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../backend.js';
 import { dequantize } from '../../tensor/weight.js';
+import { moeExpertsVia } from './moe-experts.js';
 
 function matmul(x: Float32Array, T: number, w: Weight): Float32Array {
   if (w.dtype !== 'f32') throw new ShapeError(`matmul: the reference backend needs f32 weights (prepareWeight), got ${w.dtype}`);
@@ -154,5 +155,9 @@ function attention(a: AttentionInput): Float32Array {
   return out;
 }
 
+function moeExperts(x: Float32Array, T: number, experts: readonly MlpWeightSet[], expertIds: Int32Array, weights: Float32Array): Float32Array {
+  return moeExpertsVia({ matmul, swiglu }, x, T, experts, expertIds, weights);
+}
+
 /** The reference backend (pure TypeScript; the definition every other backend is tested against). */
-export const referenceBackend: Backend = { name: 'ts', prepareWeight: dequantize, matmul, rmsNorm, rope, swiglu, attention };
+export const referenceBackend: Backend = { name: 'ts', prepareWeight: dequantize, matmul, rmsNorm, rope, swiglu, attention, moeExperts };

@@ -1,11 +1,12 @@
 /**
  * Sparse MoE FFN of MiMo-V2 layers ≥ 1: sigmoid router, selection-only bias (`noaux_tc`), group-limited top-k,
- * renormalisation and routed scaling, no shared expert. Tokens routed to the same expert are gathered so that
- * each expert runs one matmul per forward. Source: spec §3.6, fixtures/README §2 "MoE".
+ * renormalisation and routed scaling, no shared expert. The routed experts run in one backend op (`Backend.moeExperts`:
+ * tokens routed to the same expert are gathered so that each expert runs once per forward).
+ * Source: spec §3.6, fixtures/README §2 "MoE".
  */
+import { ShapeError } from '../../errors.js';
 import type { Backend } from '../../kernels/backend.js';
 import type { MiMoConfig } from './config.js';
-import { denseMlp } from './mlp.js';
 import type { MoeWeights } from './weights.js';
 
 /** Router settings (from config.json). */
@@ -82,36 +83,25 @@ export function routerParams(cfg: MiMoConfig): RouterParams {
 }
 
 /**
- * MoE FFN over T tokens.
+ * MoE FFN over T tokens: routing here, the experts in one backend op (`Backend.moeExperts`).
  * @param x normed input `[T, D]`
  * @param onRouterLogits optional trace of the router logits `[T, E]`
  * @returns output `[T, D]`
  */
 export function moeForward(backend: Backend, w: MoeWeights, params: RouterParams, x: Float32Array, T: number, onRouterLogits?: (logits: Float32Array) => void): Float32Array {
-  const D = w.router.cols;
   const E = w.router.rows;
+  const K = params.topK;
   const logits = backend.matmul(x, T, w.router);
   onRouterLogits?.(logits);
-  const rowsOf: number[][] = Array.from({ length: E }, () => []);
-  const weightOf: number[][] = Array.from({ length: E }, () => []);
+  const expertIds = new Int32Array(T * K);
+  const weights = new Float32Array(T * K);
   for (let t = 0; t < T; t++) {
     const route = routeToken(logits.subarray(t * E, (t + 1) * E), w.bias, params);
-    route.experts.forEach((e, i) => {
-      rowsOf[e]!.push(t);
-      weightOf[e]!.push(route.weights[i]!);
-    });
+    if (route.experts.length !== K) throw new ShapeError(`moe: token ${t} was routed to ${route.experts.length} experts, expected ${K}`);
+    for (let k = 0; k < K; k++) {
+      expertIds[t * K + k] = route.experts[k]!;
+      weights[t * K + k] = route.weights[k]!;
+    }
   }
-  const out = new Float32Array(T * D);
-  for (let e = 0; e < E; e++) {
-    const rows = rowsOf[e]!;
-    if (rows.length === 0) continue;
-    const xe = new Float32Array(rows.length * D);
-    rows.forEach((t, i) => xe.set(x.subarray(t * D, (t + 1) * D), i * D));
-    const ye = denseMlp(backend, w.experts[e]!, xe, rows.length);
-    rows.forEach((t, i) => {
-      const we = weightOf[e]![i]!;
-      for (let d = 0; d < D; d++) out[t * D + d]! += we * ye[i * D + d]!;
-    });
-  }
-  return out;
+  return backend.moeExperts(x, T, w.experts, expertIds, weights);
 }

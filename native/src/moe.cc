@@ -1,0 +1,207 @@
+// Fused routed-experts op. Decode and short chunks: two parallel regions for all selected experts together instead
+// of three matmuls and a SwiGLU per expert, each with its own dispatch. Region 1 splits every expert's intermediate
+// rows into chunks; a task computes the chunk's gate and up rows for the expert's tokens (row kernel, the weights
+// streamed once) and applies SwiGLU to them. Region 2 splits the D output rows; a task computes those rows of every
+// expert's down projection and adds them to the output, expert by expert, so no two tasks write the same output and
+// the summation order is fixed. The row kernel gives every (row, token) the same bits under any row split, so the
+// result equals the per-expert composition for any thread count.
+#include "moe.h"
+
+#include <cstring>
+#include <vector>
+
+#include "elementwise.h"
+#include "kernels.h"
+#include "matmul.h"
+#include "thread_pool.h"
+
+namespace mimo {
+namespace {
+
+// Below this many weight elements × tokens a region runs on the calling thread only (sync would cost more).
+constexpr size_t kParallelMin = 1 << 15;
+// Floats of scratch kept per thread between calls (4 MiB).
+constexpr size_t kKeepFloats = size_t(1) << 20;
+
+// Rows per task: multiples of 8 (the row kernel's group), about 8 tasks per thread.
+int rowsPerTask(int total, int threads) {
+  const int r = ceilDiv(ceilDiv(total, threads * 8), 8) * 8;
+  return r < 8 ? 8 : r;
+}
+
+// y[t, r0 .. r1) = x[t] · W[r0 .. r1)ᵀ for t < n, with the row kernel.
+inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1) {
+  const MatmulArgs a{x, n, y, w};
+  k.matmulRows(a, r0, r1);
+}
+
+// out[rows[i], d0 .. d1) += weights[i] · ye[i, d0 .. d1), in float64 rounded to float32 (the reference's `+=`).
+void accumulate(float* out, int D, const MoeExpert& e, const float* ye, int d0, int d1) {
+  for (int i = 0; i < e.n; i++) {
+    float* o = out + static_cast<size_t>(e.rows[i]) * D;
+    const float* y = ye + static_cast<size_t>(i) * D;
+    const double w = e.weights[i];
+    for (int d = d0; d < d1; d++) o[d] = static_cast<float>(static_cast<double>(o[d]) + w * static_cast<double>(y[d]));
+  }
+}
+
+// accumulate over all of D, split across threads when large (each output keeps its order of additions).
+void accumulateAll(float* out, int D, const MoeExpert& e, const float* ye, int threads) {
+  const int step = rowsPerTask(D, threads);
+  const bool parallel = static_cast<size_t>(e.n) * D >= kParallelMin;
+  parallelFor(
+      ceilDiv(D, step), [&](int task, int) { accumulate(out, D, e, ye, task * step, minInt(D, task * step + step)); },
+      parallel ? 0 : 1);
+}
+
+// The expert's input rows `[n, D]`: a view of x when its rows are consecutive, else gathered into dst.
+const float* gatherRows(const float* x, int D, const MoeExpert& e, float* dst) {
+  bool consecutive = true;
+  for (int i = 1; i < e.n && consecutive; i++) consecutive = e.rows[i] == e.rows[0] + i;
+  if (consecutive) return x + static_cast<size_t>(e.rows[0]) * D;
+  for (int i = 0; i < e.n; i++)
+    std::memcpy(dst + static_cast<size_t>(i) * D, x + static_cast<size_t>(e.rows[i]) * D, sizeof(float) * D);
+  return dst;
+}
+
+// Scratch of an expert run with the row kernel: input rows, gate (then h) and up `[n, I]`, down output `[n, D]`.
+struct Batch {
+  int j;  // index into the experts
+  const float* xe;
+  float* g;
+  float* u;
+  float* ye;
+};
+
+struct Piece {
+  int b;  // batch
+  int r0, r1;
+};
+
+}  // namespace
+
+void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, int nE) {
+  std::memset(out, 0, sizeof(float) * static_cast<size_t>(T) * D);
+  if (T == 0 || D == 0 || nE == 0) return;
+  const KernelTable& k = kernels();
+  const int threads = poolThreads();
+
+  // Experts whose three matmuls take the row kernel run in the fused regions; the rest one at a time.
+  std::vector<char> fused(nE);
+  size_t fusedFloats = 0, bigFloats = 0;
+  bool allFused = true;
+  for (int j = 0; j < nE; j++) {
+    const MoeExpert& e = ex[j];
+    const int n = e.n;
+    fused[j] = matmulUsesRows(e.gate.dtype, n) && matmulUsesRows(e.up.dtype, n) && matmulUsesRows(e.down.dtype, n);
+    const size_t floats = static_cast<size_t>(n) * (2 * static_cast<size_t>(D) + 2 * static_cast<size_t>(e.gate.rows));
+    if (fused[j]) fusedFloats += floats;
+    else if (floats > bigFloats) bigFloats = floats;
+    allFused = allFused && fused[j];
+  }
+
+  // Scratch: kept between calls up to kKeepFloats (every decode step needs it again), per call beyond (a long prefill
+  // on the scalar level, where every batch takes the row kernel).
+  static thread_local std::vector<float> store;
+  std::vector<float> local;
+  float* p;
+  if (fusedFloats <= kKeepFloats) {
+    if (store.size() < fusedFloats) store.resize(fusedFloats);
+    p = store.data();
+  } else {
+    local.resize(fusedFloats);
+    p = local.data();
+  }
+  std::vector<Batch> batches;
+  std::vector<Piece> pieces;
+  int totalI = 0;
+  size_t work = 0;
+  for (int j = 0; j < nE; j++) {
+    if (!fused[j]) continue;
+    const MoeExpert& e = ex[j];
+    const size_t n = e.n, I = e.gate.rows;
+    Batch b{j, nullptr, nullptr, nullptr, nullptr};
+    b.xe = gatherRows(x, D, e, p);
+    p += n * D;
+    b.g = p;
+    p += n * I;
+    b.u = p;
+    p += n * I;
+    b.ye = p;
+    p += n * D;
+    batches.push_back(b);
+    totalI += e.gate.rows;
+    work += 3 * n * I * D;
+  }
+  const int maxThreads = work < kParallelMin ? 1 : 0;
+
+  if (!batches.empty()) {
+    // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
+    const int step = rowsPerTask(totalI, threads);
+    for (int b = 0; b < static_cast<int>(batches.size()); b++) {
+      const int I = ex[batches[b].j].gate.rows;
+      for (int r0 = 0; r0 < I; r0 += step) pieces.push_back({b, r0, minInt(I, r0 + step)});
+    }
+    parallelFor(
+        static_cast<int>(pieces.size()),
+        [&](int task, int) {
+          const Piece& pc = pieces[task];
+          const Batch& b = batches[pc.b];
+          const MoeExpert& e = ex[b.j];
+          const int I = e.gate.rows;
+          rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1);
+          rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1);
+          for (int t = 0; t < e.n; t++) {
+            float* g = b.g + static_cast<size_t>(t) * I + pc.r0;
+            k.swiglu(g, g, b.u + static_cast<size_t>(t) * I + pc.r0, pc.r1 - pc.r0);
+          }
+        },
+        maxThreads);
+
+    // Region 2: rows [d0, d1) of every fused expert's down projection; when every expert is fused, also their sum
+    // into out (experts in order), so the op needs no further pass.
+    const int dStep = rowsPerTask(D, threads);
+    parallelFor(
+        ceilDiv(D, dStep),
+        [&](int task, int) {
+          const int d0 = task * dStep, d1 = minInt(D, d0 + dStep);
+          for (const Batch& b : batches) {
+            const MoeExpert& e = ex[b.j];
+            if (e.gate.rows == 0) {
+              for (int i = 0; i < e.n; i++) std::memset(b.ye + static_cast<size_t>(i) * D + d0, 0, sizeof(float) * (d1 - d0));
+            } else {
+              rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1);
+            }
+          }
+          if (allFused)
+            for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);
+        },
+        maxThreads);
+    if (allFused) return;
+  }
+
+  // Experts with longer batches (prefill): matmul's GEMM path per expert, summed in expert order with the fused ones.
+  std::vector<float> big(bigFloats);
+  size_t next = 0;
+  for (int j = 0; j < nE; j++) {
+    const MoeExpert& e = ex[j];
+    if (fused[j]) {
+      accumulateAll(out, D, e, batches[next++].ye, threads);
+      continue;
+    }
+    const size_t n = e.n, I = e.gate.rows;
+    float* q = big.data();
+    const float* xe = gatherRows(x, D, e, q);
+    float* g = q + n * D;
+    float* u = g + n * I;
+    float* ye = u + n * I;
+    matmul(MatmulArgs{xe, e.n, g, e.gate});
+    matmul(MatmulArgs{xe, e.n, u, e.up});
+    swiglu(g, g, u, n * I);
+    if (I == 0) std::memset(ye, 0, sizeof(float) * n * D);
+    else matmul(MatmulArgs{g, e.n, ye, e.down});
+    accumulateAll(out, D, e, ye, threads);
+  }
+}
+
+}  // namespace mimo
