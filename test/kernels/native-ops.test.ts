@@ -13,7 +13,7 @@ import { DISPATCH_LEVELS, loadNativeAddon, type DispatchLevel, type NativeAddon 
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { moeExpertsVia } from '../../src/kernels/reference/moe-experts.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
-import { FP8_E4M3_TABLE, numberToBf16Bits } from '../../src/tensor/dtype.js';
+import { numberToBf16Bits } from '../../src/tensor/dtype.js';
 
 let addon: NativeAddon | undefined;
 let unavailable = '';

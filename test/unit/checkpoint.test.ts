@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CheckpointError } from '../../src/errors.js';
 import { Checkpoint, INDEX_FILE, isTextTensor, SINGLE_FILE } from '../../src/loader/checkpoint.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/loader/safetensors.js';
 import { bf16BitsToNumber, f16ToNumber, FP8_E4M3_TABLE, numberToFp8E4M3 } from '../../src/tensor/dtype.js';
+import { discoverCases } from '../helpers/fixtures.js';
 
 let tmp = '';
 before(() => {
@@ -657,21 +657,7 @@ describe('Checkpoint.readWeight: FP8 dequantisation', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Sweep over every fixture checkpoint (directories discovered, never named).
 
-function fixtureRoot(): string | null {
-  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-  const candidates = [process.env['MIMO_FIXTURES'], path.join(repo, 'shared/fixtures'), path.join(repo, '../shared/fixtures'), '/work/shared/fixtures'];
-  for (const c of candidates) if (c && fs.existsSync(path.join(c, 'mimo-v2'))) return path.join(c, 'mimo-v2');
-  return null;
-}
-
-const root = fixtureRoot();
-const caseDirs = root
-  ? fs
-      .readdirSync(root)
-      .map((d) => path.join(root, d))
-      .filter((d) => fs.existsSync(path.join(d, 'config.json')) && fs.existsSync(path.join(d, 'golden.json')))
-      .sort()
-  : [];
+const caseDirs = discoverCases();
 
 describe('Checkpoint: fixture checkpoints', { skip: caseDirs.length === 0 ? 'fixtures not found' : false }, () => {
   for (const dir of caseDirs) {

@@ -8,25 +8,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/errors.js';
 import { loadConfig, parseConfig, type AttentionPlan, type MiMoConfig } from '../../src/model/mimo-v2/config.js';
+import { discoverCases } from '../helpers/fixtures.js';
 
-function fixtureRoot(): string | null {
-  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-  const candidates = [process.env['MIMO_FIXTURES'], path.join(repo, 'shared/fixtures'), path.join(repo, '../shared/fixtures'), '/work/shared/fixtures'];
-  for (const c of candidates) if (c && fs.existsSync(path.join(c, 'mimo-v2'))) return path.join(c, 'mimo-v2');
-  return null;
-}
-
-const root = fixtureRoot();
-const caseDirs = root
-  ? fs
-      .readdirSync(root)
-      .map((d) => path.join(root, d))
-      .filter((d) => fs.existsSync(path.join(d, 'config.json')) && fs.existsSync(path.join(d, 'golden.json')))
-      .sort()
-  : [];
+const caseDirs = discoverCases();
 
 type Json = Record<string, unknown>;
 const readJson = (p: string): Json => JSON.parse(fs.readFileSync(p, 'utf8')) as Json;
