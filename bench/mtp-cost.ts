@@ -60,7 +60,7 @@ for (let k = 1; k <= model.numMtpLayers; k++) {
   // Proposer: k drafts at the end of the prompt (steady state: only the newest rows are computed).
   const generated: number[] = [];
   const dec = new SpeculativeDecoder(model, new Sampler({ temperature: 0 }), prompt, generated, V, k);
-  generated.push(...dec.prefill(prompt));
+  generated.push(...dec.prefill());
   const proposeMs: number[] = [];
   for (let r = 0; r < Math.min(reps, 8); r++) {
     const t0 = performance.now();

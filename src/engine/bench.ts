@@ -212,7 +212,7 @@ function timedRun(model: MiMoModel, prompt: number[], genTokens: number): BenchR
 function timedMtpRun(model: MiMoModel, prompt: number[], genTokens: number, numDraft: number) {
   const generated: number[] = [];
   const dec = new SpeculativeDecoder(model, new Sampler({ temperature: 0 }), prompt, generated, model.config.vocabSize, numDraft);
-  generated.push(...dec.prefill(prompt));
+  generated.push(...dec.prefill());
   let steps = 0;
   const t1 = performance.now();
   while (generated.length < genTokens + 1) {

@@ -25,7 +25,7 @@ export function assertFiniteLogits(logits: Float32Array, what: string): Float32A
 
 export interface Decoder {
   /** Tokens produced by the prefill: exactly the first sampled token. */
-  prefill(promptIds: number[]): number[];
+  prefill(): number[];
   /** Tokens after the last emitted one; at most `budget`. */
   step(budget: number): number[];
   draftsProposed: number;
@@ -49,10 +49,10 @@ export class PlainDecoder implements Decoder {
     this.cache = model.newCache();
   }
 
-  prefill(promptIds: number[]): number[] {
+  prefill(): number[] {
     const D = this.model.config.hiddenSize;
-    const h = this.model.forward(promptIds, this.cache);
-    return [this.pick(h.subarray((promptIds.length - 1) * D))];
+    const h = this.model.forward(this.promptIds, this.cache);
+    return [this.pick(h.subarray((this.promptIds.length - 1) * D))];
   }
 
   step(): number[] {
@@ -106,11 +106,12 @@ export class SpeculativeDecoder implements Decoder {
     return { promptIds: this.promptIds, generatedIds: extra.length ? [...this.generated, ...extra] : this.generated };
   }
 
-  prefill(promptIds: number[]): number[] {
+  prefill(): number[] {
     const D = this.model.config.hiddenSize;
-    const h = this.model.forward(promptIds, this.cache);
-    this.keepHidden(h, 0, promptIds.length);
-    const logits = assertFiniteLogits(this.model.computeLogits(h.subarray((promptIds.length - 1) * D), 1), 'prefill');
+    const P = this.promptIds.length;
+    const h = this.model.forward(this.promptIds, this.cache);
+    this.keepHidden(h, 0, P);
+    const logits = assertFiniteLogits(this.model.computeLogits(h.subarray((P - 1) * D), 1), 'prefill');
     return [this.sampler.sample(logits, this.context([]), this.allowedVocab)];
   }
 

@@ -136,7 +136,7 @@ export class Generator {
     let tFirst = 0;
     let steps = 0;
     let finishReason: FinishReason = 'length';
-    let pending = decoder.prefill(promptIds);
+    let pending = decoder.prefill();
     tFirst = performance.now();
     outer: for (;;) {
       for (const next of pending) {

@@ -12,6 +12,7 @@ import type { Backend } from '../../src/kernels/backend.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { referenceBackend } from '../../src/kernels/reference/ops.js';
 import { selectBackend, type BackendChoice } from '../../src/kernels/select.js';
+import { nativeAddon, nativeUnavailableReason, needNative } from '../helpers/native.js';
 import { argmax, discoverCases, fixturesDir, maxAbs, maxAbsDiff, readGolden } from '../helpers/fixtures.js';
 
 const cases = discoverCases();
@@ -27,14 +28,10 @@ test('golden fixtures are present', () => {
 function backends(): Array<{ name: string; backend?: Backend; skip?: string }> {
   const env = process.env['MIMO_BACKEND'] as BackendChoice | undefined;
   if (env) return [{ name: env, backend: selectBackend(env).backend }];
-  let native: Backend | undefined;
-  let reason = '';
-  try {
-    native = createNativeBackend();
-  } catch (e) {
-    reason = (e as Error).message;
-  }
-  return [{ name: 'ts', backend: referenceBackend }, native ? { name: 'native', backend: native } : { name: 'native', skip: `native addon not built: ${reason}` }];
+  return [
+    { name: 'ts', backend: referenceBackend },
+    nativeAddon ? { name: 'native', backend: createNativeBackend() } : { name: 'native', skip: `native addon not built: ${nativeUnavailableReason}` },
+  ];
 }
 
 for (const dir of cases) for (const b of backends()) {
@@ -110,13 +107,8 @@ for (const dir of cases) for (const b of backends()) {
 }
 
 test('the native backend implements every op itself (no per-op fallback to the reference)', (t) => {
-  let native: Backend;
-  try {
-    native = createNativeBackend();
-  } catch (e) {
-    t.skip(`native addon not built: ${(e as Error).message}`);
-    return;
-  }
+  if (!needNative(t)) return;
+  const native = createNativeBackend();
   for (const [op, fn] of Object.entries(referenceBackend)) {
     if (typeof fn !== 'function') continue;
     const own = (native as unknown as Record<string, unknown>)[op];

@@ -2,28 +2,17 @@
  * The native addon's I/O and measurement helpers (mmapFile, memReadBandwidth) and backend selection, including the
  * fallback to the TypeScript backend when the addon is made unloadable with MIMO_NATIVE_DISABLE=1.
  */
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { BackendUnavailableError, RequestError } from '../../src/errors.js';
-import { loadNativeAddon, type NativeAddon } from '../../src/kernels/native/addon.js';
+import { loadNativeAddon } from '../../src/kernels/native/addon.js';
 import { selectBackend } from '../../src/kernels/select.js';
+import { needNative } from '../helpers/native.js';
 
-let addon: NativeAddon | undefined;
-let unavailable = '';
-try {
-  addon = loadNativeAddon();
-} catch (e) {
-  unavailable = (e as Error).message;
-}
-
-function need(t: TestContext): NativeAddon | undefined {
-  if (!addon) t.skip(`native addon not built: ${unavailable}`);
-  return addon;
-}
 
 /** Runs fn with MIMO_NATIVE_DISABLE=1, restoring the environment after. */
 function withNativeDisabled<T>(fn: () => T): T {
@@ -39,7 +28,7 @@ function withNativeDisabled<T>(fn: () => T): T {
 
 describe('mmapFile', () => {
   it('maps a file read-only with its exact bytes; empty files give an empty buffer', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-mmap-'));
     try {
@@ -58,7 +47,7 @@ describe('mmapFile', () => {
   });
 
   it('throws an Error naming the path when the file cannot be mapped', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const missing = path.join(os.tmpdir(), 'mimo-no-such-file.safetensors');
     assert.throws(() => a.mmapFile(missing), (e: Error) => e.message.includes(missing) && /cannot open/.test(e.message));
@@ -68,7 +57,7 @@ describe('mmapFile', () => {
 
 describe('memReadBandwidth', () => {
   it('returns a positive bytes/second figure', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const bw = a.memReadBandwidth(32 << 20, 2, 2);
     assert.ok(bw > 1e8 && bw < 1e13, `implausible bandwidth ${bw}`);
@@ -87,7 +76,7 @@ describe('MIMO_CPU', () => {
 try { console.log(m.loadNativeAddon().getDispatch()); } catch (e) { console.log(e.name + ': ' + e.message); }`;
 
   it('forces each supported level at load', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const best = ['avx512', 'avx2', 'scalar'].indexOf(a.bestDispatch());
     for (const level of ['avx512', 'avx2', 'scalar'].slice(best)) {
@@ -96,7 +85,7 @@ try { console.log(m.loadNativeAddon().getDispatch()); } catch (e) { console.log(
   });
 
   it('rejects an unknown level with RequestError naming MIMO_CPU', (t) => {
-    if (!need(t)) return;
+    if (!needNative(t)) return;
     assert.match(runFresh(snippet, { MIMO_CPU: 'avx9000' }).stdout, /^RequestError: MIMO_CPU: must be one of/);
   });
 });
@@ -108,7 +97,7 @@ describe('selectBackend', () => {
   });
 
   it('native and auto pick the native backend when the addon loads', (t) => {
-    if (!need(t)) return;
+    if (!needNative(t)) return;
     assert.equal(selectBackend('native').backend.name, 'native');
     const auto = selectBackend('auto');
     assert.equal(auto.backend.name, 'native');

@@ -6,22 +6,17 @@
  * the native per-expert composition), every dispatch level forced (avx512, avx2, scalar), and 1 vs 2 threads bit for
  * bit. Skips, loudly, only when the addon is not built.
  */
-import { after, describe, it, type TestContext } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../../src/kernels/backend.js';
-import { DISPATCH_LEVELS, loadNativeAddon, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
+import { DISPATCH_LEVELS, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { moeExpertsVia } from '../../src/kernels/reference/moe-experts.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
 import { numberToBf16Bits } from '../../src/tensor/dtype.js';
+import { nativeAddon, needNative } from '../helpers/native.js';
 
-let addon: NativeAddon | undefined;
-let unavailable = '';
-try {
-  addon = loadNativeAddon();
-} catch (e) {
-  unavailable = (e as Error).message;
-}
+const addon = nativeAddon;
 const initialThreads = addon?.getThreads() ?? 1;
 const initialLevel = addon?.getDispatch();
 after(() => {
@@ -30,11 +25,6 @@ after(() => {
   addon.setDispatch(initialLevel!);
 });
 
-/** The addon, or undefined after marking the test skipped with the reason. */
-function need(t: TestContext): NativeAddon | undefined {
-  if (!addon) t.skip(`native addon not built: ${unavailable}`);
-  return addon;
-}
 
 /** Levels this CPU runs, best first. */
 function levels(a: NativeAddon): DispatchLevel[] {
@@ -162,7 +152,7 @@ const SHAPES: Array<[rows: number, cols: number, T: number]> = [
 describe('native matmul vs reference', () => {
   for (const dtype of ['f32', 'bf16', 'f16', 'fp8'] as const) {
     it(`${dtype}: every dispatch level, odd shapes, T through the row kernel and the GEMM`, (t) => {
-      const a = need(t);
+      const a = needNative(t);
       if (!a) return;
       for (const level of levels(a)) {
         a.setDispatch(level);
@@ -174,7 +164,7 @@ describe('native matmul vs reference', () => {
   }
 
   it('fp8: partial scale blocks on both axes, odd block widths, per-chunk scale rows', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const grids: Fp8Grid[] = [
       { blockCols: 128, rowBlock: 128 },
@@ -196,7 +186,7 @@ describe('native matmul vs reference', () => {
   });
 
   it('fp8 NaN codes (0x7F, 0xFF) give NaN in exactly the rows that hold them; subnormal codes decode exactly', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const rows = 40;
@@ -227,7 +217,7 @@ describe('native matmul vs reference', () => {
   });
 
   it('fp8 block scales ≥ 2^8 (outside the fast decoding route) still match the reference', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     for (const level of levels(a)) {
       a.setDispatch(level);
@@ -243,7 +233,7 @@ describe('native matmul vs reference', () => {
   });
 
   it('edge shapes: T = 0, cols = 0, rows = 0', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     assert.equal(native.matmul(new Float32Array(0), 0, makeWeight('bf16', 5, 3, rng(1))).length, 0);
@@ -252,7 +242,7 @@ describe('native matmul vs reference', () => {
   });
 
   it('rejects bad arguments with errors instead of reading out of bounds', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const w = makeWeight('fp8', 4, 8, rng(2), { blockCols: 4, rowBlock: 2 });
@@ -266,7 +256,7 @@ describe('native matmul vs reference', () => {
   });
 
   it('prepareWeight keeps the stored dtype and data', (t) => {
-    if (!need(t)) return;
+    if (!needNative(t)) return;
     const native = createNativeBackend();
     for (const dtype of ['f32', 'bf16', 'f16', 'fp8'] as const) {
       const w = makeWeight(dtype, 3, 5, rng(3));
@@ -279,7 +269,7 @@ describe('native matmul vs reference', () => {
 
 describe('native rmsNorm, rope, swiglu vs reference', () => {
   it('rmsNorm is bitwise equal to the reference (same float64 sum, same roundings)', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const r = rng(7);
@@ -291,7 +281,7 @@ describe('native rmsNorm, rope, swiglu vs reference', () => {
   });
 
   it('rope matches the reference (partial rotary dims, start positions, odd head counts)', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const r = rng(8);
@@ -311,7 +301,7 @@ describe('native rmsNorm, rope, swiglu vs reference', () => {
   });
 
   it('swiglu matches the reference on every level, including extreme gates', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     for (const level of levels(a)) {
@@ -386,7 +376,7 @@ const ATTN_CASES: AttnCase[] = [
 
 describe('native attention vs reference', () => {
   it('GQA ratios, sinks on/off, windows across ring wrap, chunks with past, on every level', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     for (const level of levels(a)) {
@@ -403,7 +393,7 @@ describe('native attention vs reference', () => {
   });
 
   it('throws ShapeError when the window reaches positions evicted from the ring', (t) => {
-    if (!need(t)) return;
+    if (!needNative(t)) return;
     const native = createNativeBackend();
     const input = attentionInput({ name: '', T: 1, start: 45, Hq: 2, Hkv: 1, Dqk: 4, Dv: 4, window: 20, sinks: false, pastRows: 10 }, rng(1));
     assert.throws(() => native.attention(input), /evicted/);
@@ -474,7 +464,7 @@ const MOE_DTYPES: MoeDTypes[] = [
 
 describe('native moeExperts', () => {
   it('matches the reference and, bit for bit, the native per-expert composition (every level, dtype, T)', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const r = rng(77);
@@ -505,7 +495,7 @@ describe('native moeExperts', () => {
   });
 
   it('1 and 2 threads give bitwise identical results on every level', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const r = rng(78);
@@ -526,7 +516,7 @@ describe('native moeExperts', () => {
   });
 
   it('edge cases: T = 0, K = 0, one expert chosen twice by a token', (t) => {
-    if (!need(t)) return;
+    if (!needNative(t)) return;
     const native = createNativeBackend();
     const r = rng(79);
     const experts = makeExperts(4, 9, 5, ['bf16', 'bf16', 'bf16'], r);
@@ -542,7 +532,7 @@ describe('native moeExperts', () => {
   });
 
   it('rejects bad arguments with errors instead of reading out of bounds', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const r = rng(80);
@@ -573,7 +563,7 @@ describe('native moeExperts', () => {
 
 describe('native threads and dispatch', () => {
   it('1 and 2 threads give bitwise identical results for every op', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
     const r = rng(21);
@@ -612,7 +602,7 @@ describe('native threads and dispatch', () => {
   });
 
   it('setDispatch accepts the supported levels and rejects others clearly', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     const f = a.cpuFeatures();
     for (const key of ['avx512f', 'avx512bf16', 'avx512vnni', 'avx2', 'fma'] as const) assert.equal(typeof f[key], 'boolean');
@@ -629,7 +619,7 @@ describe('native threads and dispatch', () => {
   });
 
   it('setThreads / getThreads, and the pool survives resizing', (t) => {
-    const a = need(t);
+    const a = needNative(t);
     if (!a) return;
     for (const n of [1, 3, 2]) {
       a.setThreads(n);

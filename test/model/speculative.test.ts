@@ -49,7 +49,7 @@ test('acceptance: MTP layers that predict the trunk are accepted; a shifted toke
   // Miswired: MTP layer k reads token x_{p+k} instead of x_{p+k+1}.
   const generated: number[] = [];
   const dec = new SpeculativeDecoder(model, new Sampler({ temperature: 0 }), [5, 6], generated, 32, 3, { tokenOffset: -1 });
-  generated.push(...dec.prefill([5, 6]));
+  generated.push(...dec.prefill());
   while (generated.length < 40) generated.push(...dec.step(40 - generated.length));
   assert.deepEqual(generated.slice(0, 40), plain.tokenIds, 'output stays exact when drafts are wrong');
   assert.ok(dec.draftsAccepted / dec.draftsProposed <= 0.1, `shifted input still accepted ${dec.draftsAccepted}/${dec.draftsProposed}`);
@@ -82,7 +82,7 @@ test('rollback: after every verify step the caches equal a teacher-forced pass o
   const prompt = [1, 2, 3];
   const generated: number[] = [];
   const dec = new SpeculativeDecoder(model, new Sampler({ temperature: 1, seed: 11 }), prompt, generated, 8, K);
-  generated.push(...dec.prefill(prompt));
+  generated.push(...dec.prefill());
   for (let step = 0; step < 3 * model.config.slidingWindow; step++) {
     const confirmed = [...prompt, ...generated];
     const n = confirmed.length - 1;
@@ -163,7 +163,7 @@ test('sampling with MTP matches plain sampling (chi-square over 10,000 sequences
     for (let seed = 0; seed < 10000; seed++) {
       const generated: number[] = [];
       const dec = new SpeculativeDecoder(model, new Sampler({ ...params, seed }), prompt, generated, V, 2, { verify });
-      generated.push(...dec.prefill(prompt));
+      generated.push(...dec.prefill());
       const next = dec.step(3);
       accepted += dec.draftsAccepted;
       counts[generated[0]! * V + next[0]!]!++;

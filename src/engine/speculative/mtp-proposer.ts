@@ -75,8 +75,7 @@ export class MtpProposer {
       }
       const last = rowInput(n - 1, n);
       const g = this.model.mtpForward(k, last.hidden, last.toks, this.cache);
-      const rows = 1;
-      const row = this.model.computeLogits(g.subarray((rows - 1) * D), 1);
+      const row = this.model.computeLogits(g, 1);
       logits.push(row);
       drafts.push(pick(row, k, drafts));
       this.validRows[k] = Math.max(start, n - k);
