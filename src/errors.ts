@@ -54,3 +54,6 @@ export class RequestError extends MimoError {
     super(`${param}: ${detail}`);
   }
 }
+
+/** The server's request queue is full (HTTP 429); retry later. */
+export class QueueFullError extends MimoError {}

@@ -428,6 +428,8 @@ Napi::Value MmapFile(const Napi::CallbackInfo& info) {
       hint);
 }
 
+Napi::Value RowInvariantRows(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), mimo::rowInvariantRows()); }
+
 Napi::Value MemReadBandwidth(const Napi::CallbackInfo& info) {
   const char* op = "memReadBandwidth";
   const int64_t bytes = intArg(info, 0, op, "bytes", 4096, int64_t(1) << 40);
@@ -464,6 +466,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bestDispatch", Napi::Function::New(env, BestDispatch, "bestDispatch"));
   exports.Set("mmapFile", Napi::Function::New(env, MmapFile, "mmapFile"));
   exports.Set("memReadBandwidth", Napi::Function::New(env, MemReadBandwidth, "memReadBandwidth"));
+  exports.Set("rowInvariantRows", Napi::Function::New(env, RowInvariantRows, "rowInvariantRows"));
   exports.Set("dispatchOverheadUs", Napi::Function::New(env, DispatchOverhead, "dispatchOverheadUs"));
   return exports;
 }

@@ -106,6 +106,11 @@ void matmulGemm(const KernelTable& k, const MatmulArgs& a) {
 
 bool matmulUsesRows(WDType dtype, int T) { return kernels().gemmTile == nullptr || T <= smallTLimit(dtype); }
 
+int rowInvariantRows() {
+  if (kernels().gemmTile == nullptr) return 1 << 30;
+  return minInt(smallTLimit(WDType::FP8), minInt(smallTLimit(WDType::F32), minInt(smallTLimit(WDType::BF16), smallTLimit(WDType::F16))));
+}
+
 void matmul(const MatmulArgs& a) {
   if (a.T == 0 || a.w.rows == 0) return;
   if (a.w.cols == 0) {

@@ -10,7 +10,12 @@ import type { Sampler } from './sampler.js';
 import { MtpProposer, type Proposal } from './speculative/mtp-proposer.js';
 import { sampleFrom, verifyGreedy, verifyRejection } from './speculative/verify.js';
 
-/** Produces the tokens of the next trunk forward (one for plain decode, 1 … K+1 for a speculative step). */
+/** The next trunk forward of a sequence: its tokens, and how many of the last rows need logits (0 = none). */
+export interface StepPlan {
+  tokens: number[];
+  logitRows: number;
+}
+
 /**
  * Throw when logits hold NaN or ±Inf (NaN weights would otherwise decode as token 0 forever).
  * @throws NumericalError naming the step
@@ -23,20 +28,20 @@ export function assertFiniteLogits(logits: Float32Array, what: string): Float32A
   return logits;
 }
 
-export interface Decoder {
-  /** Tokens produced by the prefill: exactly the first sampled token. */
-  prefill(): number[];
-  /** Tokens after the last emitted one; at most `budget`. */
-  step(budget: number): number[];
-  draftsProposed: number;
-  draftsAccepted: number;
-}
-
-/** One token per trunk forward. */
-export class PlainDecoder implements Decoder {
-  readonly cache: ModelKVCache;
+/**
+ * Produces a sequence's tokens in two phases so that a scheduler can batch many sequences into one forward:
+ * `plan(budget)` names the tokens of the next trunk forward (a prefill chunk, a decode token, or a verify chunk
+ * of the last token and its drafts); `accept(hidden, logits)` takes that forward's hidden rows `[T, D]` and the
+ * logits `[logitRows, V]` of its last logitRows rows and returns the tokens produced (none while prefill chunks
+ * remain; then 1 … K+1). Token j of the result was sampled from logits row j.
+ */
+export abstract class Decoder {
+  abstract readonly cache: ModelKVCache;
   draftsProposed = 0;
   draftsAccepted = 0;
+  /** Prompt positions already run through the trunk. */
+  protected prefilled = 0;
+  protected pending: StepPlan | null = null;
 
   constructor(
     readonly model: MiMoModel,
@@ -45,49 +50,127 @@ export class PlainDecoder implements Decoder {
     /** The emitted tokens (owned by the caller, read here for penalties and the last token). */
     readonly generated: number[],
     readonly allowedVocab: number,
-  ) {
+    /** Most prompt tokens per prefill forward (Infinity = the whole prompt in one). */
+    readonly prefillChunk: number,
+  ) {}
+
+  /** True while prompt tokens remain to be run. */
+  get prefilling(): boolean {
+    return this.prefilled < this.promptIds.length;
+  }
+
+  /** Prompt tokens the next plan() runs (0 once the prompt is prefilled). */
+  get nextPrefillTokens(): number {
+    return Math.min(this.promptIds.length - this.prefilled, this.prefillChunk);
+  }
+
+  /** The next forward; `budget` = most tokens the caller still wants (≥ 1). */
+  plan(budget: number): StepPlan {
+    this.pending = this.prefilling ? this.planPrefill() : this.planDecode(budget);
+    return this.pending;
+  }
+
+  /** Tokens produced by the planned forward. @throws NumericalError on non-finite logits */
+  accept(hidden: Float32Array, logits: Float32Array): number[] {
+    const plan = this.pending;
+    if (!plan) throw new Error('Decoder.accept without a plan');
+    this.pending = null;
+    if (this.prefilled < this.promptIds.length) {
+      const start = this.prefilled;
+      this.prefilled += plan.tokens.length;
+      return this.acceptPrefill(hidden, start, logits);
+    }
+    return this.acceptDecode(hidden, logits);
+  }
+
+  /** Run the whole prefill alone; returns the first token. */
+  prefill(): number[] {
+    let out: number[] = [];
+    while (this.prefilling) out = this.runAlone(1);
+    return out;
+  }
+
+  /** One decode step alone; at most `budget` tokens. */
+  step(budget: number): number[] {
+    return this.runAlone(budget);
+  }
+
+  private runAlone(budget: number): number[] {
+    const plan = this.plan(budget);
+    const [out] = this.model.forwardSegments([{ tokens: plan.tokens, cache: this.cache }]);
+    const D = this.model.config.hiddenSize;
+    const h = out!.hidden;
+    const logits = plan.logitRows > 0 ? this.model.computeLogits(h.subarray(h.length - plan.logitRows * D), plan.logitRows) : new Float32Array(0);
+    return this.accept(h, logits);
+  }
+
+  private planPrefill(): StepPlan {
+    const P = this.promptIds.length;
+    const end = Math.min(P, this.prefilled + this.prefillChunk);
+    return { tokens: this.promptIds.slice(this.prefilled, end), logitRows: end === P ? 1 : 0 };
+  }
+
+  protected abstract planDecode(budget: number): StepPlan;
+  protected abstract acceptDecode(hidden: Float32Array, logits: Float32Array): number[];
+  /** A prefill chunk at positions start…; logits `[1, V]` of the prompt's last row when it was the last chunk. */
+  protected abstract acceptPrefill(hidden: Float32Array, start: number, logits: Float32Array): number[];
+
+  protected context(extra: readonly number[]) {
+    return { promptIds: this.promptIds, generatedIds: extra.length ? [...this.generated, ...extra] : this.generated };
+  }
+}
+
+/** One token per trunk forward. */
+export class PlainDecoder extends Decoder {
+  readonly cache: ModelKVCache;
+
+  constructor(model: MiMoModel, sampler: Sampler, promptIds: number[], generated: number[], allowedVocab: number, prefillChunk = Infinity) {
+    super(model, sampler, promptIds, generated, allowedVocab, prefillChunk);
     this.cache = model.newCache();
   }
 
-  prefill(): number[] {
-    const D = this.model.config.hiddenSize;
-    const h = this.model.forward(this.promptIds, this.cache);
-    return [this.pick(h.subarray((this.promptIds.length - 1) * D))];
+  protected planDecode(): StepPlan {
+    return { tokens: [this.generated[this.generated.length - 1]!], logitRows: 1 };
   }
 
-  step(): number[] {
-    return [this.pick(this.model.forward([this.generated[this.generated.length - 1]!], this.cache))];
+  protected acceptPrefill(_hidden: Float32Array, _start: number, logits: Float32Array): number[] {
+    return this.prefilling ? [] : [this.pick(logits, 'prefill')];
   }
 
-  private pick(hidden: Float32Array): number {
-    return this.sampler.sample(assertFiniteLogits(this.model.computeLogits(hidden, 1), 'decode'), { promptIds: this.promptIds, generatedIds: this.generated }, this.allowedVocab);
+  protected acceptDecode(_hidden: Float32Array, logits: Float32Array): number[] {
+    return [this.pick(logits, 'decode')];
+  }
+
+  private pick(logits: Float32Array, what: string): number {
+    return this.sampler.sample(assertFiniteLogits(logits, what), this.context([]), this.allowedVocab);
   }
 }
 
 /** MTP drafts + one batched trunk verify per step (spec §4.3). */
-export class SpeculativeDecoder implements Decoder {
+export class SpeculativeDecoder extends Decoder {
   readonly cache: ModelKVCache;
   readonly proposer: MtpProposer;
   /** Trunk hidden rows by position, kept for the window the MTP layers may still read. */
   private readonly hidden = new Map<number, Float32Array>();
-  draftsProposed = 0;
-  draftsAccepted = 0;
   /** The drafts (and their MTP logits) of the latest step, for inspection. */
   lastProposal: Proposal | null = null;
   private readonly verify: typeof verifyRejection;
+  private draftDists: ReturnType<Sampler['distribution']>[] = [];
 
   /**
    * @param hooks test-only: `tokenOffset` miswires the MTP token input, `verify` replaces the rejection sampler
    */
   constructor(
-    readonly model: MiMoModel,
-    readonly sampler: Sampler,
-    readonly promptIds: number[],
-    readonly generated: number[],
-    readonly allowedVocab: number,
+    model: MiMoModel,
+    sampler: Sampler,
+    promptIds: number[],
+    generated: number[],
+    allowedVocab: number,
     numDraft: number,
     hooks: { tokenOffset?: number; verify?: typeof verifyRejection } = {},
+    prefillChunk = Infinity,
   ) {
+    super(model, sampler, promptIds, generated, allowedVocab, prefillChunk);
     // Rings keep window + K + 1 rows so rejected drafts (trunk: ≤ K rows, MTP layer k: ≤ k + 1 rows) can be trimmed.
     this.cache = model.newCache(numDraft + 1);
     this.proposer = new MtpProposer(model, this.cache, numDraft, hooks.tokenOffset ?? 0);
@@ -102,23 +185,14 @@ export class SpeculativeDecoder implements Decoder {
     for (const p of this.hidden.keys()) if (p < oldest) this.hidden.delete(p);
   }
 
-  private context(extra: readonly number[]) {
-    return { promptIds: this.promptIds, generatedIds: extra.length ? [...this.generated, ...extra] : this.generated };
-  }
-
-  prefill(): number[] {
+  protected acceptPrefill(h: Float32Array, start: number, logits: Float32Array): number[] {
     const D = this.model.config.hiddenSize;
-    const P = this.promptIds.length;
-    const h = this.model.forward(this.promptIds, this.cache);
-    this.keepHidden(h, 0, P);
-    const logits = assertFiniteLogits(this.model.computeLogits(h.subarray((P - 1) * D), 1), 'prefill');
-    return [this.sampler.sample(logits, this.context([]), this.allowedVocab)];
+    this.keepHidden(h, start, h.length / D);
+    if (this.prefilling) return [];
+    return [this.sampler.sample(assertFiniteLogits(logits, 'prefill'), this.context([]), this.allowedVocab)];
   }
 
-  step(budget: number): number[] {
-    const m = this.model;
-    const D = m.config.hiddenSize;
-    const V = m.config.vocabSize;
+  protected planDecode(budget: number): StepPlan {
     const tokens = [...this.promptIds, ...this.generated];
     const n = tokens.length - 1;
     const greedy = this.sampler.params.temperature === 0;
@@ -136,14 +210,23 @@ export class SpeculativeDecoder implements Decoder {
       Math.max(0, budget - 1),
     );
     this.lastProposal = proposal;
-    const drafts = proposal.drafts;
+    this.draftDists = draftDists;
+    return { tokens: [tokens[n]!, ...proposal.drafts], logitRows: proposal.drafts.length + 1 };
+  }
+
+  protected acceptDecode(h: Float32Array, allLogits: Float32Array): number[] {
+    const D = this.model.config.hiddenSize;
+    const V = this.model.config.vocabSize;
+    const drafts = this.lastProposal!.drafts;
     const K = drafts.length;
-    const h = m.forward([tokens[n]!, ...drafts], this.cache);
-    const logits = assertFiniteLogits(m.computeLogits(h, K + 1), 'verify');
+    const n = this.promptIds.length + this.generated.length - 1;
+    const logits = assertFiniteLogits(allLogits, 'verify');
     const row = (i: number) => logits.subarray(i * V, (i + 1) * V);
+    const greedy = this.sampler.params.temperature === 0;
+    const rng = () => this.sampler.rng.next();
     const outcome = greedy
       ? verifyGreedy(drafts, Array.from({ length: K + 1 }, (_, i) => this.sampler.sample(row(i), this.context(drafts.slice(0, i)), this.allowedVocab)))
-      : this.verify(drafts, draftDists, (i) => this.sampler.distribution(row(i), this.context(drafts.slice(0, i)), this.allowedVocab), rng);
+      : this.verify(drafts, this.draftDists, (i) => this.sampler.distribution(row(i), this.context(drafts.slice(0, i)), this.allowedVocab), rng);
     const a = outcome.accepted;
     this.cache.trim(K - a);
     this.keepHidden(h.subarray(0, (a + 1) * D), n, a + 1);

@@ -71,6 +71,12 @@ export interface Backend {
    * f32; a native backend keeps the stored dtype or repacks it). Must not change the weight's values.
    */
   prepareWeight(w: Weight): Weight;
+  /**
+   * Largest T for which every op's result for row t does not depend on the other rows of the call (matmul and
+   * moeExperts of up to this many rows give each row the bits it gets alone). The batched forward packs rows of
+   * different sequences into calls of at most this many rows, so a request's tokens do not depend on its batch.
+   */
+  rowInvariantRows(): number;
   /** y `[T, out]` = x `[T, in]` · Wᵀ. */
   matmul(x: Float32Array, T: number, w: Weight): Float32Array;
   /** RMSNorm over the last dim D of x `[T, D]` with weight `[D]`: w ⊙ x / sqrt(mean(x²) + eps) (spec §3.2). */

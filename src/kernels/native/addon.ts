@@ -53,6 +53,8 @@ export interface NativeAddon {
     blockCols: number,
     rowScale: Int32Array | null,
   ): void;
+  /** Largest T for which a matmul's row results do not depend on the call's other rows (see Backend.rowInvariantRows). */
+  rowInvariantRows(): number;
   /** y `[T, D]` = weight ⊙ x / sqrt(mean(x²) + eps), D = weight.length (bitwise equal to the reference). */
   rmsNorm(y: Float32Array, x: Float32Array, T: number, weight: Float32Array, eps: number): void;
   /** Partial rotate-half RoPE in place on x `[T, heads, headDim]`, positions start … start+T−1. */

@@ -42,6 +42,10 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
   return {
     name: 'native',
 
+    rowInvariantRows(): number {
+      return addon.rowInvariantRows();
+    },
+
     prepareWeight(w: Weight): Weight {
       checkWeight(w);
       return w;

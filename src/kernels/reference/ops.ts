@@ -160,4 +160,7 @@ function moeExperts(x: Float32Array, T: number, experts: readonly MlpWeightSet[]
 }
 
 /** The reference backend (pure TypeScript; the definition every other backend is tested against). */
-export const referenceBackend: Backend = { name: 'ts', prepareWeight: dequantize, matmul, rmsNorm, rope, swiglu, attention, moeExperts };
+/** Every reference op computes each row on its own, in the same order for any number of rows. */
+const rowInvariantRows = (): number => Number.MAX_SAFE_INTEGER;
+
+export const referenceBackend: Backend = { name: 'ts', rowInvariantRows, prepareWeight: dequantize, matmul, rmsNorm, rope, swiglu, attention, moeExperts };

@@ -11,50 +11,72 @@ import type { AttentionWeights } from './weights.js';
 /** Optional intermediates for debugging (llama.cpp-style names). */
 export type TraceFn = (name: string, layer: number, data: Float32Array) => void;
 
+/** Rows `[offset, offset + T)` of a batched chunk that belong to one sequence, with that sequence's layer cache. */
+export interface CacheSpan {
+  offset: number;
+  T: number;
+  cache: LayerKVCache;
+}
+
 /**
- * @param x normed input `[T, D]` at positions cache.length … cache.length+T−1
+ * @param x normed input `[R, D]`: the rows of every span, span s at positions cache_s.length … cache_s.length+T_s−1
+ * @param spans the sequences in x (one span for a single sequence); their T sum to R
  * @param valueScale `attention_value_scale` (1.0 when absent)
- * @returns attention output after o_proj `[T, D]`; appends the chunk's keys and values to `cache`
+ * @returns attention output after o_proj `[R, D]`; appends each span's keys and values to its cache. Projections
+ *   run once over all R rows; RoPE and attention run per span against its own cache.
  */
 export function attentionBlock(
   backend: Backend,
   plan: AttentionPlan,
   w: AttentionWeights,
   x: Float32Array,
-  T: number,
-  cache: LayerKVCache,
+  spans: readonly CacheSpan[],
   valueScale: number,
   layer = -1,
   trace?: TraceFn,
 ): Float32Array {
   const { numHeads, numKvHeads, headDim, vHeadDim, rotaryDim, ropeTheta } = plan;
-  const start = cache.length;
-  const q = backend.matmul(x, T, w.q);
-  backend.rope(q, T, numHeads, headDim, rotaryDim, ropeTheta, start);
-  const { k, v } = projectKv(backend, plan, w, x, T, start, valueScale);
+  const R = spans.reduce((n, s) => n + s.T, 0);
+  const q = backend.matmul(x, R, w.q);
+  const k = backend.matmul(x, R, w.k);
+  const v = backend.matmul(x, R, w.v);
+  if (valueScale !== 1) for (let i = 0; i < v.length; i++) v[i] = v[i]! * valueScale;
+  const qr = numHeads * headDim;
+  const kr = numKvHeads * headDim;
+  const vr = numKvHeads * vHeadDim;
+  const o = new Float32Array(R * numHeads * vHeadDim);
+  for (const { offset, T, cache } of spans) {
+    const start = cache.length;
+    const qs = q.subarray(offset * qr, (offset + T) * qr);
+    const ks = k.subarray(offset * kr, (offset + T) * kr);
+    const vs = v.subarray(offset * vr, (offset + T) * vr);
+    backend.rope(qs, T, numHeads, headDim, rotaryDim, ropeTheta, start);
+    backend.rope(ks, T, numKvHeads, headDim, rotaryDim, ropeTheta, start);
+    const os = backend.attention({
+      q: qs,
+      k: ks,
+      v: vs,
+      start,
+      T,
+      numHeads,
+      numKvHeads,
+      headDim,
+      vHeadDim,
+      window: plan.window,
+      sinks: w.sinks,
+      pastKeys: cache.keys,
+      pastValues: cache.values,
+      pastRows: cache.rows,
+      pastFirst: cache.first,
+    });
+    cache.append(ks, vs, T);
+    o.set(os, offset * numHeads * vHeadDim);
+  }
   trace?.('q', layer, q);
   trace?.('k', layer, k);
   trace?.('v', layer, v);
-  const o = backend.attention({
-    q,
-    k,
-    v,
-    start,
-    T,
-    numHeads,
-    numKvHeads,
-    headDim,
-    vHeadDim,
-    window: plan.window,
-    sinks: w.sinks,
-    pastKeys: cache.keys,
-    pastValues: cache.values,
-    pastRows: cache.rows,
-    pastFirst: cache.first,
-  });
-  cache.append(k, v, T);
   trace?.('attn_out', layer, o);
-  return backend.matmul(o, T, w.o);
+  return backend.matmul(o, R, w.o);
 }
 
 /**

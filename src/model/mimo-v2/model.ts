@@ -18,6 +18,26 @@ function addInPlace(a: Float32Array, b: Float32Array): void {
   for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]!;
 }
 
+/** One sequence's part of a batched forward: its new tokens and its cache. */
+export interface ForwardSegment {
+  tokens: ArrayLike<number>;
+  cache: ModelKVCache;
+}
+
+/** A segment's results: hidden `[T, D]` after `model.norm`; expert ids `[numMoeLayers, T, K]` when recorded. */
+export interface SegmentOutput {
+  hidden: Float32Array;
+  experts?: Int32Array;
+}
+
+/** Rows offset … offset+T−1 of expert ids `[L, R, K]` → `[L, T, K]`. */
+function sliceExperts(all: Int32Array, R: number, K: number, offset: number, T: number): Int32Array {
+  const L = all.length / (R * K);
+  const out = new Int32Array(L * T * K);
+  for (let l = 0; l < L; l++) out.set(all.subarray((l * R + offset) * K, (l * R + offset + T) * K), l * T * K);
+  return out;
+}
+
 export class MiMoModel {
   private readonly router: RouterParams;
 
@@ -67,29 +87,91 @@ export class MiMoModel {
   /**
    * Trunk forward of T tokens at positions cache.length … cache.length+T−1 (prefill chunk or decode step).
    * @returns hidden states after `model.norm`, `[T, D]` float32; the cache grows by T positions
+   * @throws ShapeError on no tokens or a token id outside the vocabulary
    */
   forward(tokens: ArrayLike<number>, cache: ModelKVCache, trace?: TraceFn): Float32Array {
-    const T = tokens.length;
-    if (T === 0) throw new ShapeError('forward: no tokens');
+    if (tokens.length === 0) throw new ShapeError('forward: no tokens');
+    return this.forwardRows([{ tokens, cache }], trace).hidden;
+  }
+
+  /**
+   * One batched trunk forward over several sequences (continuous batching): segment s appends its T_s tokens to
+   * its own cache. Segments are packed into calls of at most `backend.rowInvariantRows()` rows (a longer segment,
+   * e.g. a prefill chunk, runs as its own call), so every segment's results are bitwise those of
+   * `forward(segment.tokens, segment.cache)` whatever else is in the batch.
+   * @param recordExperts also return the router's chosen experts of every MoE layer
+   * @returns per segment: hidden `[T_s, D]` after `model.norm`, and with recordExperts the expert ids
+   *   `[numMoeLayers, T_s, K]` int32 in router selection order
+   * @throws ShapeError on an empty segment or a token id outside the vocabulary
+   */
+  forwardSegments(segments: readonly ForwardSegment[], opts: { recordExperts?: boolean } = {}): SegmentOutput[] {
+    segments.forEach((s, i) => {
+      if (s.tokens.length === 0) throw new ShapeError(`forward: segment ${i} has no tokens`);
+    });
+    const limit = Math.max(1, this.backend.rowInvariantRows());
+    const out: SegmentOutput[] = new Array(segments.length);
+    let group: number[] = [];
+    let rows = 0;
+    const flush = () => {
+      if (group.length === 0) return;
+      const r = this.forwardRows(group.map((i) => segments[i]!), undefined, opts.recordExperts);
+      const D = this.config.hiddenSize;
+      let offset = 0;
+      group.forEach((i) => {
+        const T = segments[i]!.tokens.length;
+        out[i] = { hidden: r.hidden.slice(offset * D, (offset + T) * D), experts: r.experts && sliceExperts(r.experts, rows, this.config.numExpertsPerTok, offset, T) };
+        offset += T;
+      });
+      group = [];
+      rows = 0;
+    };
+    segments.forEach((s, i) => {
+      if (rows + s.tokens.length > limit) flush();
+      group.push(i);
+      rows += s.tokens.length;
+    });
+    flush();
+    return out;
+  }
+
+  /** All segments' rows in one pass of every layer; experts `[numMoeLayers, R, K]` when recorded. */
+  private forwardRows(segments: readonly ForwardSegment[], trace?: TraceFn, recordExperts = false): { hidden: Float32Array; experts?: Int32Array } {
     const cfg = this.config;
     const be = this.backend;
     const eps = cfg.layernormEpsilon;
+    const tokens: number[] = [];
+    for (const s of segments) for (let t = 0; t < s.tokens.length; t++) tokens.push(s.tokens[t]!);
+    const T = tokens.length;
     const h = this.embed(tokens);
+    const K = cfg.numExpertsPerTok;
+    const moeLayers = cfg.layers.filter((l) => l.ffn === 'moe').length;
+    const experts = recordExperts ? new Int32Array(moeLayers * T * K) : undefined;
+    let moeIndex = 0;
     cfg.layers.forEach((plan, i) => {
       const w = this.weights.layers[i]!;
+      let offset = 0;
+      const spans = segments.map((s) => {
+        const span = { offset, T: s.tokens.length, cache: s.cache.layers[i]! };
+        offset += span.T;
+        return span;
+      });
       const a = be.rmsNorm(h, T, w.inputNorm, eps);
       trace?.('attn_norm', i, a);
-      addInPlace(h, attentionBlock(be, plan.attention, w.attention, a, T, cache.layers[i]!, cfg.attentionValueScale, i, trace));
+      addInPlace(h, attentionBlock(be, plan.attention, w.attention, a, spans, cfg.attentionValueScale, i, trace));
       const b = be.rmsNorm(h, T, w.postAttentionNorm, eps);
-      const f =
-        w.mlp.kind === 'dense'
-          ? denseMlp(be, w.mlp.dense, b, T)
-          : moeForward(be, w.mlp.moe, this.router, b, T, trace && ((l) => trace('router_logits', i, l)));
+      let f: Float32Array;
+      if (w.mlp.kind === 'dense') {
+        f = denseMlp(be, w.mlp.dense, b, T);
+      } else {
+        const record = experts && ((ids: Int32Array) => experts.set(ids, moeIndex * T * K));
+        f = moeForward(be, w.mlp.moe, this.router, b, T, trace && ((l) => trace('router_logits', i, l)), record);
+        moeIndex++;
+      }
       trace?.(w.mlp.kind === 'dense' ? 'ffn_out' : 'moe_out', i, f);
       addInPlace(h, f);
       trace?.('layer_out', i, h);
     });
-    return be.rmsNorm(h, T, this.weights.norm, eps);
+    return { hidden: be.rmsNorm(h, T, this.weights.norm, eps), experts };
   }
 
   /**
@@ -98,6 +180,48 @@ export class MiMoModel {
    */
   computeLogits(hidden: Float32Array, rows: number): Float32Array {
     return this.backend.matmul(hidden, rows, this.weights.lmHead);
+  }
+
+  /**
+   * LM head over several sequences' rows in calls of at most `backend.rowInvariantRows()` rows, so each part's
+   * logits are bitwise those of `computeLogits(part, rows)` alone.
+   * @param parts hidden rows `[n_i, D]` per sequence (n_i may be 0)
+   * @returns logits `[n_i, V]` per part
+   */
+  computeLogitsBatched(parts: readonly Float32Array[]): Float32Array[] {
+    const D = this.config.hiddenSize;
+    const V = this.config.vocabSize;
+    const limit = Math.max(1, this.backend.rowInvariantRows());
+    const out: Float32Array[] = parts.map(() => new Float32Array(0));
+    let group: number[] = [];
+    let rows = 0;
+    const flush = () => {
+      if (rows === 0) return;
+      const x = new Float32Array(rows * D);
+      let o = 0;
+      for (const i of group) {
+        x.set(parts[i]!, o);
+        o += parts[i]!.length;
+      }
+      const y = this.computeLogits(x, rows);
+      let r = 0;
+      for (const i of group) {
+        const n = parts[i]!.length / D;
+        out[i] = y.subarray(r * V, (r + n) * V);
+        r += n;
+      }
+      group = [];
+      rows = 0;
+    };
+    parts.forEach((p, i) => {
+      const n = p.length / D;
+      if (n === 0) return;
+      if (rows + n > limit) flush();
+      group.push(i);
+      rows += n;
+    });
+    flush();
+    return out;
   }
 
   /**
@@ -112,7 +236,7 @@ export class MiMoModel {
     const be = this.backend;
     const eps = cfg.layernormEpsilon;
     const a = be.rmsNorm(x, T, w.inputNorm, eps);
-    addInPlace(x, attentionBlock(be, cfg.swaPlan, w.attention, a, T, cache.mtp[k]!, cfg.attentionValueScale));
+    addInPlace(x, attentionBlock(be, cfg.swaPlan, w.attention, a, [{ offset: 0, T, cache: cache.mtp[k]! }], cfg.attentionValueScale));
     addInPlace(x, denseMlp(be, w.mlp, be.rmsNorm(x, T, w.preMlpNorm, eps), T));
     return be.rmsNorm(x, T, w.finalNorm, eps);
   }

@@ -86,9 +86,18 @@ export function routerParams(cfg: MiMoConfig): RouterParams {
  * MoE FFN over T tokens: routing here, the experts in one backend op (`Backend.moeExperts`).
  * @param x normed input `[T, D]`
  * @param onRouterLogits optional trace of the router logits `[T, E]`
+ * @param onRoute optional record of the chosen expert ids `[T, K]` int32 (selection order)
  * @returns output `[T, D]`
  */
-export function moeForward(backend: Backend, w: MoeWeights, params: RouterParams, x: Float32Array, T: number, onRouterLogits?: (logits: Float32Array) => void): Float32Array {
+export function moeForward(
+  backend: Backend,
+  w: MoeWeights,
+  params: RouterParams,
+  x: Float32Array,
+  T: number,
+  onRouterLogits?: (logits: Float32Array) => void,
+  onRoute?: (expertIds: Int32Array) => void,
+): Float32Array {
   const E = w.router.rows;
   const K = params.topK;
   const logits = backend.matmul(x, T, w.router);
@@ -103,5 +112,6 @@ export function moeForward(backend: Backend, w: MoeWeights, params: RouterParams
       weights[t * K + k] = route.weights[k]!;
     }
   }
+  onRoute?.(expertIds);
   return backend.moeExperts(x, T, w.experts, expertIds, weights);
 }

@@ -1,0 +1,184 @@
+/**
+ * Continuous batching (Orca / vLLM style) for one model: requests join and leave between steps; every step runs one
+ * batched trunk forward over all active sequences (`runStep`). Prompts are prefilled in fixed chunks of
+ * `prefillChunk` tokens, with at most `prefillChunk` prompt tokens per step, so running streams keep flowing while a
+ * long prompt is read. A bounded queue holds requests beyond `maxBatch`; a full queue refuses new ones
+ * (QueueFullError → HTTP 429). Cancelling a request (client gone) drops its sequence and KV cache before the next
+ * step. Chunk boundaries do not depend on the batch, and the forward packs rows so that each sequence's results are
+ * bitwise those it gets alone: greedy tokens are the same alone or in a batch.
+ */
+import { QueueFullError, RequestError } from '../errors.js';
+import type { Generator } from './generate.js';
+import type { GenerateOptions, Sequence, StreamChunk } from './sequence.js';
+import { runStep } from './step.js';
+
+export interface SchedulerOptions {
+  /** Most sequences in one step (default 8). */
+  maxBatch?: number;
+  /** Most requests waiting for a batch slot (default 64). */
+  maxQueue?: number;
+}
+
+/** One submitted request: its chunks as an async iterable, and `cancel()` to drop it. */
+export class RequestHandle implements AsyncIterable<StreamChunk> {
+  private readonly buffer: StreamChunk[] = [];
+  private wake: (() => void) | null = null;
+  private failure: unknown = null;
+  private ended = false;
+  cancelled = false;
+
+  constructor(readonly sequence: Sequence) {}
+
+  /** Stop generating: the sequence and its cache are freed before the next step; the stream ends with 'abort'. */
+  cancel(): void {
+    if (this.cancelled || this.ended) return;
+    this.cancelled = true;
+    this.push([this.sequence.abort()]);
+  }
+
+  /** @internal */
+  push(chunks: StreamChunk[]): void {
+    if (chunks.length === 0) return;
+    this.buffer.push(...chunks);
+    if (chunks[chunks.length - 1]!.finishReason) this.ended = true;
+    this.notify();
+  }
+
+  /** @internal */
+  fail(error: unknown): void {
+    this.failure = error;
+    this.ended = true;
+    this.notify();
+  }
+
+  get finished(): boolean {
+    return this.ended;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamChunk> {
+    for (;;) {
+      while (this.buffer.length) {
+        const c = this.buffer.shift()!;
+        yield c;
+        if (c.finishReason) return;
+      }
+      if (this.failure !== null) throw this.failure;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
+/** Figures of the scheduler at one moment (for /metrics). */
+export interface SchedulerState {
+  queued: number;
+  active: number;
+  /** Bytes held by the active sequences' KV caches. */
+  kvCacheBytes: number;
+  /** Steps run so far. */
+  steps: number;
+}
+
+export class Scheduler {
+  readonly maxBatch: number;
+  readonly maxQueue: number;
+  private readonly queue: RequestHandle[] = [];
+  private active: RequestHandle[] = [];
+  private running = false;
+  private steps = 0;
+
+  /**
+   * @param generator the model, tokenizer and prefill chunk size every request uses
+   * @throws RequestError when maxBatch or maxQueue is not a positive integer (maxQueue may be 0)
+   */
+  constructor(
+    readonly generator: Generator,
+    opts: SchedulerOptions = {},
+  ) {
+    this.maxBatch = opts.maxBatch ?? 8;
+    this.maxQueue = opts.maxQueue ?? 64;
+    if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw new RequestError('--max-batch', `must be a positive integer, got ${opts.maxBatch}`);
+    if (!Number.isSafeInteger(this.maxQueue) || this.maxQueue < 0) throw new RequestError('--max-queue', `must be an integer ≥ 0, got ${opts.maxQueue}`);
+    if (!(generator.prefillChunk >= 1)) throw new RequestError('--prefill-chunk', `must be ≥ 1, got ${generator.prefillChunk}`);
+  }
+
+  /**
+   * Queue a request; it starts at the next step with a free batch slot.
+   * @throws RequestError for invalid options or prompt; QueueFullError when maxBatch sequences run and maxQueue wait
+   */
+  submit(promptIds: number[], opts: GenerateOptions = {}): RequestHandle {
+    const seq = this.generator.newSequence(promptIds, { ...opts, signal: undefined });
+    if (this.active.length + this.queue.length >= this.maxBatch + this.maxQueue) {
+      throw new QueueFullError(`the server is busy: ${this.active.length} sequences running and ${this.queue.length} queued (--max-batch ${this.maxBatch}, --max-queue ${this.maxQueue}); retry later`);
+    }
+    const handle = new RequestHandle(seq);
+    opts.signal?.addEventListener('abort', () => handle.cancel(), { once: true });
+    this.queue.push(handle);
+    this.kick();
+    return handle;
+  }
+
+  get state(): SchedulerState {
+    let kv = 0;
+    for (const h of this.active) kv += h.sequence.cacheBytes;
+    return { queued: this.queue.length, active: this.active.length, kvCacheBytes: kv, steps: this.steps };
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    setImmediate(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      for (;;) {
+        this.dropCancelled();
+        while (this.active.length < this.maxBatch && this.queue.length) this.active.push(this.queue.shift()!);
+        if (this.active.length === 0) break;
+        this.step();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.queue.length) this.kick();
+  }
+
+  /** Cancelled handles already hold their final chunk: drop them (and their caches). */
+  private dropCancelled(): void {
+    this.active = this.active.filter((h) => !h.finished);
+    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.finished) this.queue.splice(i, 1);
+  }
+
+  /** Decode sequences all run; prefilling ones (oldest first) while the step's prompt tokens stay ≤ one chunk. */
+  private step(): void {
+    const chunk = this.generator.prefillChunk;
+    let prefillTokens = 0;
+    const batch = this.active.filter((h) => {
+      const s = h.sequence;
+      if (!s.prefilling) return true;
+      const n = s.nextPrefillTokens;
+      if (prefillTokens > 0 && prefillTokens + n > chunk) return false;
+      prefillTokens += n;
+      return true;
+    });
+    let results: StreamChunk[][];
+    try {
+      results = runStep(this.generator.model, batch.map((h) => h.sequence), (seq, e) => batch.find((h) => h.sequence === seq)!.fail(e));
+    } catch (e) {
+      // A failure of the batched forward itself: fail this step's requests, keep serving the rest.
+      for (const h of batch) h.fail(e);
+      results = batch.map(() => []);
+    }
+    this.steps++;
+    batch.forEach((h, i) => h.push(results[i]!));
+    this.active = this.active.filter((h) => !h.finished);
+  }
+}
