@@ -8,7 +8,9 @@ import { MimoError } from '../errors.js';
 import { registerBench } from './commands/bench.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerPlan } from './commands/plan.js';
 import { registerRun } from './commands/run.js';
+import { registerServe } from './commands/serve.js';
 
 // `mimo run … | head`: the reader went away; stop quietly instead of crashing on EPIPE.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -26,6 +28,8 @@ registerRun(program);
 registerInspect(program);
 registerInit(program);
 registerBench(program);
+registerServe(program);
+registerPlan(program);
 
 try {
   await program.parseAsync(process.argv);

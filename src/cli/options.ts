@@ -28,3 +28,15 @@ export function parseChoice<T extends string>(choices: readonly T[]) {
     return value as T;
   };
 }
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
+
+/** A byte size such as `4mb`, `512kb`, `1048576` (binary units: 1 kb = 1024 bytes). */
+export function parseSizeOption(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new InvalidArgumentError(`expected a size like 4mb, 512kb or a byte count, got "${value}"`);
+  const n = Math.floor(Number(m[1]) * unit);
+  if (n < 1 || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected a size of at least 1 byte, got "${value}"`);
+  return n;
+}

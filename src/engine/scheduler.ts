@@ -26,6 +26,8 @@ export class RequestHandle implements AsyncIterable<StreamChunk> {
   private failure: unknown = null;
   private ended = false;
   cancelled = false;
+  /** The chunk with finishReason, once it was produced. */
+  finalChunk: StreamChunk | null = null;
 
   constructor(readonly sequence: Sequence) {}
 
@@ -40,7 +42,11 @@ export class RequestHandle implements AsyncIterable<StreamChunk> {
   push(chunks: StreamChunk[]): void {
     if (chunks.length === 0) return;
     this.buffer.push(...chunks);
-    if (chunks[chunks.length - 1]!.finishReason) this.ended = true;
+    const last = chunks[chunks.length - 1]!;
+    if (last.finishReason) {
+      this.ended = true;
+      this.finalChunk = last;
+    }
     this.notify();
   }
 
@@ -114,7 +120,8 @@ export class Scheduler {
    */
   submit(promptIds: number[], opts: GenerateOptions = {}): RequestHandle {
     const seq = this.generator.newSequence(promptIds, { ...opts, signal: undefined });
-    if (this.active.length + this.queue.length >= this.maxBatch + this.maxQueue) {
+    // Cancelled handles already hold their final chunk; they leave at the next step and do not count.
+    if (this.pendingCount() >= this.maxBatch + this.maxQueue) {
       throw new QueueFullError(`the server is busy: ${this.active.length} sequences running and ${this.queue.length} queued (--max-batch ${this.maxBatch}, --max-queue ${this.maxQueue}); retry later`);
     }
     const handle = new RequestHandle(seq);
@@ -122,6 +129,18 @@ export class Scheduler {
     this.queue.push(handle);
     this.kick();
     return handle;
+  }
+
+  private pendingCount(): number {
+    let n = 0;
+    for (const h of this.active) if (!h.finished) n++;
+    for (const h of this.queue) if (!h.finished) n++;
+    return n;
+  }
+
+  /** Cancel every queued and running request (server shutdown). */
+  cancelAll(): void {
+    for (const h of [...this.active, ...this.queue]) h.cancel();
   }
 
   get state(): SchedulerState {

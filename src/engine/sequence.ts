@@ -62,6 +62,8 @@ export interface StreamChunk {
   stats?: GenerationStats;
   /** With `logprobs`: the token's log-probability and alternatives. */
   logprob?: TokenLogprob;
+  /** Final chunk: the stop string that ended generation, when one did. */
+  stopString?: string;
   /** With `recordExperts`: expert ids `[numMoeLayers, K]` int32 chosen for the row whose logits gave this token. */
   experts?: Int32Array;
 }
@@ -245,7 +247,8 @@ export class Sequence {
       draftsAccepted: this.decoder.draftsAccepted,
       acceptanceLength: this.steps > 0 ? Math.max(0, n - 1) / this.steps : 0,
     };
-    return { tokenId: null, text: tail, finishReason: reason, stats };
+    const stopString = reason === 'stop' ? this.stopper.matched : undefined;
+    return { tokenId: null, text: tail, finishReason: reason, stats, ...(stopString !== undefined ? { stopString } : {}) };
   }
 }
 

@@ -91,3 +91,25 @@ test('queue bound, cancellation and bad requests', { skip: cases.length === 0 },
   const ok = await collect(s.submit([1, 2, 3], { ...opts, maxTokens: 3 }));
   assert.equal(ok.ids.length, 3);
 });
+
+test('a long prompt is prefilled in chunks while a running stream keeps getting tokens', { skip: cases.length === 0 }, async () => {
+  const { model } = loadModel(cases[0]!, { backend: referenceBackend });
+  const s = new Scheduler(new Generator(model, null, 4), { maxBatch: 4 });
+  const opts = { temperature: 0, stopTokenIds: [] };
+  const a = s.submit([1, 2, 3], { ...opts, maxTokens: 60 });
+  const seen: number[] = [];
+  const aDone = (async () => {
+    for await (const c of a) if (c.tokenId !== null) seen.push(performance.now());
+  })();
+  while (seen.length < 2) await new Promise((r) => setImmediate(r));
+  const long = Array.from({ length: 40 }, (_, i) => (i * 7) % 50);
+  const tSubmit = performance.now();
+  let tFirstB = 0;
+  for await (const c of s.submit(long, { ...opts, maxTokens: 1 })) {
+    if (c.tokenId !== null && tFirstB === 0) tFirstB = performance.now();
+  }
+  await aDone;
+  // 40 prompt tokens in chunks of 4 take 10 steps; A decodes in each of them.
+  const during = seen.filter((t) => t > tSubmit && t < tFirstB).length;
+  assert.ok(during >= 8, `only ${during} tokens of the running stream arrived while the long prompt was prefilled`);
+});

@@ -1,0 +1,98 @@
+/**
+ * `mimo serve [--model DIR|none] [--upstream NAME=URL[#REMOTE_ID][,key=ENV]]… [--host 127.0.0.1] [--port 8080]
+ * [--api-key KEY] [--max-batch 8] [--max-queue 64] [--max-body 4mb] [--mtp N] [--no-parse]`: the
+ * OpenAI/Anthropic-compatible server with the web playground; `--upstream` (repeatable) fronts other engines'
+ * models, `--model none` serves upstreams only. Binds to loopback unless told otherwise; stops cleanly on
+ * SIGINT/SIGTERM.
+ */
+import type { Command } from 'commander';
+import { BACKEND_CHOICES, type BackendChoice } from '../../kernels/select.js';
+import { createRouter, createServer, type MimoRouter, type RouterOptions } from '../../server/app.js';
+import { parseUpstreamFlag, type UpstreamOptions } from '../../server/upstream.js';
+import { ensureDefaultModel } from '../default-model.js';
+import { parseChoice, parseIntOption, parseSizeOption } from '../options.js';
+
+interface ServeFlags {
+  model?: string;
+  servedModelName?: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  maxBatch: number;
+  maxQueue: number;
+  maxBody: number;
+  mtp: number;
+  parse: boolean;
+  prefillChunk: number;
+  defaultMaxTokens: number;
+  backend?: BackendChoice;
+  threads?: number;
+  upstream: UpstreamOptions[];
+}
+
+/** `--model none`: no local model, upstreams only. */
+const NO_MODEL = 'none';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a model over the OpenAI and Anthropic HTTP APIs, with a web playground at /')
+    .option('--model <dir>', `checkpoint directory (default: a random-weight small MiMo-V2-Flash, created once); '${NO_MODEL}' serves --upstream models only`)
+    .option(
+      '--upstream <spec>',
+      'NAME=URL[#REMOTE_ID][,key=ENV] (repeatable): requests for model NAME go to the OpenAI-compatible engine at URL (SGLang, vLLM, llama-server, mimo serve), with Authorization: Bearer $ENV; #REMOTE_ID is its model id',
+      (value: string, list: UpstreamOptions[]) => [...list, parseUpstreamFlag(value)],
+      [] as UpstreamOptions[],
+    )
+    .option('--served-model-name <name>', 'model name clients send (default: the directory name)')
+    .option('--host <addr>', 'address to bind (loopback by default; 0.0.0.0 exposes the server to the network)', '127.0.0.1')
+    .option('--port <n>', 'TCP port (0 = any free port)', parseIntOption(0), 8080)
+    .option('--api-key <key>', 'require this key (Authorization: Bearer KEY or x-api-key) on /v1 routes')
+    .option('--max-batch <n>', 'sequences decoded together in one batched step', parseIntOption(1), 8)
+    .option('--max-queue <n>', 'requests waiting for a batch slot; beyond this the server answers 429', parseIntOption(0), 64)
+    .option('--max-body <size>', 'largest request body (e.g. 4mb); larger requests get 413', parseSizeOption, 4 * 1024 * 1024)
+    .option('--mtp <n>', 'MTP drafts per step for self-speculative decoding (0 = off)', parseIntOption(0), 0)
+    .option('--no-parse', "return the model's raw text: no reasoning or tool-call parsing")
+    .option('--prefill-chunk <n>', 'prompt tokens per prefill chunk (and per step), so running streams keep flowing', parseIntOption(1), 256)
+    .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
+    .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
+    .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
+    .action(async (flags: ServeFlags) => {
+      const log = (s: string) => process.stderr.write(`${s}\n`);
+      const common: RouterOptions = { apiKey: flags.apiKey, maxBody: flags.maxBody, parse: flags.parse, upstreams: flags.upstream };
+      let server: MimoRouter;
+      let engineLine = 'no local model';
+      if (flags.model === NO_MODEL) {
+        server = await createRouter(common);
+      } else {
+        const dir = flags.model ?? (await ensureDefaultModel(log));
+        const withModel = await createServer({
+          ...common,
+          modelDir: dir,
+          servedModelName: flags.servedModelName,
+          backend: flags.backend,
+          threads: flags.threads,
+          maxBatch: flags.maxBatch,
+          maxQueue: flags.maxQueue,
+          mtp: flags.mtp,
+          prefillChunk: flags.prefillChunk,
+          defaultMaxTokens: flags.defaultMaxTokens,
+        });
+        if (withModel.engine.backendWarning) log(`mimo serve: ${withModel.engine.backendWarning}`);
+        engineLine = `backend ${withModel.engine.model.backend.name}, batch ${flags.maxBatch}, MTP ${flags.mtp || 'off'}`;
+        server = withModel;
+      }
+      for (const u of server.context.upstreams.values()) {
+        log(`mimo serve: upstream ${u.name} → ${u.url} (model ${u.remoteModelId()}): ${u.up ? 'up' : `down (${u.lastError}); requests get 502 until it answers`}`);
+      }
+      const address = await server.app.listen({ host: flags.host, port: flags.port });
+      log(`mimo serve: ${server.context.names().join(', ')} on ${address} (${engineLine})`);
+      log(`mimo serve: OpenAI base URL ${address}/v1 · playground ${address}/`);
+      const stop = () => {
+        log('mimo serve: shutting down');
+        void server.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,321 @@
+/**
+ * MiMo-V2 output parser: splits generated text into reasoning, content and tool calls, streaming or not. Reasoning
+ * follows vLLM's/SGLang's Qwen3 reasoning parsers (MiMo's `--reasoning-parser qwen3|mimo`), tool calls SGLang's
+ * `mimo` / vLLM's `qwen3_xml` tool parsers (spec §5.2).
+ */
+import { randomBytes } from 'node:crypto';
+import type { ChatTool } from '../tokenizer/tokenizer.js';
+import { ToolParameterTypes } from './tool-arguments.js';
+import { TOOL_CALL_OPEN, ToolCallXmlReader, type ToolCallEvent } from './tool-call-xml.js';
+import type { ParseResult, ParserDelta, ToolCall, ToolCallDelta } from './types.js';
+
+export { startsInThinking } from './starts-in-thinking.js';
+
+const THINK_OPEN = '<think>';
+const THINK_CLOSE = '</think>';
+/** Tags that end a stretch of text, by section. */
+const CONTENT_TAGS = [TOOL_CALL_OPEN];
+const REASONING_TAGS = [THINK_CLOSE, TOOL_CALL_OPEN];
+
+/** Options of {@link MiMoOutputParser}. */
+export interface MiMoOutputParserOptions {
+  /** The request's tools; their parameter schemas type argument values. Calls of other tools are still returned. */
+  tools?: readonly ChatTool[];
+  /** True when the prompt left reasoning open: `startsInThinking(renderedPrompt)` (starts-in-thinking.ts). */
+  startsInThinking: boolean;
+  /** Return complete `<tool_call>` blocks written inside the reasoning as tool calls; default true. */
+  toolCallsInThinking?: boolean;
+  /** Id of the call at `index` (0-based, in stream order); default `call_` + 24 random hex digits. */
+  toolCallId?: (index: number) => string;
+}
+
+type Section = 'reasoning' | 'content';
+
+/** The call being read: its reader, its raw text, and what has been streamed of it. */
+interface OpenCall {
+  reader: ToolCallXmlReader;
+  /** Index of its `<tool_call>` in `text`, or 0 once that part of the text went to `rawParts`. */
+  start: number;
+  /** Its text consumed so far and dropped from `text` (from `<tool_call>` on); read again if it is malformed. */
+  rawParts: string[];
+  /** Content whitespace held before the call: dropped if the call completes, restored if it is malformed. */
+  heldWhitespace: string;
+  index?: number;
+  id?: string;
+  name?: string;
+  arguments: string;
+  parameterCount: number;
+}
+
+/**
+ * Parser of one generation's text. Feed it with {@link push} as text arrives (any split: bytes of a tag may come in
+ * different pushes); streaming, send each returned delta and then {@link flush}'s; then call {@link finish} for the
+ * whole result. Semantics:
+ * - Reasoning: with `startsInThinking`, everything up to `</think>` is reasoning; otherwise a `<think>` at the very
+ *   start (after whitespace only) opens it. A redundant `<think>` at the start of already-open reasoning is
+ *   dropped. Reasoning is kept verbatim; whitespace right after `</think>` is dropped.
+ * - Tool calls (grammar: {@link ToolCallXmlReader}; value typing: `typedValueJson` in tool-arguments.ts) are read
+ *   in the content, and inside the reasoning when `toolCallsInThinking`. Whitespace before a call, between calls and
+ *   after the last call is not content; text after a call is content (with the whitespace before it).
+ * - A malformed or unfinished call is text of its section (`<tool_call>` and all), read again for tags after it.
+ * - Streaming: text that could still be the start of a tag (`<too`, a trailing `</thi`) or content whitespace that
+ *   may precede a call is held back until decided. A call's first delta (`{index, id, type, function: {name,
+ *   arguments: ''}}`) comes once `<function=NAME>` is read; then one arguments piece per completed parameter
+ *   (`{"city":"Paris"`, `,"days":3`) and the closing `}` (or `{}`) at `</function>`.
+ * - The result of {@link finish} is identical however the text was split, and the concatenated deltas (of every
+ *   push and the {@link flush}) equal it, except in one case: a call whose first delta was streamed and that then
+ *   turned out malformed stays in the stream (deltas cannot be taken back) but is text in the result.
+ */
+export class MiMoOutputParser {
+  private readonly parameterTypes: ToolParameterTypes;
+  private readonly toolCallsInThinking: boolean;
+  private readonly toolCallId: (index: number) => string;
+
+  /** Text not yet dropped: `pos` indexes the next character to read; an open call's text starts at its `start`. */
+  private text = '';
+  private pos = 0;
+  private section: Section;
+  /** Nothing but whitespace read yet, so a `<think>` here opens reasoning. */
+  private atStart = true;
+  /** Content right after `</think>`: leading whitespace is dropped. */
+  private dropLeadingWhitespace = false;
+  /** Trailing whitespace of the content so far, not yet emitted (it is dropped before a tool call). */
+  private heldWhitespace = '';
+  /** No content text since the last complete call: whitespace held at the end is dropped. */
+  private afterCall = false;
+  private call: OpenCall | undefined;
+  private nextIndex = 0;
+
+  private content = '';
+  private reasoning = '';
+  private readonly toolCalls: ToolCall[] = [];
+  private delta: ParserDelta = {};
+  private ended = false;
+  private result: ParseResult | undefined;
+
+  /** @param options see {@link MiMoOutputParserOptions}; never throws. */
+  constructor(options: MiMoOutputParserOptions) {
+    this.parameterTypes = new ToolParameterTypes(options.tools);
+    this.section = options.startsInThinking ? 'reasoning' : 'content';
+    this.toolCallsInThinking = options.toolCallsInThinking ?? true;
+    this.toolCallId = options.toolCallId ?? (() => `call_${randomBytes(12).toString('hex')}`);
+  }
+
+  /**
+   * Adds the next piece of generated text and returns what can now be decided (fields present only when non-empty).
+   * @throws Error after {@link flush} or {@link finish} (a programming error).
+   */
+  push(textDelta: string): ParserDelta {
+    if (this.ended) throw new Error('MiMoOutputParser.push called after flush() or finish()');
+    this.text += textDelta;
+    this.advance(false);
+    this.dropConsumedText();
+    return this.takeDelta();
+  }
+
+  /**
+   * Ends the text and returns the last delta: held-back text that never became a tag, and unfinished calls as
+   * text. A stream sends it as its last chunk, so that all deltas together equal {@link finish}'s result. Later
+   * calls return {}.
+   */
+  flush(): ParserDelta {
+    if (this.ended) return {};
+    this.ended = true;
+    this.advance(true);
+    if (this.section === 'content' && !this.afterCall && this.heldWhitespace !== '') {
+      this.content += this.heldWhitespace;
+      this.delta.content = (this.delta.content ?? '') + this.heldWhitespace;
+    }
+    this.heldWhitespace = '';
+    return this.takeDelta();
+  }
+
+  /**
+   * Ends the text (as {@link flush}, if not done yet) and returns the whole result, identical however the text was
+   * split into pushes. Calling it again returns the same object.
+   */
+  finish(): ParseResult {
+    this.flush();
+    this.result ??= {
+      content: this.content,
+      reasoningContent: this.reasoning,
+      toolCalls: this.toolCalls,
+      finishedInThinking: this.section === 'reasoning',
+    };
+    return this.result;
+  }
+
+  /** Consumes the text from `pos` as far as it can be decided; with `eof`, all of it. */
+  private advance(eof: boolean): void {
+    for (;;) {
+      if (this.call !== undefined) {
+        if (!this.readCall(eof)) return;
+      } else if (this.atStart) {
+        if (!this.readStart(eof)) return;
+      } else if (!this.readText(eof)) {
+        return;
+      }
+    }
+  }
+
+  /** At the start of the output: whitespace then `<think>`? Returns false while undecided. */
+  private readStart(eof: boolean): boolean {
+    let at = this.pos;
+    while (at < this.text.length && /\s/.test(this.text[at])) at++;
+    const rest = this.text.slice(at, at + THINK_OPEN.length);
+    if (rest === THINK_OPEN) {
+      this.section = 'reasoning';
+      this.pos = at + THINK_OPEN.length;
+    } else if (!eof && THINK_OPEN.startsWith(rest)) {
+      return false;
+    }
+    this.atStart = false;
+    return true;
+  }
+
+  /** Emits section text up to the next tag, then acts on the tag. Returns false when it must wait for more text. */
+  private readText(eof: boolean): boolean {
+    const tags = this.section === 'content' ? CONTENT_TAGS : this.toolCallsInThinking ? REASONING_TAGS : [THINK_CLOSE];
+    let found = -1;
+    let tag = '';
+    for (const t of tags) {
+      const i = this.text.indexOf(t, this.pos);
+      if (i >= 0 && (found < 0 || i < found)) [found, tag] = [i, t];
+    }
+    if (found < 0) {
+      const end = eof ? this.text.length : this.safeEnd(tags);
+      this.emitText(this.text.slice(this.pos, end));
+      this.pos = end;
+      return false;
+    }
+    this.emitText(this.text.slice(this.pos, found));
+    this.pos = found + tag.length;
+    if (tag === THINK_CLOSE) {
+      this.section = 'content';
+      this.dropLeadingWhitespace = true;
+    } else {
+      const heldWhitespace = this.section === 'content' ? this.heldWhitespace : '';
+      this.heldWhitespace = '';
+      const reader = new ToolCallXmlReader(this.pos);
+      this.call = { reader, start: found, rawParts: [], heldWhitespace, arguments: '', parameterCount: 0 };
+    }
+    return true;
+  }
+
+  /**
+   * Drops the text before the first character still needed (the held-back tail, or the open call's unread text),
+   * moving an open call's consumed text to its `rawParts`, so that each push costs O(its length + held text).
+   */
+  private dropConsumedText(): void {
+    const call = this.call;
+    const cut = call === undefined ? this.pos : call.reader.pos;
+    if (cut === 0) return;
+    if (call !== undefined) {
+      call.rawParts.push(this.text.slice(call.start, cut));
+      call.start = 0;
+      call.reader.shift(cut);
+    }
+    this.text = this.text.slice(cut);
+    this.pos = Math.max(0, this.pos - cut);
+  }
+
+  /** End of the text that cannot be the start of one of `tags`: the rest is a proper prefix of a tag. */
+  private safeEnd(tags: readonly string[]): number {
+    const longest = Math.max(...tags.map((t) => t.length));
+    for (let i = Math.max(this.pos, this.text.length - longest + 1); i < this.text.length; i++) {
+      const rest = this.text.slice(i);
+      if (tags.some((t) => t.startsWith(rest))) return i;
+    }
+    return this.text.length;
+  }
+
+  /** Advances the open call. Returns false when it must wait for more text. */
+  private readCall(eof: boolean): boolean {
+    const call = this.call as OpenCall;
+    const { events, status } = call.reader.scan(this.text, eof);
+    for (const event of events) this.onCallEvent(call, event);
+    if (status === 'open') return false;
+    this.call = undefined;
+    if (status === 'complete') {
+      const name = call.name as string;
+      this.toolCalls.push({ id: call.id as string, type: 'function', function: { name, arguments: call.arguments } });
+      this.pos = call.reader.pos;
+      if (this.section === 'content') this.afterCall = true;
+    } else {
+      // Not a call: its opening tag is text, and the text after the tag is read again.
+      this.text = call.rawParts.join('') + this.text.slice(call.start);
+      this.heldWhitespace = call.heldWhitespace;
+      this.emitText(TOOL_CALL_OPEN);
+      this.pos = TOOL_CALL_OPEN.length;
+    }
+    return true;
+  }
+
+  private onCallEvent(call: OpenCall, event: ToolCallEvent): void {
+    if (event.kind === 'function') {
+      call.index = this.nextIndex++;
+      call.id = this.toolCallId(call.index);
+      call.name = event.name;
+      const name = event.name;
+      this.addToolCallDelta({ index: call.index, id: call.id, type: 'function', function: { name, arguments: '' } });
+      return;
+    }
+    let piece: string;
+    if (event.kind === 'parameter') {
+      const valueJson = this.parameterTypes.valueJson(call.name as string, event.name, event.value);
+      piece = `${call.parameterCount === 0 ? '{' : ','}${JSON.stringify(event.name)}:${valueJson}`;
+      call.parameterCount++;
+    } else {
+      piece = call.parameterCount === 0 ? '{}' : '}';
+    }
+    call.arguments += piece;
+    this.addToolCallDelta({ index: call.index as number, function: { arguments: piece } });
+  }
+
+  private emitText(text: string): void {
+    if (this.section === 'reasoning') {
+      this.reasoning += text;
+      if (text !== '') this.delta.reasoningContent = (this.delta.reasoningContent ?? '') + text;
+    } else {
+      this.emitContent(text);
+    }
+  }
+
+  /** Content text, minus leading whitespace after `</think>`; trailing whitespace is held back. */
+  private emitContent(text: string): void {
+    if (this.dropLeadingWhitespace) {
+      text = text.replace(/^\s+/, '');
+      if (text === '') return;
+      this.dropLeadingWhitespace = false;
+    }
+    let bodyEnd = text.length;
+    while (bodyEnd > 0 && /\s/.test(text[bodyEnd - 1])) bodyEnd--;
+    const body = text.slice(0, bodyEnd);
+    if (body === '') {
+      this.heldWhitespace += text;
+      return;
+    }
+    const out = this.heldWhitespace + body;
+    this.heldWhitespace = text.slice(body.length);
+    this.afterCall = false;
+    this.content += out;
+    this.delta.content = (this.delta.content ?? '') + out;
+  }
+
+  /** Adds a tool-call delta, merged into the previous one of this push when it is for the same call. */
+  private addToolCallDelta(delta: ToolCallDelta): void {
+    const list = (this.delta.toolCallDeltas ??= []);
+    const last = list[list.length - 1];
+    if (last !== undefined && last.index === delta.index) {
+      last.function.arguments = (last.function.arguments ?? '') + (delta.function.arguments ?? '');
+    } else {
+      list.push(delta);
+    }
+  }
+
+  private takeDelta(): ParserDelta {
+    const delta = this.delta;
+    this.delta = {};
+    return delta;
+  }
+}

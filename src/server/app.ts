@@ -1,0 +1,185 @@
+/**
+ * `mimo serve`: the OpenAI- and Anthropic-compatible HTTP server on fastify. Routes: `GET /v1/models`,
+ * `POST /v1/chat/completions`, `POST /v1/completions`, `POST /v1/messages`, `GET /health`, `GET /metrics`, and the
+ * web playground at `/`. Every error leaves in OpenAI's JSON shape (Anthropic's on /v1/messages) with the right
+ * status; a bad request never takes the server down. A POST whose `model` names an upstream (`--upstream`) is
+ * proxied to that engine before any local handler runs (upstream.ts); `/v1/models` and `/health` list both kinds.
+ * Source: issue 5, issue 6; OpenAI and Anthropic API references.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { MiMoEngine } from '../engine/engine.js';
+import type { BackendChoice } from '../kernels/select.js';
+import { RequestError } from '../errors.js';
+import { packageRoot } from '../util/package-root.js';
+import { ServerContext } from './context.js';
+import { ApiError, toApiError } from './errors.js';
+import { LocalModel } from './local-model.js';
+import { ServerMetrics } from './metrics.js';
+import { chatCompletions } from './routes/chat.js';
+import { completions } from './routes/completions.js';
+import { messages } from './routes/messages.js';
+import { DEFAULT_UPSTREAM_SETTINGS, Upstream, UpstreamMetrics, type UpstreamEndpoint, type UpstreamOptions, type UpstreamSettings } from './upstream.js';
+
+/** Settings of the HTTP layer and the upstreams: all a server without a local model takes ({@link createRouter}). */
+export interface RouterOptions {
+  /** Require `Authorization: Bearer KEY` (or `x-api-key: KEY`) on /v1 routes. */
+  apiKey?: string;
+  /** Largest request body, bytes (default 4 MiB); larger get 413. */
+  maxBody?: number;
+  /** Parse reasoning and tool calls, of the local model and of upstreams' raw text (default true; false = `--no-parse`). */
+  parse?: boolean;
+  /** Other engines whose models this server fronts (`--upstream`, see upstream.ts). */
+  upstreams?: UpstreamOptions[];
+  /** Health-check period and timeout, request timeout of the upstreams (defaults: 10 s, 5 s, 600 s). */
+  upstreamSettings?: Partial<Omit<UpstreamSettings, 'parse'>>;
+}
+
+export interface ServerOptions extends RouterOptions {
+  /** Checkpoint directory of the local model. */
+  modelDir: string;
+  /** Name clients use in `model` (default: the directory's base name). */
+  servedModelName?: string;
+  backend?: BackendChoice;
+  threads?: number;
+  /** Sequences per batched step (default 8). */
+  maxBatch?: number;
+  /** Requests waiting beyond the batch (default 64); more get 429. */
+  maxQueue?: number;
+  /** MTP drafts per step for every request (default 0 = off). */
+  mtp?: number;
+  /** Prompt tokens per prefill chunk (default 256). */
+  prefillChunk?: number;
+  /** max_tokens when a chat request gives none (default 4096). */
+  defaultMaxTokens?: number;
+}
+
+/** A server without a local model: upstreams only. */
+export interface MimoRouter {
+  app: FastifyInstance;
+  context: ServerContext;
+  /** Stop health checks and generation, close the listener. */
+  close(): Promise<void>;
+}
+
+export interface MimoServer extends MimoRouter {
+  engine: MiMoEngine;
+}
+
+const PLAYGROUND_FILES: Readonly<Record<string, string>> = {
+  '/': 'index.html',
+  '/playground.js': 'playground.js',
+  '/playground.css': 'playground.css',
+};
+const CONTENT_TYPES: Readonly<Record<string, string>> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+
+/**
+ * Load the model and build the server (not listening yet: call `app.listen`).
+ * @throws ConfigError / CheckpointError for a bad checkpoint; RequestError naming the option for bad settings
+ */
+export async function createServer(opts: ServerOptions): Promise<MimoServer> {
+  const name = opts.servedModelName ?? path.basename(path.resolve(opts.modelDir));
+  checkUpstreamNames(opts.upstreams ?? [], name);
+  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads });
+  const metrics = new ServerMetrics();
+  const ctx = new ServerContext(metrics);
+  const local = new LocalModel(name, engine, {
+    maxBatch: opts.maxBatch ?? 8,
+    maxQueue: opts.maxQueue ?? 64,
+    mtp: opts.mtp ?? 0,
+    parse: opts.parse ?? true,
+    defaultMaxTokens: opts.defaultMaxTokens ?? 4096,
+    prefillChunk: opts.prefillChunk ?? 256,
+  });
+  ctx.locals.set(name, local);
+  metrics.watch(name, () => local.scheduler.state);
+  return { ...(await buildServer(ctx, opts)), engine };
+}
+
+/**
+ * A server with no local model that fronts upstream engines only (`mimo serve --model none --upstream …`).
+ * @throws RequestError('--upstream') when none is given or names repeat
+ */
+export async function createRouter(opts: RouterOptions): Promise<MimoRouter> {
+  if (!opts.upstreams?.length) throw new RequestError('--upstream', 'a server without a local model (--model none) needs at least one --upstream NAME=URL');
+  checkUpstreamNames(opts.upstreams, null);
+  return buildServer(new ServerContext(new ServerMetrics()), opts);
+}
+
+/** @throws RequestError('--upstream') for a name given twice or equal to the local model's */
+function checkUpstreamNames(upstreams: readonly UpstreamOptions[], localName: string | null): void {
+  const seen = new Set<string>();
+  for (const u of upstreams) {
+    if (u.name === localName) throw new RequestError('--upstream', `'${u.name}' is also the local model's name; give the upstream another NAME (or the local model --served-model-name)`);
+    if (seen.has(u.name)) throw new RequestError('--upstream', `'${u.name}' is given twice`);
+    seen.add(u.name);
+  }
+}
+
+/** Routes, hooks and upstreams around a context whose local models are registered already. */
+async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<MimoRouter> {
+  const metrics = ctx.metrics;
+  const settings: UpstreamSettings = { ...DEFAULT_UPSTREAM_SETTINGS, ...opts.upstreamSettings, parse: opts.parse ?? true };
+  const upstreamMetrics = new UpstreamMetrics(metrics.registry);
+  for (const u of opts.upstreams ?? []) ctx.upstreams.set(u.name, new Upstream(u, settings, upstreamMetrics));
+
+  const app = Fastify({ bodyLimit: opts.maxBody ?? 4 * 1024 * 1024, logger: false, return503OnClosing: true });
+  const isAnthropic = (req: FastifyRequest) => req.url.startsWith('/v1/messages');
+  const sendError = (req: FastifyRequest, reply: FastifyReply, e: unknown) => {
+    const err = toApiError(e);
+    // A 500 is our bug (stack); a 502 is an upstream's failure (one line).
+    if (err.status >= 500) process.stderr.write(`mimo serve: ${req.method} ${req.url}: ${err.status === 502 ? err.message : ((e as Error)?.stack ?? String(e))}\n`);
+    if (reply.sent || reply.raw.headersSent) return;
+    void reply.status(err.status).send(isAnthropic(req) ? err.toAnthropic() : err.toJSON());
+  };
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.raw.on('close', () => metrics.requests.inc({ endpoint: req.routeOptions.url ?? 'unmatched', status: String(reply.raw.statusCode) }));
+    if (opts.apiKey === undefined || !req.url.startsWith('/v1/')) return;
+    const auth = req.headers.authorization;
+    const key = auth?.startsWith('Bearer ') ? auth.slice(7) : req.headers['x-api-key'];
+    if (key === undefined) throw new ApiError(401, 'missing API key: send Authorization: Bearer <key>', 'invalid_request_error', null, 'invalid_api_key');
+    if (key !== opts.apiKey) throw new ApiError(401, 'incorrect API key provided', 'invalid_request_error', null, 'invalid_api_key');
+  });
+  app.setErrorHandler((e, req, reply) => sendError(req, reply, e));
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, new ApiError(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'invalid_request_error', null, 'not_found')));
+
+  const upstreams = [...ctx.upstreams.values()];
+  app.get('/health', async () => ({
+    status: upstreams.every((u) => u.up) ? 'ok' : 'degraded',
+    models: ctx.names(),
+    upstreams: Object.fromEntries(upstreams.map((u) => [u.name, u.health()])),
+  }));
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/v1/models', async () => ({ object: 'list', data: [...[...ctx.locals.values()].map((m) => m.card()), ...upstreams.map((u) => u.card())] }));
+  app.get('/v1/models/:id', async (req) => {
+    const id = (req.params as { id: string }).id;
+    return ctx.upstreams.get(id)?.card() ?? ctx.local(id).card();
+  });
+  // Routing by `model`: an upstream's name is proxied before the local handler (and its validation) runs.
+  type Handler = (ctx: ServerContext, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  const byModel = (endpoint: UpstreamEndpoint, local: Handler) => (req: FastifyRequest, reply: FastifyReply) => ctx.upstreamFor(req.body)?.proxy(endpoint, req, reply) ?? local(ctx, req, reply);
+  app.post('/v1/chat/completions', byModel('chat/completions', chatCompletions));
+  app.post('/v1/completions', byModel('completions', completions));
+  app.post('/v1/messages', byModel('messages', messages));
+  const playgroundDir = path.join(packageRoot(), 'playground');
+  for (const [url, file] of Object.entries(PLAYGROUND_FILES)) {
+    app.get(url, async (_req, reply) => {
+      const p = path.join(playgroundDir, file);
+      if (!fs.existsSync(p)) throw new ApiError(404, `playground file ${file} is missing from ${playgroundDir}`, 'invalid_request_error', null, 'not_found');
+      return reply.type(CONTENT_TYPES[path.extname(file)]!).send(fs.readFileSync(p));
+    });
+  }
+
+  await Promise.all(upstreams.map((u) => u.start()));
+  return {
+    app,
+    context: ctx,
+    async close() {
+      for (const u of upstreams) u.stop();
+      for (const m of ctx.locals.values()) m.scheduler.cancelAll();
+      await app.close();
+    },
+  };
+}

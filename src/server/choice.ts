@@ -1,0 +1,56 @@
+/**
+ * One choice of a request as a stream of API-level events: each generated token with the parser's delta for it,
+ * then the end (held-back delta, whole parsed result, finish reason, stats). Accounts the choice in the metrics
+ * (tokens, TTFT, inter-token latency, MTP) exactly once, also when the client goes away.
+ */
+import type { FinishReason, GenerationStats, StreamChunk } from '../engine/sequence.js';
+import type { RequestHandle } from '../engine/scheduler.js';
+import type { ParserDelta, ParseResult } from '../parser/types.js';
+import type { OutputReader } from './local-model.js';
+import type { ServerMetrics } from './metrics.js';
+
+export type ChoiceEvent =
+  | { kind: 'token'; delta: ParserDelta; chunk: StreamChunk }
+  | { kind: 'end'; delta: ParserDelta; result: ParseResult; finishReason: FinishReason; stats: GenerationStats; stopString?: string };
+
+/**
+ * @throws whatever failed the sequence (e.g. NumericalError); the handle is cancelled when the consumer stops early
+ */
+export async function* runChoice(handle: RequestHandle, reader: OutputReader, metrics: ServerMetrics, model: string): AsyncGenerator<ChoiceEvent> {
+  let last = 0;
+  let accounted = false;
+  try {
+    for await (const chunk of handle) {
+      if (chunk.finishReason) {
+        const pre = chunk.text ? reader.push(chunk.text) : {};
+        const { delta, result } = reader.end();
+        accounted = true;
+        metrics.finished(model, chunk.stats!);
+        yield { kind: 'end', delta: mergeDeltas(pre, delta), result, finishReason: chunk.finishReason, stats: chunk.stats!, ...(chunk.stopString !== undefined ? { stopString: chunk.stopString } : {}) };
+        return;
+      }
+      const now = performance.now();
+      if (last > 0) metrics.interTokenLatency.observe({ model }, (now - last) / 1000);
+      last = now;
+      yield { kind: 'token', delta: reader.push(chunk.text), chunk };
+    }
+  } finally {
+    if (!accounted) {
+      handle.cancel();
+      const final = handle.finalChunk;
+      if (final?.stats) metrics.finished(model, final.stats);
+    }
+  }
+}
+
+/** Concatenate two deltas field by field (tool-call pieces in order). */
+export function mergeDeltas(a: ParserDelta, b: ParserDelta): ParserDelta {
+  const out: ParserDelta = {};
+  const content = (a.content ?? '') + (b.content ?? '');
+  const reasoning = (a.reasoningContent ?? '') + (b.reasoningContent ?? '');
+  if (content) out.content = content;
+  if (reasoning) out.reasoningContent = reasoning;
+  const calls = [...(a.toolCallDeltas ?? []), ...(b.toolCallDeltas ?? [])];
+  if (calls.length) out.toolCallDeltas = calls;
+  return out;
+}

@@ -1,0 +1,189 @@
+/**
+ * A model served from this process: the engine (model, tokenizer, chat template) behind a continuous-batching
+ * scheduler. Turns validated API requests into prompt ids and generation options, and generation into the API's
+ * pieces (parsed reasoning / content / tool calls, log-probabilities, expert traces). Shared by the OpenAI and
+ * Anthropic routes. Source: spec §5.2 (template, thinking), issue 5.
+ */
+import { RequestError } from '../errors.js';
+import type { MiMoEngine } from '../engine/engine.js';
+import { Generator } from '../engine/generate.js';
+import { generationDefaults } from '../engine/generation-config.js';
+import type { GenerateOptions } from '../engine/sequence.js';
+import { Scheduler, type RequestHandle } from '../engine/scheduler.js';
+import { MiMoOutputParser } from '../parser/mimo-output-parser.js';
+import { startsInThinking } from '../parser/starts-in-thinking.js';
+import type { ParserDelta, ParseResult } from '../parser/types.js';
+import type { ChatMessage, ChatTool } from '../tokenizer/tokenizer.js';
+import { invalidParam } from './errors.js';
+
+/** Settings of a served model. */
+export interface LocalModelOptions {
+  maxBatch: number;
+  maxQueue: number;
+  /** MTP drafts per step (0 = off). */
+  mtp: number;
+  /** Parse reasoning and tool calls (false = `--no-parse`: raw model text as content). */
+  parse: boolean;
+  /** max_tokens when a request gives none. */
+  defaultMaxTokens: number;
+  /** Prompt tokens per prefill chunk (and most prompt tokens per step). */
+  prefillChunk: number;
+}
+
+/** A chat request after the template: what to generate from and how to read the output. */
+export interface PreparedChat {
+  promptIds: number[];
+  /** The rendered prompt ended inside an open `<think>`. */
+  startsInThinking: boolean;
+  /** Text appended after the generation prompt to force a tool call (tool_choice required / named); '' otherwise. */
+  forcedPrefix: string;
+  tools: ChatTool[] | undefined;
+}
+
+/** The OpenAI-side sampling fields both endpoints share. */
+export interface SamplingFields {
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  min_p?: number | null;
+  repetition_penalty?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  seed?: number | null;
+  stop?: string | string[] | null;
+  mtp?: number | null;
+  mimo_expert_trace?: boolean;
+}
+
+/** Output reader of one choice: the parser, or raw text under `--no-parse`. */
+export interface OutputReader {
+  push(text: string): ParserDelta;
+  /** Deltas still held back at the end, then the whole result. */
+  end(): { delta: ParserDelta; result: ParseResult };
+}
+
+export class LocalModel {
+  readonly scheduler: Scheduler;
+  /** Sampling defaults from the checkpoint's generation_config.json, for parameters a request leaves out. */
+  readonly samplingDefaults: { temperature?: number; topP?: number; topK?: number };
+  readonly created = Math.floor(Date.now() / 1000);
+
+  constructor(
+    readonly name: string,
+    readonly engine: MiMoEngine,
+    readonly options: LocalModelOptions,
+  ) {
+    const mtpLayers = engine.model.numMtpLayers;
+    if (!Number.isSafeInteger(options.mtp) || options.mtp < 0 || options.mtp > mtpLayers) throw new RequestError('--mtp', `must be an integer in [0, ${mtpLayers}] (the checkpoint's MTP layers), got ${options.mtp}`);
+    if (!Number.isSafeInteger(options.defaultMaxTokens) || options.defaultMaxTokens < 1) throw new RequestError('--default-max-tokens', `must be a positive integer, got ${options.defaultMaxTokens}`);
+    if (!Number.isSafeInteger(options.prefillChunk) || options.prefillChunk < 1) throw new RequestError('--prefill-chunk', `must be a positive integer, got ${options.prefillChunk}`);
+    this.samplingDefaults = generationDefaults(engine.dir);
+    this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
+  }
+
+  /** `/v1/models` entry, with the playground's extension fields. */
+  card(): Record<string, unknown> {
+    const cfg = this.engine.config;
+    return {
+      id: this.name,
+      object: 'model',
+      created: this.created,
+      owned_by: 'mimo.ts',
+      max_model_len: cfg.maxPositionEmbeddings,
+      mimo: {
+        num_experts: cfg.nRoutedExperts,
+        experts_per_token: cfg.numExpertsPerTok,
+        moe_layers: cfg.layers.filter((l) => l.ffn === 'moe').map((l) => l.index),
+        num_layers: cfg.layers.length,
+        mtp_layers: this.engine.model.numMtpLayers,
+        mtp: this.options.mtp,
+      },
+    };
+  }
+
+  /**
+   * Render chat messages with the checkpoint's template.
+   * @throws ApiError 400 naming the parameter (messages, tools, tool_choice)
+   */
+  prepareChat(messages: ChatMessage[], tools: ChatTool[] | undefined, toolChoice: 'none' | 'auto' | 'required' | { name: string } | undefined, enableThinking: boolean | undefined, keepAllReasoning?: boolean): PreparedChat {
+    const tok = this.engine.tokenizer;
+    if (!tok) throw invalidParam('messages', `model '${this.name}' has no tokenizer.json, so chat requests cannot be rendered; use /v1/completions with token ids`);
+    if (typeof toolChoice === 'object' && !tools?.some((t) => t.function.name === toolChoice.name)) {
+      throw invalidParam('tool_choice', `tool_choice names function '${toolChoice.name}', which is not in tools`);
+    }
+    if (toolChoice === 'required' && !tools?.length) throw invalidParam('tool_choice', "tool_choice 'required' needs tools");
+    const offered = toolChoice === 'none' ? undefined : tools?.length ? tools : undefined;
+    // A forced call skips the reasoning: render with thinking off, then open the call ourselves.
+    const forced = toolChoice === 'required' || typeof toolChoice === 'object';
+    const prompt = tok.applyChatTemplate(messages, { tools: offered, enableThinking: forced ? false : enableThinking, keepAllReasoning });
+    const forcedPrefix = typeof toolChoice === 'object' ? `<tool_call>\n<function=${toolChoice.name}>\n` : forced ? '<tool_call>\n' : '';
+    return { promptIds: tok.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
+  }
+
+  /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */
+  generateOptions(f: SamplingFields, maxTokens: number | null | undefined, logprobs: number | undefined): GenerateOptions {
+    const d = this.samplingDefaults;
+    const o: GenerateOptions = { maxTokens: maxTokens ?? this.options.defaultMaxTokens };
+    if (d.temperature !== undefined) o.temperature = d.temperature;
+    if (d.topP !== undefined) o.topP = d.topP;
+    if (d.topK !== undefined) o.topK = d.topK;
+    if (f.temperature != null) o.temperature = f.temperature;
+    if (f.top_p != null) o.topP = f.top_p;
+    if (f.top_k != null) o.topK = f.top_k < 0 ? 0 : f.top_k;
+    if (f.min_p != null) o.minP = f.min_p;
+    if (f.repetition_penalty != null) o.repetitionPenalty = f.repetition_penalty;
+    if (f.presence_penalty != null) o.presencePenalty = f.presence_penalty;
+    if (f.frequency_penalty != null) o.frequencyPenalty = f.frequency_penalty;
+    if (f.seed != null) o.seed = f.seed;
+    if (f.stop != null) o.stop = typeof f.stop === 'string' ? [f.stop] : f.stop;
+    const mtp = f.mtp ?? this.options.mtp;
+    if (mtp > this.options.mtp) throw invalidParam('mtp', `mtp ${mtp} exceeds the server's --mtp ${this.options.mtp}`);
+    if (mtp > 0) o.mtp = mtp;
+    if (logprobs !== undefined) o.logprobs = logprobs;
+    if (f.mimo_expert_trace) o.recordExperts = true;
+    return o;
+  }
+
+  /**
+   * Start `n` choices (choice i seeded with seed + i when a seed is given).
+   * @throws RequestError (→ 400) for invalid options; QueueFullError (→ 429) when the queue is full (no choice
+   *   is left running then)
+   */
+  submit(promptIds: number[], opts: GenerateOptions, n: number): RequestHandle[] {
+    const handles: RequestHandle[] = [];
+    try {
+      for (let i = 0; i < n; i++) handles.push(this.scheduler.submit(promptIds, opts.seed !== undefined ? { ...opts, seed: opts.seed + i } : opts));
+    } catch (e) {
+      for (const h of handles) h.cancel();
+      throw e;
+    }
+    return handles;
+  }
+
+  /** A reader that passes the model's text through as content (completions, `--no-parse`). */
+  rawReader(): OutputReader {
+    let text = '';
+    return {
+      push: (t) => {
+        text += t;
+        return t ? { content: t } : {};
+      },
+      end: () => ({ delta: {}, result: { content: text, reasoningContent: '', toolCalls: [], finishedInThinking: false } }),
+    };
+  }
+
+  /** The output reader of one chat choice, and the deltas of a forced tool-call prefix. */
+  reader(prep: Pick<PreparedChat, 'startsInThinking' | 'forcedPrefix' | 'tools'>): { reader: OutputReader; initial: ParserDelta } {
+    if (!this.options.parse) return { reader: this.rawReader(), initial: {} };
+    const parser = new MiMoOutputParser({ tools: prep.tools, startsInThinking: prep.startsInThinking });
+    const initial = prep.forcedPrefix ? parser.push(prep.forcedPrefix) : {};
+    const reader: OutputReader = {
+      push: (t) => parser.push(t),
+      end: () => {
+        const delta = parser.flush();
+        return { delta, result: parser.finish() };
+      },
+    };
+    return { reader, initial };
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Prometheus metrics of one server (its own registry, so several servers in one process do not clash), exposed at
+ * `GET /metrics` in the text format: requests by endpoint and status, prompt and generated tokens, TTFT and
+ * inter-token latency histograms, queue length, active sequences, KV-cache bytes, MTP drafts and acceptance.
+ * Names follow vLLM's `vllm:` metrics where one exists (as `mimo_…`). Library: prom-client.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { GenerationStats } from '../engine/sequence.js';
+import type { SchedulerState } from '../engine/scheduler.js';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'mimo_requests_total', help: 'HTTP API requests by endpoint and status code', labelNames: ['endpoint', 'status'] as const, registers: [this.registry] });
+  readonly promptTokens = new Counter({ name: 'mimo_prompt_tokens_total', help: 'Prompt tokens of finished requests (prefilled)', labelNames: ['model'] as const, registers: [this.registry] });
+  readonly generationTokens = new Counter({ name: 'mimo_generation_tokens_total', help: 'Tokens generated and served', labelNames: ['model'] as const, registers: [this.registry] });
+  readonly ttft = new Histogram({ name: 'mimo_time_to_first_token_seconds', help: 'Time from request arrival (queueing included) to its first token, seconds', labelNames: ['model'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly interTokenLatency = new Histogram({ name: 'mimo_inter_token_latency_seconds', help: 'Time between consecutive tokens of a request as produced by the engine, seconds', labelNames: ['model'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly draftsProposed = new Counter({ name: 'mimo_spec_decode_num_draft_tokens_total', help: 'MTP draft tokens proposed', labelNames: ['model'] as const, registers: [this.registry] });
+  readonly draftsAccepted = new Counter({ name: 'mimo_spec_decode_num_accepted_tokens_total', help: 'MTP draft tokens accepted', labelNames: ['model'] as const, registers: [this.registry] });
+  readonly decodeSteps = new Counter({ name: 'mimo_decode_steps_total', help: 'Trunk forwards after the first token (decode or verify steps), summed over requests', labelNames: ['model'] as const, registers: [this.registry] });
+  private readonly sources = new Map<string, () => SchedulerState>();
+
+  constructor() {
+    const self = this;
+    const perModel = (name: string, help: string, pick: (s: SchedulerState) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const [model, state] of self.sources) this.set({ model }, pick(state()));
+        },
+      });
+    perModel('mimo_num_requests_waiting', 'Requests queued for a batch slot', (s) => s.queued);
+    perModel('mimo_num_requests_running', 'Sequences in the running batch', (s) => s.active);
+    perModel('mimo_kv_cache_bytes', 'Bytes held by the running sequences\' KV caches', (s) => s.kvCacheBytes);
+    perModel('mimo_engine_steps_total', 'Batched engine steps run', (s) => s.steps);
+    new Gauge({
+      name: 'mimo_spec_decode_acceptance_length',
+      help: 'Mean tokens per decode step over finished requests (1 without MTP)',
+      labelNames: ['model'] as const,
+      registers: [this.registry],
+      async collect() {
+        for (const model of self.sources.keys()) {
+          const steps = (await self.decodeSteps.get()).values.find((v) => v.labels.model === model)?.value ?? 0;
+          const tokens = (await self.afterFirst.get()).values.find((v) => v.labels.model === model)?.value ?? 0;
+          this.set({ model }, steps > 0 ? tokens / steps : 0);
+        }
+      },
+    });
+  }
+
+  private readonly afterFirst = new Counter({ name: 'mimo_decode_tokens_total', help: 'Tokens generated after each request\'s first token', labelNames: ['model'] as const, registers: [this.registry] });
+
+  /** Report the live scheduler figures of a model. */
+  watch(model: string, state: () => SchedulerState): void {
+    this.sources.set(model, state);
+  }
+
+  /** Account one finished (or aborted) generation. */
+  finished(model: string, stats: GenerationStats): void {
+    this.promptTokens.inc({ model }, stats.promptTokens);
+    this.generationTokens.inc({ model }, stats.generatedTokens);
+    if (stats.generatedTokens > 0) this.ttft.observe({ model }, stats.ttftSeconds);
+    this.draftsProposed.inc({ model }, stats.draftsProposed);
+    this.draftsAccepted.inc({ model }, stats.draftsAccepted);
+    this.decodeSteps.inc({ model }, stats.decodeSteps);
+    this.afterFirst.inc({ model }, Math.max(0, stats.generatedTokens - 1));
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * `POST /v1/chat/completions` (OpenAI Chat Completions), streaming and not: the chat template renders the
+ * messages (tools, thinking), the continuous-batching scheduler generates `n` choices, and the MiMo output parser
+ * turns the text into `reasoning_content`, `content` (never null) and `tool_calls`. Extensions: `mimo_expert_trace`
+ * adds `mimo.token` (id, text, experts per MoE layer) to each token's stream chunk; finish and usage chunks carry
+ * `mimo.stats`. Source: OpenAI API reference (Chat Completions, streaming); vLLM reasoning outputs; issue 5.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { GenerationStats, StreamChunk } from '../../engine/sequence.js';
+import type { ParserDelta } from '../../parser/types.js';
+import type { MiMoTokenizer } from '../../tokenizer/tokenizer.js';
+import { toChatMessages } from '../chat-messages.js';
+import { runChoice, type ChoiceEvent } from '../choice.js';
+import type { ServerContext } from '../context.js';
+import { invalidParam, toApiError } from '../errors.js';
+import type { LocalModel } from '../local-model.js';
+import { ChatRequest, parseBody } from '../schemas.js';
+import { SseStream } from '../sse.js';
+
+/** The playground's figures of one finished choice. */
+export function statsJson(s: GenerationStats) {
+  return {
+    ttft_s: s.ttftSeconds,
+    decode_tokens_per_s: s.decodeTokensPerSecond,
+    prompt_tokens: s.promptTokens,
+    generated_tokens: s.generatedTokens,
+    drafts_proposed: s.draftsProposed,
+    drafts_accepted: s.draftsAccepted,
+    acceptance_length: s.acceptanceLength,
+  };
+}
+
+/** OpenAI `delta` of a parser delta (only non-empty fields). */
+function openAiDelta(d: ParserDelta): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (d.reasoningContent) out.reasoning_content = d.reasoningContent;
+  if (d.content) out.content = d.content;
+  if (d.toolCallDeltas?.length) out.tool_calls = d.toolCallDeltas;
+  return out;
+}
+
+/** A chat `logprobs.content` entry. */
+export function chatLogprob(tok: MiMoTokenizer | null, c: StreamChunk) {
+  const text = (id: number) => (tok ? tok.decode([id]) : String(id));
+  const entry = (id: number, logprob: number) => ({ token: text(id), logprob, bytes: [...Buffer.from(text(id), 'utf8')] });
+  const lp = c.logprob!;
+  return { ...entry(lp.tokenId, lp.logprob), top_logprobs: lp.top.map((t) => entry(t.tokenId, t.logprob)) };
+}
+
+/** Per-token trace for the playground: experts `[moeLayer][k]`. */
+export function tokenTrace(model: LocalModel, c: StreamChunk) {
+  const K = model.engine.config.numExpertsPerTok;
+  const e = c.experts!;
+  return { id: c.tokenId, text: c.text, experts: Array.from({ length: e.length / K }, (_, l) => Array.from(e.subarray(l * K, (l + 1) * K))) };
+}
+
+function finishReason(ev: Extract<ChoiceEvent, { kind: 'end' }>): string {
+  if (ev.finishReason === 'length') return 'length';
+  return ev.result.toolCalls.length ? 'tool_calls' : 'stop';
+}
+
+export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const body = parseBody(ChatRequest, req.body);
+  const model = ctx.local(body.model);
+  if (body.top_logprobs != null && !body.logprobs) throw invalidParam('top_logprobs', 'top_logprobs needs logprobs: true');
+  const enableThinking = body.chat_template_kwargs?.enable_thinking ?? (body.thinking ? body.thinking.type === 'enabled' : undefined);
+  const toolChoice = body.tool_choice == null ? undefined : typeof body.tool_choice === 'string' ? body.tool_choice : { name: body.tool_choice.function.name };
+  const prep = model.prepareChat(toChatMessages(body.messages), body.tools ?? undefined, toolChoice, enableThinking, body.chat_template_kwargs?.keep_all_reasoning);
+  const opts = model.generateOptions(body, body.max_completion_tokens ?? body.max_tokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined);
+  const handles = model.submit(prep.promptIds, opts, body.n ?? 1);
+  const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
+  const created = Math.floor(Date.now() / 1000);
+  const tok = model.engine.tokenizer;
+  const choices = handles.map((h) => {
+    const { reader, initial } = model.reader(prep);
+    return { events: runChoice(h, reader, ctx.metrics, model.name), initial };
+  });
+
+  if (!body.stream) {
+    reply.raw.on('close', () => {
+      if (!reply.sent) for (const h of handles) h.cancel();
+    });
+    const results = await Promise.all(
+      choices.map(async ({ events }, index) => {
+        const logprobs: unknown[] = [];
+        for await (const ev of events) {
+          if (ev.kind === 'token') {
+            if (ev.chunk.logprob) logprobs.push(chatLogprob(tok, ev.chunk));
+            continue;
+          }
+          const r = ev.result;
+          const message: Record<string, unknown> = { role: 'assistant', content: r.content, reasoning_content: r.reasoningContent || null };
+          if (r.toolCalls.length) message.tool_calls = r.toolCalls;
+          return { choice: { index, message, logprobs: body.logprobs ? { content: logprobs } : null, finish_reason: finishReason(ev) }, stats: ev.stats };
+        }
+        throw new Error('generation ended without a final chunk');
+      }),
+    );
+    const completion = results.reduce((n, r) => n + r.stats.generatedTokens, 0);
+    return {
+      id,
+      object: 'chat.completion',
+      created,
+      model: model.name,
+      choices: results.map((r) => r.choice),
+      usage: { prompt_tokens: prep.promptIds.length, completion_tokens: completion, total_tokens: prep.promptIds.length + completion },
+      mimo: { stats: results.map((r) => statsJson(r.stats)) },
+    };
+  }
+
+  const sse = new SseStream(reply);
+  sse.onClientGone(() => {
+    for (const h of handles) h.cancel();
+  });
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'chat.completion.chunk', created, model: model.name, choices, ...extra });
+  let completion = 0;
+  const allStats: GenerationStats[] = [];
+  try {
+    await Promise.all(
+      choices.map(async ({ events, initial }, index) => {
+        sse.send(chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+        const first = openAiDelta(initial);
+        if (Object.keys(first).length) sse.send(chunk([{ index, delta: first, logprobs: null, finish_reason: null }]));
+        for await (const ev of events) {
+          if (sse.closed) return;
+          if (ev.kind === 'token') {
+            const delta = openAiDelta(ev.delta);
+            const lp = ev.chunk.logprob ? { content: [chatLogprob(tok, ev.chunk)] } : null;
+            const trace = ev.chunk.experts ? { mimo: { token: tokenTrace(model, ev.chunk) } } : {};
+            if (Object.keys(delta).length || lp || ev.chunk.experts) sse.send(chunk([{ index, delta, logprobs: lp, finish_reason: null }], trace));
+            continue;
+          }
+          completion += ev.stats.generatedTokens;
+          allStats[index] = ev.stats;
+          const tail = openAiDelta(ev.delta);
+          if (Object.keys(tail).length) sse.send(chunk([{ index, delta: tail, logprobs: null, finish_reason: null }]));
+          sse.send(chunk([{ index, delta: {}, logprobs: null, finish_reason: finishReason(ev) }], { mimo: { stats: statsJson(ev.stats) } }));
+        }
+      }),
+    );
+    if (body.stream_options?.include_usage) {
+      sse.send(chunk([], { usage: { prompt_tokens: prep.promptIds.length, completion_tokens: completion, total_tokens: prep.promptIds.length + completion }, mimo: { stats: statsJson(allStats[0]!) } }));
+    }
+  } catch (e) {
+    // Headers are gone: report in the stream, as vLLM does, then end it.
+    for (const h of handles) h.cancel();
+    sse.send(toApiError(e).toJSON());
+  }
+  sse.done();
+  sse.end();
+  return reply;
+}

@@ -1,0 +1,189 @@
+/**
+ * MiMoOutputParser invariance (STYLE habit 8): for a table of reasoning / tool-call texts, every split into two
+ * pushes and one character per push give the same finish() result as one push, and the concatenated stream deltas
+ * (every push plus flush) rebuild that result: content, reasoning, and per call index id, name and arguments.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MiMoOutputParser, type MiMoOutputParserOptions } from '../../src/parser/mimo-output-parser.js';
+import type { ParseResult, ParserDelta } from '../../src/parser/types.js';
+import type { ChatTool } from '../../src/tokenizer/tokenizer.js';
+
+const TOOLS: ChatTool[] = [
+  {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } },
+    },
+  },
+  { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {} } } },
+  {
+    type: 'function',
+    function: {
+      name: 'run',
+      parameters: {
+        type: 'object',
+        properties: { code: { type: 'string' }, options: { type: 'object' }, flags: { type: 'array' }, dry: { type: 'boolean' } },
+      },
+    },
+  },
+];
+
+interface Case {
+  name: string;
+  text: string;
+  thinking: boolean;
+  /** A call's first delta is streamed, then the call turns out malformed: the stream keeps it, the result does not. */
+  streamKeepsDroppedCall?: boolean;
+  toolCallsInThinking?: boolean;
+}
+
+const CALL_WEATHER = '<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>';
+const CALL_TIME = '<tool_call>\n<function=get_time>\n</function>\n</tool_call>';
+
+const CASES: Case[] = [
+  { name: 'reasoning, content, one call', thinking: true, text: `Let me think.\nThe user wants weather.\n</think>\n\nI'll check.\n${CALL_WEATHER}` },
+  { name: '<think> at the start opens reasoning', thinking: false, text: '\n<think>reason <b>bold</b></think>\nHello <b>world</b>, a < b & c </thin' },
+  { name: 'two calls back to back, the first without parameters', thinking: false, text: `${CALL_TIME}\n${CALL_WEATHER}\n` },
+  { name: 'text ends inside thinking', thinking: true, text: 'still thinking about <tool_call> and </thi' },
+  { name: 'truncated call after its name', thinking: false, text: 'Answer: <tool_call>\n<function=get_weather>\n<parameter=city>Pa', streamKeepsDroppedCall: true },
+  { name: 'tag-like text that is no call', thinking: false, text: 'See <tool_call> tag use; <tool_call>\n<function=x\n> and <tool_cal' },
+  { name: 'call inside the reasoning', thinking: true, text: `I need data.\n${CALL_TIME}\nThen answer.</think>Done.` },
+  { name: 'call inside the reasoning kept as reasoning', thinking: true, toolCallsInThinking: false, text: `I need data.\n${CALL_TIME}\nThen answer.</think>Done.` },
+  {
+    name: 'entities, nested JSON, boolean',
+    thinking: false,
+    text: '<tool_call>\n<function=run>\n<parameter=code>\nif a &lt; b &amp;&amp; c:\n  print(&quot;</think>&quot;)\n</parameter>\n' +
+      '<parameter=options>{"a": [1, 2], "b": {"c": null}}</parameter>\n<parameter=flags>["-v", "-q"]</parameter>\n' +
+      '<parameter=dry>True</parameter>\n</function>\n</tool_call>',
+  },
+  { name: 'content before, between and after calls', thinking: false, text: `Checking.\n\n${CALL_TIME}\n\nDone.\n\n${CALL_TIME}\n ` },
+  { name: 'unclosed call in reasoning holding </think>', thinking: true, text: 'a <tool_call>\n<function=f>\n<parameter=x>v</think>\nanswer', streamKeepsDroppedCall: true },
+  { name: 'not a <think> tag at the start', thinking: false, text: '  <thinker> and <think>' },
+  { name: 'redundant <think> when reasoning is already open', thinking: true, text: ' <think>r</think>c' },
+  { name: 'empty output', thinking: false, text: '' },
+  { name: 'lone <', thinking: true, text: '<' },
+];
+
+/** Everything the stream said, concatenated; per call index: id, name and arguments. */
+interface Stream {
+  content: string;
+  reasoning: string;
+  calls: Map<number, { id?: string; name: string; arguments: string }>;
+}
+
+function collect(stream: Stream, delta: ParserDelta): void {
+  stream.content += delta.content ?? '';
+  stream.reasoning += delta.reasoningContent ?? '';
+  for (const d of delta.toolCallDeltas ?? []) {
+    const call = stream.calls.get(d.index) ?? { name: '', arguments: '' };
+    if (d.id !== undefined) {
+      assert.equal(call.id, undefined, `index ${d.index} got a second id`);
+      call.id = d.id;
+    }
+    call.name += d.function.name ?? '';
+    call.arguments += d.function.arguments ?? '';
+    stream.calls.set(d.index, call);
+  }
+}
+
+function parse(c: Case, chunks: string[]): { result: ParseResult; stream: Stream } {
+  const options: MiMoOutputParserOptions = {
+    tools: TOOLS,
+    startsInThinking: c.thinking,
+    toolCallsInThinking: c.toolCallsInThinking,
+    toolCallId: (i) => `call_${i}`,
+  };
+  const parser = new MiMoOutputParser(options);
+  const stream: Stream = { content: '', reasoning: '', calls: new Map() };
+  for (const chunk of chunks) collect(stream, parser.push(chunk));
+  collect(stream, parser.flush());
+  return { result: parser.finish(), stream };
+}
+
+function checkStream(c: Case, { result, stream }: { result: ParseResult; stream: Stream }, label: string): void {
+  assert.equal(stream.content, result.content, `${label}: streamed content`);
+  assert.equal(stream.reasoning, result.reasoningContent, `${label}: streamed reasoning`);
+  const streamed = [...stream.calls.entries()].sort((a, b) => a[0] - b[0]).map(([, call]) => call);
+  const complete = result.toolCalls.map((t) => ({ id: t.id, name: t.function.name, arguments: t.function.arguments }));
+  if (c.streamKeepsDroppedCall) {
+    assert.ok(streamed.length > complete.length, `${label}: the malformed call's first delta was streamed`);
+    for (const call of complete) assert.deepEqual(streamed.find((s) => s.id === call.id), call, `${label}: ${call.id}`);
+  } else {
+    assert.deepEqual(streamed, complete, `${label}: streamed tool calls`);
+  }
+}
+
+describe('MiMoOutputParser: the result does not depend on how the text is split', () => {
+  for (const c of CASES) {
+    it(c.name, () => {
+      const whole = parse(c, [c.text]);
+      checkStream(c, whole, 'one push');
+      for (let cut = 0; cut <= c.text.length; cut++) {
+        const split = parse(c, [c.text.slice(0, cut), c.text.slice(cut)]);
+        assert.deepEqual(split.result, whole.result, `split at ${cut}`);
+        checkStream(c, split, `split at ${cut}`);
+      }
+      const chars = parse(c, [...c.text]);
+      assert.deepEqual(chars.result, whole.result, 'one character per push');
+      checkStream(c, chars, 'one character per push');
+    });
+  }
+
+  it('the table covers tool calls, reasoning, and the end inside thinking', () => {
+    const results = CASES.map((c) => parse(c, [c.text]).result);
+    assert.ok(results.filter((r) => r.toolCalls.length > 0).length >= 5);
+    assert.ok(results.filter((r) => r.reasoningContent !== '').length >= 5);
+    assert.ok(results.some((r) => r.finishedInThinking));
+  });
+});
+
+/** mulberry32: a tiny seeded PRNG, so the random table is the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const FRAGMENTS = [
+  'a', 'b c', ' ', '\n', '\n\n', '<', '>', '&lt;', '<think>', '</think>', '</thi', '<tool_call>', '<tool_call>\n',
+  '</tool_call>', '<function=get_weather>', '<function=get_time>\n', '<function=', '</function>', '<parameter=city>',
+  '<parameter=days>', '3', '</parameter>', '</parameter>\n', CALL_TIME, CALL_WEATHER,
+];
+
+describe('MiMoOutputParser: random texts from tag fragments, random splits', () => {
+  it('300 texts × (3 random splits + one character per push) give the one-push result', () => {
+    const random = prng(20240611);
+    for (let n = 0; n < 300; n++) {
+      const parts = Array.from({ length: 1 + Math.floor(random() * 14) }, () => FRAGMENTS[Math.floor(random() * FRAGMENTS.length)]);
+      const c: Case = { name: `random ${n}`, text: parts.join(''), thinking: random() < 0.5, toolCallsInThinking: random() < 0.7 };
+      const whole = parse(c, [c.text]);
+      assert.equal(whole.stream.content, whole.result.content, `${c.name}: ${JSON.stringify(c.text)}`);
+      assert.equal(whole.stream.reasoning, whole.result.reasoningContent, `${c.name}: ${JSON.stringify(c.text)}`);
+      const chunkings = [[...c.text]];
+      for (let k = 0; k < 3; k++) {
+        const chunks: string[] = [];
+        for (let at = 0; at < c.text.length;) {
+          const size = 1 + Math.floor(random() * 12);
+          chunks.push(c.text.slice(at, at + size));
+          at += size;
+        }
+        chunkings.push(chunks);
+      }
+      for (const chunks of chunkings) {
+        const split = parse(c, chunks);
+        assert.deepEqual(split.result, whole.result, `${c.name}: ${JSON.stringify(chunks)}`);
+        assert.equal(split.stream.content, split.result.content);
+        assert.equal(split.stream.reasoning, split.result.reasoningContent);
+        // Every complete call streamed its deltas; more streamed calls than result calls means one was dropped.
+        const dropped = split.stream.calls.size > split.result.toolCalls.length;
+        checkStream({ ...c, streamKeepsDroppedCall: dropped }, split, `${c.name}: ${JSON.stringify(chunks)}`);
+      }
+    }
+  });
+});
