@@ -28,7 +28,7 @@ if (!dir) {
 const server = await createServer({ modelDir: dir, backend: values.backend as BackendChoice, maxBatch: 8, maxQueue: 64 });
 const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
 const opts = { url, model: server.context.names()[0]!, clients: Number(values.clients), rounds: Number(values.rounds), maxTokens: Number(values['max-tokens']) };
-await runLoad({ ...opts, clients: 4, rounds: 1 }); // warm-up
+await runLoad({ ...opts, rounds: 1 }); // warm-up at full concurrency: the baseline is the steady state
 gc();
 const rss0 = process.memoryUsage().rss;
 const r = await runLoad(opts);
