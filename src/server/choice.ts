@@ -3,11 +3,14 @@
  * then the end (held-back delta, whole parsed result, finish reason, stats). Accounts the choice in the metrics
  * (tokens, TTFT, inter-token latency, MTP) exactly once, also when the client goes away.
  */
+import type { FastifyReply } from 'fastify';
 import type { FinishReason, GenerationStats, StreamChunk } from '../engine/sequence.js';
 import type { RequestHandle } from '../engine/scheduler.js';
 import type { ParserDelta, ParseResult } from '../parser/types.js';
 import type { OutputReader } from './local-model.js';
 import type { ServerMetrics } from './metrics.js';
+import { toApiError } from './errors.js';
+import { SseStream } from './sse.js';
 
 export type ChoiceEvent =
   | { kind: 'token'; delta: ParserDelta; chunk: StreamChunk }
@@ -53,4 +56,40 @@ export function mergeDeltas(a: ParserDelta, b: ParserDelta): ParserDelta {
   const calls = [...(a.toolCallDeltas ?? []), ...(b.toolCallDeltas ?? [])];
   if (calls.length) out.toolCallDeltas = calls;
   return out;
+}
+
+/**
+ * Cancel every choice if the client goes away before a non-streaming response is sent.
+ */
+export function cancelOnDisconnect(reply: FastifyReply, handles: readonly RequestHandle[]): void {
+  reply.raw.on('close', () => {
+    if (!reply.sent) for (const h of handles) h.cancel();
+  });
+}
+
+/**
+ * Stream `n` choices as OpenAI SSE: `run(index, sse)` sends one choice's chunks; the choices run concurrently, are
+ * cancelled if the client goes away, an error once headers are out becomes an error chunk (as vLLM does), then
+ * `after(sse)` (e.g. the usage chunk) and `data: [DONE]`.
+ */
+export async function streamOpenAiChoices(
+  reply: FastifyReply,
+  handles: readonly RequestHandle[],
+  run: (index: number, sse: SseStream) => Promise<void>,
+  after: (sse: SseStream) => void,
+): Promise<FastifyReply> {
+  const sse = new SseStream(reply);
+  sse.onClientGone(() => {
+    for (const h of handles) h.cancel();
+  });
+  try {
+    await Promise.all(handles.map((_, index) => run(index, sse)));
+    if (!sse.closed) after(sse);
+  } catch (e) {
+    for (const h of handles) h.cancel();
+    sse.send(toApiError(e).toJSON());
+  }
+  sse.done();
+  sse.end();
+  return reply;
 }

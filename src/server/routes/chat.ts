@@ -11,12 +11,11 @@ import type { GenerationStats, StreamChunk } from '../../engine/sequence.js';
 import type { ParserDelta } from '../../parser/types.js';
 import type { MiMoTokenizer } from '../../tokenizer/tokenizer.js';
 import { toChatMessages } from '../chat-messages.js';
-import { runChoice, type ChoiceEvent } from '../choice.js';
+import { cancelOnDisconnect, runChoice, streamOpenAiChoices, type ChoiceEvent } from '../choice.js';
 import type { ServerContext } from '../context.js';
-import { invalidParam, toApiError } from '../errors.js';
+import { invalidParam } from '../errors.js';
 import type { LocalModel } from '../local-model.js';
 import { ChatRequest, parseBody } from '../schemas.js';
-import { SseStream } from '../sse.js';
 
 /** The playground's figures of one finished choice. */
 export function statsJson(s: GenerationStats) {
@@ -78,9 +77,7 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
   });
 
   if (!body.stream) {
-    reply.raw.on('close', () => {
-      if (!reply.sent) for (const h of handles) h.cancel();
-    });
+    cancelOnDisconnect(reply, handles);
     const results = await Promise.all(
       choices.map(async ({ events }, index) => {
         const logprobs: unknown[] = [];
@@ -109,45 +106,37 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
     };
   }
 
-  const sse = new SseStream(reply);
-  sse.onClientGone(() => {
-    for (const h of handles) h.cancel();
-  });
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'chat.completion.chunk', created, model: model.name, choices, ...extra });
   let completion = 0;
   const allStats: GenerationStats[] = [];
-  try {
-    await Promise.all(
-      choices.map(async ({ events, initial }, index) => {
-        sse.send(chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
-        const first = openAiDelta(initial);
-        if (Object.keys(first).length) sse.send(chunk([{ index, delta: first, logprobs: null, finish_reason: null }]));
-        for await (const ev of events) {
-          if (sse.closed) return;
-          if (ev.kind === 'token') {
-            const delta = openAiDelta(ev.delta);
-            const lp = ev.chunk.logprob ? { content: [chatLogprob(tok, ev.chunk)] } : null;
-            const trace = ev.chunk.experts ? { mimo: { token: tokenTrace(model, ev.chunk) } } : {};
-            if (Object.keys(delta).length || lp || ev.chunk.experts) sse.send(chunk([{ index, delta, logprobs: lp, finish_reason: null }], trace));
-            continue;
-          }
-          completion += ev.stats.generatedTokens;
-          allStats[index] = ev.stats;
-          const tail = openAiDelta(ev.delta);
-          if (Object.keys(tail).length) sse.send(chunk([{ index, delta: tail, logprobs: null, finish_reason: null }]));
-          sse.send(chunk([{ index, delta: {}, logprobs: null, finish_reason: finishReason(ev) }], { mimo: { stats: statsJson(ev.stats) } }));
+  return streamOpenAiChoices(
+    reply,
+    handles,
+    async (index, sse) => {
+      const { events, initial } = choices[index]!;
+      sse.send(chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+      const first = openAiDelta(initial);
+      if (Object.keys(first).length) sse.send(chunk([{ index, delta: first, logprobs: null, finish_reason: null }]));
+      for await (const ev of events) {
+        if (sse.closed) return;
+        if (ev.kind === 'token') {
+          const delta = openAiDelta(ev.delta);
+          const lp = ev.chunk.logprob ? { content: [chatLogprob(tok, ev.chunk)] } : null;
+          const trace = ev.chunk.experts ? { mimo: { token: tokenTrace(model, ev.chunk) } } : {};
+          if (Object.keys(delta).length || lp || ev.chunk.experts) sse.send(chunk([{ index, delta, logprobs: lp, finish_reason: null }], trace));
+          continue;
         }
-      }),
-    );
-    if (body.stream_options?.include_usage) {
-      sse.send(chunk([], { usage: { prompt_tokens: prep.promptIds.length, completion_tokens: completion, total_tokens: prep.promptIds.length + completion }, mimo: { stats: statsJson(allStats[0]!) } }));
-    }
-  } catch (e) {
-    // Headers are gone: report in the stream, as vLLM does, then end it.
-    for (const h of handles) h.cancel();
-    sse.send(toApiError(e).toJSON());
-  }
-  sse.done();
-  sse.end();
-  return reply;
+        completion += ev.stats.generatedTokens;
+        allStats[index] = ev.stats;
+        const tail = openAiDelta(ev.delta);
+        if (Object.keys(tail).length) sse.send(chunk([{ index, delta: tail, logprobs: null, finish_reason: null }]));
+        sse.send(chunk([{ index, delta: {}, logprobs: null, finish_reason: finishReason(ev) }], { mimo: { stats: statsJson(ev.stats) } }));
+      }
+    },
+    (sse) => {
+      if (!body.stream_options?.include_usage) return;
+      const usage = { prompt_tokens: prep.promptIds.length, completion_tokens: completion, total_tokens: prep.promptIds.length + completion };
+      sse.send(chunk([], { usage, ...(allStats[0] ? { mimo: { stats: statsJson(allStats[0]) } } : {}) }));
+    },
+  );
 }

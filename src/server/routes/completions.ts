@@ -5,13 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { GenerationStats, StreamChunk } from '../../engine/sequence.js';
+import type { StreamChunk } from '../../engine/sequence.js';
 import type { MiMoTokenizer } from '../../tokenizer/tokenizer.js';
-import { runChoice } from '../choice.js';
+import { cancelOnDisconnect, runChoice, streamOpenAiChoices } from '../choice.js';
 import type { ServerContext } from '../context.js';
-import { invalidParam, toApiError } from '../errors.js';
+import { invalidParam } from '../errors.js';
 import { CompletionRequest, parseBody } from '../schemas.js';
-import { SseStream } from '../sse.js';
 import { statsJson, tokenTrace } from './chat.js';
 
 /** Accumulates the completions-API logprobs of one choice. */
@@ -59,9 +58,7 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
   const choices = handles.map((h) => runChoice(h, model.rawReader(), ctx.metrics, model.name));
 
   if (!body.stream) {
-    reply.raw.on('close', () => {
-      if (!reply.sent) for (const h of handles) h.cancel();
-    });
+    cancelOnDisconnect(reply, handles);
     const results = await Promise.all(
       choices.map(async (events, index) => {
         let text = '';
@@ -82,36 +79,26 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
     return { id, object: 'text_completion', created, model: model.name, choices: results.map((r) => r.choice), usage: usage(completion), mimo: { stats: results.map((r) => statsJson(r.stats)) } };
   }
 
-  const sse = new SseStream(reply);
-  sse.onClientGone(() => {
-    for (const h of handles) h.cancel();
-  });
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'text_completion', created, model: model.name, choices, ...extra });
   let completion = 0;
-  const allStats: GenerationStats[] = [];
-  try {
-    await Promise.all(
-      choices.map(async (events, index) => {
-        for await (const ev of events) {
-          if (sse.closed) return;
-          if (ev.kind === 'token') {
-            const lp = ev.chunk.logprob ? new CompletionLogprobs(tok).add(ev.chunk) : null;
-            const trace = ev.chunk.experts ? { mimo: { token: tokenTrace(model, ev.chunk) } } : {};
-            if (ev.chunk.text || lp || ev.chunk.experts) sse.send(chunk([{ index, text: ev.chunk.text, logprobs: lp, finish_reason: null }], trace));
-            continue;
-          }
-          completion += ev.stats.generatedTokens;
-          allStats[index] = ev.stats;
-          sse.send(chunk([{ index, text: ev.delta.content ?? '', logprobs: null, finish_reason: ev.finishReason === 'length' ? 'length' : 'stop' }], { mimo: { stats: statsJson(ev.stats) } }));
+  return streamOpenAiChoices(
+    reply,
+    handles,
+    async (index, sse) => {
+      for await (const ev of choices[index]!) {
+        if (sse.closed) return;
+        if (ev.kind === 'token') {
+          const lp = ev.chunk.logprob ? new CompletionLogprobs(tok).add(ev.chunk) : null;
+          const trace = ev.chunk.experts ? { mimo: { token: tokenTrace(model, ev.chunk) } } : {};
+          if (ev.chunk.text || lp || ev.chunk.experts) sse.send(chunk([{ index, text: ev.chunk.text, logprobs: lp, finish_reason: null }], trace));
+          continue;
         }
-      }),
-    );
-    if (body.stream_options?.include_usage) sse.send(chunk([], { usage: usage(completion) }));
-  } catch (e) {
-    for (const h of handles) h.cancel();
-    sse.send(toApiError(e).toJSON());
-  }
-  sse.done();
-  sse.end();
-  return reply;
+        completion += ev.stats.generatedTokens;
+        sse.send(chunk([{ index, text: ev.delta.content ?? '', logprobs: null, finish_reason: ev.finishReason === 'length' ? 'length' : 'stop' }], { mimo: { stats: statsJson(ev.stats) } }));
+      }
+    },
+    (sse) => {
+      if (body.stream_options?.include_usage) sse.send(chunk([], { usage: usage(completion) }));
+    },
+  );
 }

@@ -9,7 +9,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { checkBlockTypes, ContentBlockStream, contentBlocks, messageId, stopReason, toChatInput, type StreamEvent } from '../anthropic.js';
-import { runChoice } from '../choice.js';
+import { cancelOnDisconnect, runChoice } from '../choice.js';
 import type { ServerContext } from '../context.js';
 import { toApiError } from '../errors.js';
 import { MessagesRequest, parseBody } from '../schemas.js';
@@ -29,9 +29,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
   const inputTokens = prep.promptIds.length;
 
   if (!body.stream) {
-    reply.raw.on('close', () => {
-      if (!reply.sent) handle!.cancel();
-    });
+    cancelOnDisconnect(reply, [handle!]);
     for await (const ev of events) {
       if (ev.kind === 'token') continue;
       return {
