@@ -30,10 +30,18 @@ export interface RouterOptions {
   maxBody?: number;
   /** Parse reasoning and tool calls, of the local model and of upstreams' raw text (default true; false = `--no-parse`). */
   parse?: boolean;
+  /** Return well-formed tool calls the model wrote inside its reasoning as tool calls (default true). */
+  toolCallsInThinking?: boolean;
   /** Other engines whose models this server fronts (`--upstream`, see upstream.ts). */
   upstreams?: UpstreamOptions[];
   /** Health-check period and timeout, request timeout of the upstreams (defaults: 10 s, 5 s, 600 s). */
   upstreamSettings?: Partial<Omit<UpstreamSettings, 'parse'>>;
+}
+
+/** Metrics label of a request: its route, or `unmatched` for unknown paths (also those the playground's catch-all refused). */
+function endpointLabel(route: string | undefined, status: number): string {
+  if (route === undefined || (route === '/*' && status === 404)) return 'unmatched';
+  return route === '/*' ? 'playground' : route;
 }
 
 export interface ServerOptions extends RouterOptions {
@@ -67,11 +75,8 @@ export interface MimoServer extends MimoRouter {
   engine: MiMoEngine;
 }
 
-const PLAYGROUND_FILES: Readonly<Record<string, string>> = {
-  '/': 'index.html',
-  '/playground.js': 'playground.js',
-  '/playground.css': 'playground.css',
-};
+/** Playground files are served by path, and only names like these: lower-case kebab-case, in folders, no `..` or `%`. */
+const PLAYGROUND_NAME = /^[a-z0-9-]+(\/[a-z0-9-]+)*\.(js|css|html)$/;
 const CONTENT_TYPES: Readonly<Record<string, string>> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
 /**
@@ -89,6 +94,7 @@ export async function createServer(opts: ServerOptions): Promise<MimoServer> {
     maxQueue: opts.maxQueue ?? 64,
     mtp: opts.mtp ?? 0,
     parse: opts.parse ?? true,
+    toolCallsInThinking: opts.toolCallsInThinking ?? true,
     defaultMaxTokens: opts.defaultMaxTokens ?? 4096,
     prefillChunk: opts.prefillChunk ?? 256,
   });
@@ -117,6 +123,23 @@ function checkUpstreamNames(upstreams: readonly UpstreamOptions[], localName: st
   }
 }
 
+/**
+ * The file a playground URL path names (`name`: the path without its leading `/`, still percent-encoded), or null
+ * when it matches no file: the name must match PLAYGROUND_NAME, resolve (symlinks followed) inside `dir` and be a
+ * regular file. Nothing is decoded, so `%2e%2e` or `..%2F` never get past the name check.
+ */
+async function playgroundFile(dir: string, name: string): Promise<string | null> {
+  if (!PLAYGROUND_NAME.test(name)) return null;
+  try {
+    const root = await fs.promises.realpath(dir);
+    const file = await fs.promises.realpath(path.join(root, name));
+    if (!file.startsWith(root + path.sep) || !(await fs.promises.stat(file)).isFile()) return null;
+    return CONTENT_TYPES[path.extname(file)] === undefined ? null : file;
+  } catch {
+    return null;
+  }
+}
+
 /** Routes, hooks and upstreams around a context whose local models are registered already. */
 async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<MimoRouter> {
   const metrics = ctx.metrics;
@@ -135,7 +158,7 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   };
 
   app.addHook('onRequest', async (req, reply) => {
-    reply.raw.on('close', () => metrics.requests.inc({ endpoint: req.routeOptions.url ?? 'unmatched', status: String(reply.raw.statusCode) }));
+    reply.raw.on('close', () => metrics.requests.inc({ endpoint: endpointLabel(req.routeOptions.url, reply.raw.statusCode), status: String(reply.raw.statusCode) }));
     if (opts.apiKey === undefined || !req.url.startsWith('/v1/')) return;
     const auth = req.headers.authorization;
     const key = auth?.startsWith('Bearer ') ? auth.slice(7) : req.headers['x-api-key'];
@@ -163,14 +186,19 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   app.post('/v1/chat/completions', byModel('chat/completions', chatCompletions));
   app.post('/v1/completions', byModel('completions', completions));
   app.post('/v1/messages', byModel('messages', messages));
+  // The playground: `/` is its index.html; any other GET that no route above takes is the path of a file under playground/.
   const playgroundDir = path.join(packageRoot(), 'playground');
-  for (const [url, file] of Object.entries(PLAYGROUND_FILES)) {
-    app.get(url, async (_req, reply) => {
-      const p = path.join(playgroundDir, file);
-      if (!fs.existsSync(p)) throw new ApiError(404, `playground file ${file} is missing from ${playgroundDir}`, 'invalid_request_error', null, 'not_found');
-      return reply.type(CONTENT_TYPES[path.extname(file)]!).send(fs.readFileSync(p));
-    });
-  }
+  app.get('/', async (_req, reply) => {
+    const file = await playgroundFile(playgroundDir, 'index.html');
+    if (file === null) throw new ApiError(404, `playground file index.html is missing from ${playgroundDir}`, 'invalid_request_error', null, 'not_found');
+    return reply.type(CONTENT_TYPES['.html']!).send(await fs.promises.readFile(file));
+  });
+  app.get('/*', async (req, reply) => {
+    const urlPath = req.url.split('?')[0]!;
+    const file = await playgroundFile(playgroundDir, urlPath.slice(1));
+    if (file === null) throw new ApiError(404, `no route ${req.method} ${urlPath}`, 'invalid_request_error', null, 'not_found');
+    return reply.type(CONTENT_TYPES[path.extname(file)]!).send(await fs.promises.readFile(file));
+  });
 
   await Promise.all(upstreams.map((u) => u.start()));
   return {

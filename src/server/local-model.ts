@@ -24,6 +24,8 @@ export interface LocalModelOptions {
   mtp: number;
   /** Parse reasoning and tool calls (false = `--no-parse`: raw model text as content). */
   parse: boolean;
+  /** Return well-formed tool calls written inside the reasoning as tool calls (default true). */
+  toolCallsInThinking?: boolean;
   /** max_tokens when a request gives none. */
   defaultMaxTokens: number;
   /** Prompt tokens per prefill chunk (and most prompt tokens per step). */
@@ -175,7 +177,7 @@ export class LocalModel {
   /** The output reader of one chat choice, and the deltas of a forced tool-call prefix. */
   reader(prep: Pick<PreparedChat, 'startsInThinking' | 'forcedPrefix' | 'tools'>): { reader: OutputReader; initial: ParserDelta } {
     if (!this.options.parse) return { reader: this.rawReader(), initial: {} };
-    const parser = new MiMoOutputParser({ tools: prep.tools, startsInThinking: prep.startsInThinking });
+    const parser = new MiMoOutputParser({ tools: prep.tools, startsInThinking: prep.startsInThinking, toolCallsInThinking: this.options.toolCallsInThinking ?? true });
     const initial = prep.forcedPrefix ? parser.push(prep.forcedPrefix) : {};
     const reader: OutputReader = {
       push: (t) => parser.push(t),

@@ -94,8 +94,8 @@ test('completions: text prompt, token-id prompt, stop strings', async () => {
 });
 
 /** Replace the model's generation with a scripted text, cut into pieces of 3 characters (one per "token"). */
-function scriptOutput(text: string): () => void {
-  const sched = s.server.context.local('tiny').scheduler;
+function scriptOutput(text: string, on: TestServer = s): () => void {
+  const sched = on.server.context.local('tiny').scheduler;
   const original = sched.submit.bind(sched);
   sched.submit = ((promptIds: number[]) => {
     const pieces = text.match(/[\s\S]{1,3}/g) ?? [];
@@ -204,6 +204,30 @@ test('errors: 401 without or with a wrong API key, 413 for a large body, 429 whe
     const after = await good.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 2 });
     assert.equal(after.choices.length, 1, 'the aborted stream freed its slot');
   } finally {
+    await t.close();
+  }
+});
+
+test('a tool call written inside the reasoning is a tool call, unless the server says otherwise', async () => {
+  const text = 'I will call it.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>\n</think>\n\nDone.';
+  const req = { model: 'tiny', messages: user('weather?'), tools: [weatherTool] };
+  let restore = scriptOutput(text);
+  try {
+    const m = (await client.chat.completions.create(req)).choices[0]!.message;
+    assert.deepEqual(m.tool_calls!.map((c) => JSON.parse((c as OpenAI.ChatCompletionMessageFunctionToolCall).function.arguments)), [{ city: 'Oslo' }]);
+    assert.equal(m.content, 'Done.');
+  } finally {
+    restore();
+  }
+  const t = await startServer({ backend: 'ts', toolCallsInThinking: false });
+  restore = scriptOutput(text, t);
+  try {
+    const c2 = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const m = (await c2.chat.completions.create(req)).choices[0]!.message;
+    assert.equal(m.tool_calls, undefined);
+    assert.match((m as unknown as { reasoning_content: string }).reasoning_content, /<function=get_weather>/);
+  } finally {
+    restore();
     await t.close();
   }
 });

@@ -23,6 +23,7 @@ interface ServeFlags {
   maxBody: number;
   mtp: number;
   parse: boolean;
+  toolCallsInThinking: boolean;
   prefillChunk: number;
   defaultMaxTokens: number;
   backend?: BackendChoice;
@@ -53,6 +54,7 @@ export function registerServe(program: Command): void {
     .option('--max-body <size>', 'largest request body (e.g. 4mb); larger requests get 413', parseSizeOption, 4 * 1024 * 1024)
     .option('--mtp <n>', 'MTP drafts per step for self-speculative decoding (0 = off)', parseIntOption(0), 0)
     .option('--no-parse', "return the model's raw text: no reasoning or tool-call parsing")
+    .option('--no-tool-calls-in-thinking', 'leave tool calls the model writes inside its reasoning as reasoning text')
     .option('--prefill-chunk <n>', 'prompt tokens per prefill chunk (and per step), so running streams keep flowing', parseIntOption(1), 256)
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
@@ -75,6 +77,7 @@ export function registerServe(program: Command): void {
           maxBatch: flags.maxBatch,
           maxQueue: flags.maxQueue,
           mtp: flags.mtp,
+          toolCallsInThinking: flags.toolCallsInThinking,
           prefillChunk: flags.prefillChunk,
           defaultMaxTokens: flags.defaultMaxTokens,
         });
