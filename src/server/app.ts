@@ -6,6 +6,7 @@
  * proxied to that engine before any local handler runs (upstream.ts); `/v1/models` and `/health` list both kinds.
  * Source: issue 5, issue 6; OpenAI and Anthropic API references.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -36,6 +37,13 @@ export interface RouterOptions {
   upstreams?: UpstreamOptions[];
   /** Health-check period and timeout, request timeout of the upstreams (defaults: 10 s, 5 s, 600 s). */
   upstreamSettings?: Partial<Omit<UpstreamSettings, 'parse'>>;
+}
+
+/** Constant-time key comparison (no timing hint of how many leading characters matched). */
+function sameKey(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }
 
 /** Metrics label of a request: its route, or `unmatched` for unknown paths (also those the playground's catch-all refused). */
@@ -163,7 +171,7 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
     const auth = req.headers.authorization;
     const key = auth?.startsWith('Bearer ') ? auth.slice(7) : req.headers['x-api-key'];
     if (key === undefined) throw new ApiError(401, 'missing API key: send Authorization: Bearer <key>', 'invalid_request_error', null, 'invalid_api_key');
-    if (key !== opts.apiKey) throw new ApiError(401, 'incorrect API key provided', 'invalid_request_error', null, 'invalid_api_key');
+    if (!sameKey(String(key), opts.apiKey)) throw new ApiError(401, 'incorrect API key provided', 'invalid_request_error', null, 'invalid_api_key');
   });
   app.setErrorHandler((e, req, reply) => sendError(req, reply, e));
   app.setNotFoundHandler((req, reply) => sendError(req, reply, new ApiError(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'invalid_request_error', null, 'not_found')));
