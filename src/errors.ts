@@ -57,3 +57,6 @@ export class RequestError extends MimoError {
 
 /** The server's request queue is full (HTTP 429); retry later. */
 export class QueueFullError extends MimoError {}
+
+/** The server cannot finish the request now (shutting down); HTTP 503. */
+export class ServiceUnavailableError extends MimoError {}

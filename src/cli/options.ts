@@ -4,11 +4,12 @@
  */
 import { InvalidArgumentError } from 'commander';
 
-export function parseIntOption(min: number) {
+export function parseIntOption(min: number, max = Number.MAX_SAFE_INTEGER) {
+  const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`;
   return (value: string): number => {
     const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number written in decimal digits (≥ ${min}), got "${value}"`);
-    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${value}"`);
+    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number written in decimal digits (${range}), got "${value}"`);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer ${range}, got "${value}"`);
     return n;
   };
 }

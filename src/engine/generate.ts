@@ -16,11 +16,13 @@ export { peakRssBytes } from './sequence.js';
 export class Generator {
   /**
    * @param prefillChunk most prompt tokens per prefill forward (default: the whole prompt in one forward)
+   * @param defaultMaxTokens tokens to generate when a request gives no maxTokens, cut to the context left
    */
   constructor(
     readonly model: MiMoModel,
     readonly tokenizer: MiMoTokenizer | null,
     readonly prefillChunk = Infinity,
+    readonly defaultMaxTokens = 256,
   ) {}
 
   /** Default stop ids: config.json eos ids plus the tokenizer's `<|im_end|>` / `<|endoftext|>`. */
@@ -32,7 +34,7 @@ export class Generator {
 
   /** A validated request state for this model (used by the scheduler too). @throws RequestError */
   newSequence(promptIds: number[], opts: GenerateOptions = {}): Sequence {
-    return new Sequence(this.model, this.tokenizer, promptIds, opts, { prefillChunk: this.prefillChunk, defaultStopTokenIds: this.defaultStopTokenIds() });
+    return new Sequence(this.model, this.tokenizer, promptIds, opts, { prefillChunk: this.prefillChunk, defaultStopTokenIds: this.defaultStopTokenIds(), defaultMaxTokens: this.defaultMaxTokens });
   }
 
   /**

@@ -98,6 +98,8 @@ export class Scheduler {
   private active: RequestHandle[] = [];
   private running = false;
   private steps = 0;
+  /** Step at which each prefilling request last got a chunk. */
+  private readonly lastPrefill = new WeakMap<RequestHandle, number>();
 
   /**
    * @param generator the model, tokenizer and prefill chunk size every request uses
@@ -138,9 +140,12 @@ export class Scheduler {
     return n;
   }
 
-  /** Cancel every queued and running request (server shutdown). */
-  cancelAll(): void {
-    for (const h of [...this.active, ...this.queue]) h.cancel();
+  /**
+   * End every queued and running request with `error` (server shutdown): their streams throw it, so a cut-off
+   * answer is never reported as finished.
+   */
+  failAll(error: Error): void {
+    for (const h of [...this.active, ...this.queue]) if (!h.finished) h.fail(error);
   }
 
   get state(): SchedulerState {
@@ -176,18 +181,24 @@ export class Scheduler {
     for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.finished) this.queue.splice(i, 1);
   }
 
-  /** Decode sequences all run; prefilling ones (oldest first) while the step's prompt tokens stay ≤ one chunk. */
+  /**
+   * Decode sequences all run; prefilling ones take turns, least recently served first (a new arrival first), while
+   * the step's prompt tokens stay ≤ one chunk — so a long prompt neither stalls running streams nor starves a short
+   * prompt that arrives after it.
+   */
   private step(): void {
     const chunk = this.generator.prefillChunk;
+    const decoding = this.active.filter((h) => !h.sequence.prefilling);
+    const waiting = this.active.filter((h) => h.sequence.prefilling).sort((a, b) => (this.lastPrefill.get(a) ?? -1) - (this.lastPrefill.get(b) ?? -1));
     let prefillTokens = 0;
-    const batch = this.active.filter((h) => {
-      const s = h.sequence;
-      if (!s.prefilling) return true;
-      const n = s.nextPrefillTokens;
+    const prefill = waiting.filter((h) => {
+      const n = h.sequence.nextPrefillTokens;
       if (prefillTokens > 0 && prefillTokens + n > chunk) return false;
       prefillTokens += n;
+      this.lastPrefill.set(h, this.steps);
       return true;
     });
+    const batch = [...decoding, ...prefill];
     let results: StreamChunk[][];
     try {
       results = runStep(this.generator.model, batch.map((h) => h.sequence), (seq, e) => batch.find((h) => h.sequence === seq)!.fail(e));

@@ -122,6 +122,8 @@ export interface SequenceSettings {
   prefillChunk: number;
   /** Stop ids used when a request names none. */
   defaultStopTokenIds: number[];
+  /** Tokens to generate when a request gives no maxTokens (cut to the context left); default 256. */
+  defaultMaxTokens?: number;
 }
 
 /**
@@ -154,7 +156,10 @@ export class Sequence {
     const params = resolveSamplingParams(opts);
     if (opts.stop?.length && !tokenizer) throw new RequestError('stop', 'stop strings need a tokenizer (the model directory has no tokenizer.json)');
     const ctx = model.config.maxPositionEmbeddings ?? Infinity;
-    this.maxTokens = Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
+    if (opts.maxTokens !== undefined && promptIds.length + opts.maxTokens > ctx) {
+      throw new RequestError('max_tokens', `${promptIds.length} prompt tokens + max_tokens ${opts.maxTokens} exceed the context length ${ctx} (max_position_embeddings); ask for at most ${ctx - promptIds.length}`);
+    }
+    this.maxTokens = opts.maxTokens ?? Math.min(settings.defaultMaxTokens ?? 256, ctx - promptIds.length);
     this.stopIds = new Set(opts.stopTokenIds ?? settings.defaultStopTokenIds);
     const sampler = new Sampler(params);
     this.allowedVocab = Math.min(model.config.vocabSize, tokenizer?.vocabSize ?? Infinity);

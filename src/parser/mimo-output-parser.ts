@@ -4,6 +4,7 @@
  * `mimo` / vLLM's `qwen3_xml` tool parsers (spec §5.2).
  */
 import { randomBytes } from 'node:crypto';
+import { RequestError } from '../errors.js';
 import type { ChatTool } from '../tokenizer/tokenizer.js';
 import { ToolParameterTypes } from './tool-arguments.js';
 import { TOOL_CALL_OPEN, ToolCallXmlReader, type ToolCallEvent } from './tool-call-xml.js';
@@ -19,14 +20,54 @@ const REASONING_TAGS = [THINK_CLOSE, TOOL_CALL_OPEN];
 
 /** Options of {@link MiMoOutputParser}. */
 export interface MiMoOutputParserOptions {
-  /** The request's tools; their parameter schemas type argument values. Calls of other tools are still returned. */
-  tools?: readonly ChatTool[];
+  /**
+   * The request's tools; their parameter schemas type argument values. Calls of other tools are still returned.
+   * undefined or null: none (values stay strings).
+   */
+  tools?: readonly ChatTool[] | null;
   /** True when the prompt left reasoning open: `startsInThinking(renderedPrompt)` (starts-in-thinking.ts). */
   startsInThinking: boolean;
+  /**
+   * Read `<tool_call>` blocks as tool calls; default true. false: they are ordinary text of their section, as vLLM
+   * does when the request offered no tools or set tool_choice "none" (its tool parser is not run then).
+   */
+  toolCalls?: boolean;
   /** Return complete `<tool_call>` blocks written inside the reasoning as tool calls; default true. */
   toolCallsInThinking?: boolean;
   /** Id of the call at `index` (0-based, in stream order); default `call_` + 24 random hex digits. */
   toolCallId?: (index: number) => string;
+}
+
+const OPTION_KEYS: readonly string[] = ['tools', 'startsInThinking', 'toolCalls', 'toolCallsInThinking', 'toolCallId'];
+
+function typeName(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+}
+
+/**
+ * Checks the options of {@link MiMoOutputParser} as a JavaScript caller may pass anything.
+ * @throws RequestError naming the option (`options`, `tools`, `startsInThinking`, …, or the unknown key)
+ */
+function checkOptions(options: unknown): asserts options is MiMoOutputParserOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new RequestError('options', `MiMoOutputParser needs an options object such as {startsInThinking: false}, got ${typeName(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!OPTION_KEYS.includes(key)) throw new RequestError(key, `unknown MiMoOutputParser option '${key}'; the options are ${OPTION_KEYS.join(', ')}`);
+  }
+  if (typeof o.startsInThinking !== 'boolean') {
+    throw new RequestError('startsInThinking', `must be a boolean (startsInThinking(renderedPrompt) gives it), got ${typeName(o.startsInThinking)}`);
+  }
+  if (o.tools !== undefined && o.tools !== null && !Array.isArray(o.tools)) {
+    throw new RequestError('tools', `must be an array of tools ({type: 'function', function: {name, parameters}}), undefined or null, got ${typeName(o.tools)}`);
+  }
+  for (const key of ['toolCalls', 'toolCallsInThinking']) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new RequestError(key, `must be a boolean or undefined, got ${typeName(o[key])}`);
+  }
+  if (o.toolCallId !== undefined && typeof o.toolCallId !== 'function') {
+    throw new RequestError('toolCallId', `must be a function (index) => string or undefined, got ${typeName(o.toolCallId)}`);
+  }
 }
 
 type Section = 'reasoning' | 'content';
@@ -43,8 +84,12 @@ interface OpenCall {
   index?: number;
   id?: string;
   name?: string;
+  /** The arguments text streamed so far: one piece per parameter, in the order written. */
   arguments: string;
-  parameterCount: number;
+  /** JSON text of each parameter's value by name, in first-written order; a repeated name keeps its last value. */
+  parameters: Map<string, string>;
+  /** A parameter name was written more than once. */
+  repeated: boolean;
 }
 
 /**
@@ -58,16 +103,25 @@ interface OpenCall {
  *   in the content, and inside the reasoning when `toolCallsInThinking`. Whitespace before a call, between calls and
  *   after the last call is not content; text after a call is content (with the whitespace before it).
  * - A malformed or unfinished call is text of its section (`<tool_call>` and all), read again for tags after it.
+ * - With `toolCalls: false` no calls are read: `<tool_call>` blocks are text of their section (reasoning or
+ *   content), like any other text.
+ * - A parameter name written twice in one call (`<parameter=city>A</parameter><parameter=city>B</parameter>`):
+ *   the result's `arguments` hold the name once, at its first position, with the last value (`{"city":"B"}`), as
+ *   `JSON.parse` reads duplicate keys.
  * - Streaming: text that could still be the start of a tag (`<too`, a trailing `</thi`) or content whitespace that
  *   may precede a call is held back until decided. A call's first delta (`{index, id, type, function: {name,
  *   arguments: ''}}`) comes once `<function=NAME>` is read; then one arguments piece per completed parameter
  *   (`{"city":"Paris"`, `,"days":3`) and the closing `}` (or `{}`) at `</function>`.
  * - The result of {@link finish} is identical however the text was split, and the concatenated deltas (of every
- *   push and the {@link flush}) equal it, except in one case: a call whose first delta was streamed and that then
- *   turned out malformed stays in the stream (deltas cannot be taken back) but is text in the result.
+ *   push and the {@link flush}) equal it, except in two cases, both because deltas cannot be taken back:
+ *   1. a call whose first delta was streamed and that then turned out malformed stays in the stream but is text
+ *      in the result;
+ *   2. a call that repeats a parameter name: the streamed arguments hold every occurrence in order
+ *      (`{"city":"A","city":"B"}`), the result only the last; `JSON.parse` gives the same object for both.
  */
 export class MiMoOutputParser {
   private readonly parameterTypes: ToolParameterTypes;
+  private readonly toolCalls: boolean;
   private readonly toolCallsInThinking: boolean;
   private readonly toolCallId: (index: number) => string;
 
@@ -88,15 +142,21 @@ export class MiMoOutputParser {
 
   private content = '';
   private reasoning = '';
-  private readonly toolCalls: ToolCall[] = [];
+  private readonly calls: ToolCall[] = [];
   private delta: ParserDelta = {};
   private ended = false;
   private result: ParseResult | undefined;
 
-  /** @param options see {@link MiMoOutputParserOptions}; never throws. */
+  /**
+   * @param options see {@link MiMoOutputParserOptions}
+   * @throws RequestError naming the option when `options` is not an object, holds an unknown key, or an option
+   *   has the wrong type (`startsInThinking` is required)
+   */
   constructor(options: MiMoOutputParserOptions) {
-    this.parameterTypes = new ToolParameterTypes(options.tools);
+    checkOptions(options);
+    this.parameterTypes = new ToolParameterTypes(options.tools ?? undefined);
     this.section = options.startsInThinking ? 'reasoning' : 'content';
+    this.toolCalls = options.toolCalls ?? true;
     this.toolCallsInThinking = options.toolCallsInThinking ?? true;
     this.toolCallId = options.toolCallId ?? (() => `call_${randomBytes(12).toString('hex')}`);
   }
@@ -139,7 +199,7 @@ export class MiMoOutputParser {
     this.result ??= {
       content: this.content,
       reasoningContent: this.reasoning,
-      toolCalls: this.toolCalls,
+      toolCalls: this.calls,
       finishedInThinking: this.section === 'reasoning',
     };
     return this.result;
@@ -175,7 +235,7 @@ export class MiMoOutputParser {
 
   /** Emits section text up to the next tag, then acts on the tag. Returns false when it must wait for more text. */
   private readText(eof: boolean): boolean {
-    const tags = this.section === 'content' ? CONTENT_TAGS : this.toolCallsInThinking ? REASONING_TAGS : [THINK_CLOSE];
+    const tags = this.section === 'content' ? (this.toolCalls ? CONTENT_TAGS : []) : this.toolCalls && this.toolCallsInThinking ? REASONING_TAGS : [THINK_CLOSE];
     let found = -1;
     let tag = '';
     for (const t of tags) {
@@ -197,7 +257,7 @@ export class MiMoOutputParser {
       const heldWhitespace = this.section === 'content' ? this.heldWhitespace : '';
       this.heldWhitespace = '';
       const reader = new ToolCallXmlReader(this.pos);
-      this.call = { reader, start: found, rawParts: [], heldWhitespace, arguments: '', parameterCount: 0 };
+      this.call = { reader, start: found, rawParts: [], heldWhitespace, arguments: '', parameters: new Map(), repeated: false };
     }
     return true;
   }
@@ -221,6 +281,7 @@ export class MiMoOutputParser {
 
   /** End of the text that cannot be the start of one of `tags`: the rest is a proper prefix of a tag. */
   private safeEnd(tags: readonly string[]): number {
+    if (tags.length === 0) return this.text.length;
     const longest = Math.max(...tags.map((t) => t.length));
     for (let i = Math.max(this.pos, this.text.length - longest + 1); i < this.text.length; i++) {
       const rest = this.text.slice(i);
@@ -238,7 +299,7 @@ export class MiMoOutputParser {
     this.call = undefined;
     if (status === 'complete') {
       const name = call.name as string;
-      this.toolCalls.push({ id: call.id as string, type: 'function', function: { name, arguments: call.arguments } });
+      this.calls.push({ id: call.id as string, type: 'function', function: { name, arguments: call.repeated ? objectJson(call.parameters) : call.arguments } });
       this.pos = call.reader.pos;
       if (this.section === 'content') this.afterCall = true;
     } else {
@@ -261,12 +322,14 @@ export class MiMoOutputParser {
       return;
     }
     let piece: string;
+    const first = call.arguments === '';
     if (event.kind === 'parameter') {
       const valueJson = this.parameterTypes.valueJson(call.name as string, event.name, event.value);
-      piece = `${call.parameterCount === 0 ? '{' : ','}${JSON.stringify(event.name)}:${valueJson}`;
-      call.parameterCount++;
+      piece = `${first ? '{' : ','}${JSON.stringify(event.name)}:${valueJson}`;
+      if (call.parameters.has(event.name)) call.repeated = true;
+      call.parameters.set(event.name, valueJson);
     } else {
-      piece = call.parameterCount === 0 ? '{}' : '}';
+      piece = first ? '{}' : '}';
     }
     call.arguments += piece;
     this.addToolCallDelta({ index: call.index as number, function: { arguments: piece } });
@@ -318,4 +381,9 @@ export class MiMoOutputParser {
     this.delta = {};
     return delta;
   }
+}
+
+/** JSON text of an object from its keys and their values' JSON text, in the map's order. */
+function objectJson(parameters: ReadonlyMap<string, string>): string {
+  return `{${[...parameters].map(([name, valueJson]) => `${JSON.stringify(name)}:${valueJson}`).join(',')}}`;
 }

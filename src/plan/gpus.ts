@@ -87,7 +87,7 @@ export function gpuIds(): string[] {
  * @throws RequestError('--gpu') listing the known GPUs when `id` is not one of them.
  */
 export function findGpu(id: string): GpuSpec {
-  const gpu = loadGpuTable().gpus[id];
+  const gpu = loadGpuTable().gpus[id.trim().toLowerCase()];
   if (!gpu) throw new RequestError('--gpu', `unknown GPU ${JSON.stringify(id)}; known GPUs: ${gpuIds().join(', ')} (data/gpus.json)`);
   return gpu;
 }

@@ -215,7 +215,7 @@ function fixedFit(input: PlanInput, kv: KvPlan, minGpus: number): LayoutFit {
   const option = gpus !== undefined ? '--gpus' : '--nodes';
   if (gpus !== undefined && nodes !== undefined) {
     if (gpus % nodes !== 0 || gpus / nodes > perNode) {
-      throw new RequestError('--nodes', `${gpus} GPUs cannot be spread evenly over ${nodes} node(s) of at most ${perNode} ${input.gpu.id}`);
+      throw new RequestError('--nodes', `${gpus} GPU${gpus === 1 ? '' : 's'} cannot be spread evenly over ${nodes} node${nodes === 1 ? '' : 's'} of at most ${perNode} ${input.gpu.id}`);
     }
     n = gpus;
     used = gpus / nodes;

@@ -57,8 +57,10 @@ export function toolUseId(callId: string): string {
 /**
  * Checks block types before the schema does, so that an unsupported block (an image, a document) or a block in
  * the wrong role gets a 400 naming it (`messages.1.content.0.type`) rather than a generic union error, and a
- * `system` role points to the top-level `system` parameter.
- * @throws ApiError 400 naming the block's `type` (or the message's `role`)
+ * `system` role points to the top-level `system` parameter. Also, as Anthropic does: a message's content block
+ * list must not be empty, except in a final assistant message; and a final assistant message (a prefill the reply
+ * continues) cannot hold a tool_use block.
+ * @throws ApiError 400 naming the block's `type`, the message's `content` or its `role`
  */
 export function checkBlockTypes(body: unknown): void {
   const b = body as { messages?: unknown; system?: unknown } | null;
@@ -69,16 +71,24 @@ export function checkBlockTypes(body: unknown): void {
     });
   }
   if (!Array.isArray(b?.messages)) return;
+  const lastIndex = b.messages.length - 1;
   b.messages.forEach((m: unknown, i) => {
     const { role, content } = (m ?? {}) as { role?: unknown; content?: unknown };
     if (role === 'system') throw invalidParam(`messages.${i}.role`, `messages.${i}.role: must be 'user' or 'assistant' (got 'system'); send the system prompt as the top-level system parameter`);
     const allowed = typeof role === 'string' ? BLOCK_TYPES[role] : undefined;
     if (!allowed || !Array.isArray(content)) return; // the schema names a bad role or content
+    const prefill = i === lastIndex && role === 'assistant';
+    if (content.length === 0 && !prefill) {
+      throw invalidParam(`messages.${i}.content`, `messages.${i}.content: must not be an empty list; send a string or at least one content block (only a final assistant message may be empty)`);
+    }
     content.forEach((block: unknown, j) => {
       const type = (block as { type?: unknown } | null)?.type;
       const param = `messages.${i}.content.${j}.type`;
       if (typeof type === 'string' && allowed.includes(type)) {
         if (type === 'tool_result') checkToolResultContent((block as { content?: unknown }).content, `messages.${i}.content.${j}.content`);
+        if (type === 'tool_use' && prefill) {
+          throw invalidParam(param, `${param}: the final assistant message is continued by the reply (prefill) and cannot hold a tool_use block; send its tool_result in a user message after it`);
+        }
         return;
       }
       const known = [...BLOCK_TYPES.user!, ...BLOCK_TYPES.assistant!].includes(type as string);
@@ -110,7 +120,9 @@ function toolResultText(block: Extract<Block, { type: 'tool_result' }>): string 
  * tool_result, with its `tool_call_id`) and `user` messages (consecutive text blocks joined by newlines); an
  * assistant message becomes one message with its text blocks concatenated as content, thinking as
  * `reasoning_content` and tool_use blocks as `tool_calls` (`arguments` = `input`). `redacted_thinking` is dropped
- * (it cannot be read). `thinking.budget_tokens` is not enforced: `max_tokens` bounds reasoning and answer together.
+ * (it cannot be read). `thinking` `enabled` and `adaptive` turn thinking on, `disabled` off; `budget_tokens` is not
+ * enforced: `max_tokens` bounds reasoning and answer together. A final assistant message stays last: the route
+ * renders it as a prefill to continue (`continueFinalMessage` of LocalModel.prepareChat).
  * Expects a body that passed {@link checkBlockTypes} and the schema.
  */
 export function toChatInput(body: MessagesRequest): ChatInput {
@@ -153,7 +165,7 @@ export function toChatInput(body: MessagesRequest): ChatInput {
   const tools = body.tools?.map((t): ChatTool => ({ type: 'function', function: { name: t.name, ...(t.description !== undefined ? { description: t.description } : {}), parameters: t.input_schema } }));
   const c = body.tool_choice;
   const toolChoice = c === undefined ? undefined : c.type === 'tool' ? { name: (c as { name: string }).name } : c.type === 'any' ? ('required' as const) : (c.type as 'auto' | 'none');
-  const enableThinking = body.thinking === undefined ? undefined : body.thinking.type === 'enabled';
+  const enableThinking = body.thinking === undefined ? undefined : body.thinking.type !== 'disabled';
   return { messages, tools: tools?.length ? tools : undefined, toolChoice, enableThinking };
 }
 

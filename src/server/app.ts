@@ -9,10 +9,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MiMoEngine } from '../engine/engine.js';
 import type { BackendChoice } from '../kernels/select.js';
-import { RequestError } from '../errors.js';
+import { RequestError, ServiceUnavailableError } from '../errors.js';
 import { packageRoot } from '../util/package-root.js';
 import { ServerContext } from './context.js';
 import { ApiError, toApiError } from './errors.js';
@@ -31,6 +32,8 @@ export interface RouterOptions {
   maxBody?: number;
   /** Parse reasoning and tool calls, of the local model and of upstreams' raw text (default true; false = `--no-parse`). */
   parse?: boolean;
+  /** Access-Control-Allow-Origin for browser clients (default `*`). */
+  corsOrigin?: string;
   /** Return well-formed tool calls the model wrote inside its reasoning as tool calls (default true). */
   toolCallsInThinking?: boolean;
   /** Other engines whose models this server fronts (`--upstream`, see upstream.ts). */
@@ -162,35 +165,40 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
     // A 500 is our bug (stack); a 502 is an upstream's failure (one line).
     if (err.status >= 500) process.stderr.write(`mimo serve: ${req.method} ${req.url}: ${err.status === 502 ? err.message : ((e as Error)?.stack ?? String(e))}\n`);
     if (reply.sent || reply.raw.headersSent) return;
+    if (err.status === 429 || err.status === 503) void reply.header('retry-after', '1');
     void reply.status(err.status).send(isAnthropic(req) ? err.toAnthropic() : err.toJSON());
   };
 
+  // Browser clients on other origins (chat UIs), as vLLM and llama-server allow; `--cors-origin` narrows it.
+  await app.register(cors, { origin: opts.corsOrigin ?? '*', allowedHeaders: ['authorization', 'content-type', 'x-api-key', 'anthropic-version', 'anthropic-beta', 'openai-organization'] });
   app.addHook('onRequest', async (req, reply) => {
     reply.raw.on('close', () => metrics.requests.inc({ endpoint: endpointLabel(req.routeOptions.url, reply.raw.statusCode), status: String(reply.raw.statusCode) }));
-    if (opts.apiKey === undefined || !req.url.startsWith('/v1/')) return;
+    if (opts.apiKey === undefined || req.method === 'OPTIONS' || !req.url.startsWith('/v1/')) return;
     const auth = req.headers.authorization;
-    const key = auth?.startsWith('Bearer ') ? auth.slice(7) : req.headers['x-api-key'];
-    if (key === undefined) throw new ApiError(401, 'missing API key: send Authorization: Bearer <key>', 'invalid_request_error', null, 'invalid_api_key');
-    if (!sameKey(String(key), opts.apiKey)) throw new ApiError(401, 'incorrect API key provided', 'invalid_request_error', null, 'invalid_api_key');
+    const bearer = auth && /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
+    const key = bearer ?? req.headers['x-api-key'];
+    const how = isAnthropic(req) ? 'send x-api-key: <key> (or Authorization: Bearer <key>)' : 'send Authorization: Bearer <key> or x-api-key: <key>';
+    if (key === undefined) throw new ApiError(401, `missing API key: ${how}`, 'invalid_request_error', null, 'invalid_api_key');
+    if (!sameKey(String(key), opts.apiKey)) throw new ApiError(401, 'incorrect API key provided (checked the x-api-key or Authorization: Bearer header)', 'invalid_request_error', null, 'invalid_api_key');
   });
   app.setErrorHandler((e, req, reply) => sendError(req, reply, e));
   app.setNotFoundHandler((req, reply) => sendError(req, reply, new ApiError(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'invalid_request_error', null, 'not_found')));
 
   const upstreams = [...ctx.upstreams.values()];
-  app.get('/health', async () => ({
-    status: upstreams.every((u) => u.up) ? 'ok' : 'degraded',
-    models: ctx.names(),
-    upstreams: Object.fromEntries(upstreams.map((u) => [u.name, u.health()])),
-  }));
+  app.get('/health', async (_req, reply) => {
+    const health = ctx.health();
+    return reply.status(health.httpStatus).send(health.body);
+  });
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get('/v1/models', async () => ({ object: 'list', data: [...[...ctx.locals.values()].map((m) => m.card()), ...upstreams.map((u) => u.card())] }));
   app.get('/v1/models/:id', async (req) => {
     const id = (req.params as { id: string }).id;
     return ctx.upstreams.get(id)?.card() ?? ctx.local(id).card();
   });
-  // Routing by `model`: an upstream's name is proxied before the local handler (and its validation) runs.
+  // Routing by `model`: an upstream's name is proxied before the local handler (and its validation) runs; a request
+  // that looped back to this server (x-mimo-via) is refused with 508 first.
   type Handler = (ctx: ServerContext, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
-  const byModel = (endpoint: UpstreamEndpoint, local: Handler) => (req: FastifyRequest, reply: FastifyReply) => ctx.upstreamFor(req.body)?.proxy(endpoint, req, reply) ?? local(ctx, req, reply);
+  const byModel = (endpoint: UpstreamEndpoint, local: Handler) => (req: FastifyRequest, reply: FastifyReply) => ctx.route(endpoint, req, reply) ?? local(ctx, req, reply);
   app.post('/v1/chat/completions', byModel('chat/completions', chatCompletions));
   app.post('/v1/completions', byModel('completions', completions));
   app.post('/v1/messages', byModel('messages', messages));
@@ -214,7 +222,7 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
     context: ctx,
     async close() {
       for (const u of upstreams) u.stop();
-      for (const m of ctx.locals.values()) m.scheduler.cancelAll();
+      for (const m of ctx.locals.values()) m.scheduler.failAll(new ServiceUnavailableError('the server is shutting down; this request was cut off before it finished — retry it'));
       await app.close();
     },
   };

@@ -9,7 +9,7 @@ import type { RequestHandle } from '../engine/scheduler.js';
 import type { ParserDelta, ParseResult } from '../parser/types.js';
 import type { OutputReader } from './local-model.js';
 import type { ServerMetrics } from './metrics.js';
-import { toApiError } from './errors.js';
+import { invalidParam, toApiError } from './errors.js';
 import { SseStream } from './sse.js';
 
 export type ChoiceEvent =
@@ -92,4 +92,13 @@ export async function streamOpenAiChoices(
   sse.done();
   sse.end();
   return reply;
+}
+
+/**
+ * @throws ApiError 400 naming `n` when the request asks for more choices than the server can ever hold at once
+ *   (they run as separate sequences: at most --max-batch running plus --max-queue waiting)
+ */
+export function checkChoiceCount(n: number, capacity: { maxBatch: number; maxQueue: number }): void {
+  const most = capacity.maxBatch + capacity.maxQueue;
+  if (n > most) throw invalidParam('n', `n ${n} exceeds what this server can hold at once (${most} = --max-batch ${capacity.maxBatch} + --max-queue ${capacity.maxQueue})`);
 }

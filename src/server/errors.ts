@@ -5,7 +5,7 @@
  * the same information as `{ type: 'error', error: { type, message } }`.
  * Source: OpenAI API reference "Error codes"; Anthropic Messages API "Errors".
  */
-import { MimoError, QueueFullError, RequestError } from '../errors.js';
+import { MimoError, QueueFullError, RequestError, ServiceUnavailableError } from '../errors.js';
 
 export class ApiError extends MimoError {
   constructor(
@@ -44,6 +44,7 @@ export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (e instanceof RequestError) return invalidParam(e.param, e.message);
   if (e instanceof QueueFullError) return new ApiError(429, e.message, 'rate_limit_exceeded', null, 'queue_full');
+  if (e instanceof ServiceUnavailableError) return new ApiError(503, e.message, 'server_error', null, 'service_unavailable');
   const fe = e as { code?: string; statusCode?: number; message?: string };
   if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, `request body too large: ${fe.message}`, 'invalid_request_error', null, 'request_too_large');
   if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError(415, `${fe.message}; send Content-Type: application/json`, 'invalid_request_error', null, 'unsupported_media_type');

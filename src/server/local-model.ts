@@ -55,6 +55,8 @@ export interface SamplingFields {
   stop?: string | string[] | null;
   mtp?: number | null;
   mimo_expert_trace?: boolean;
+  /** vLLM: keep generating past the end-of-turn / end-of-text tokens (only max_tokens and stop strings end it). */
+  ignore_eos?: boolean | null;
 }
 
 /** Output reader of one choice: the parser, or raw text under `--no-parse`. */
@@ -80,7 +82,7 @@ export class LocalModel {
     if (!Number.isSafeInteger(options.defaultMaxTokens) || options.defaultMaxTokens < 1) throw new RequestError('--default-max-tokens', `must be a positive integer, got ${options.defaultMaxTokens}`);
     if (!Number.isSafeInteger(options.prefillChunk) || options.prefillChunk < 1) throw new RequestError('--prefill-chunk', `must be a positive integer, got ${options.prefillChunk}`);
     this.samplingDefaults = generationDefaults(engine.dir);
-    this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
+    this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk, options.defaultMaxTokens), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
   }
 
   /** `/v1/models` entry, with the playground's extension fields. */
@@ -105,9 +107,22 @@ export class LocalModel {
 
   /**
    * Render chat messages with the checkpoint's template.
+   * @param opts.continueFinalMessage (Anthropic "prefill", as transformers' `continue_final_message`) when the last
+   *   message is the assistant's, the reply continues it instead of starting a new turn: the messages before it
+   *   are rendered with the generation prompt, then its text is appended. Text only: thinking off
+   *   (`<think></think>` + text); with reasoning: thinking on (`<think>` + reasoning, then `</think>` + text when
+   *   there is text, so a reasoning-only message continues the reasoning). An empty final assistant message is
+   *   dropped (a plain new turn). The appended text is not part of the output the parser reads.
    * @throws ApiError 400 naming the parameter (messages, tools, tool_choice)
    */
-  prepareChat(messages: ChatMessage[], tools: ChatTool[] | undefined, toolChoice: 'none' | 'auto' | 'required' | { name: string } | undefined, enableThinking: boolean | undefined, keepAllReasoning?: boolean): PreparedChat {
+  prepareChat(
+    messages: ChatMessage[],
+    tools: ChatTool[] | undefined,
+    toolChoice: 'none' | 'auto' | 'required' | { name: string } | undefined,
+    enableThinking: boolean | undefined,
+    keepAllReasoning?: boolean,
+    opts: { continueFinalMessage?: boolean } = {},
+  ): PreparedChat {
     const tok = this.engine.tokenizer;
     if (!tok) throw invalidParam('messages', `model '${this.name}' has no tokenizer.json, so chat requests cannot be rendered; use /v1/completions with token ids`);
     if (typeof toolChoice === 'object' && !tools?.some((t) => t.function.name === toolChoice.name)) {
@@ -117,7 +132,21 @@ export class LocalModel {
     const offered = toolChoice === 'none' ? undefined : tools?.length ? tools : undefined;
     // A forced call skips the reasoning: render with thinking off, then open the call ourselves.
     const forced = toolChoice === 'required' || typeof toolChoice === 'object';
-    const prompt = tok.applyChatTemplate(messages, { tools: offered, enableThinking: forced ? false : enableThinking, keepAllReasoning });
+    let thinking = forced ? false : enableThinking;
+    let rendered = messages;
+    let continuation = '';
+    const last = messages[messages.length - 1];
+    if (opts.continueFinalMessage && last?.role === 'assistant') {
+      if (last.tool_calls?.length) throw invalidParam('messages', 'messages: the final assistant message is continued (prefill), so it cannot hold tool calls; send the tool results in a user message after it');
+      const reasoning = last.reasoning_content ?? '';
+      rendered = messages.slice(0, -1);
+      if (last.content !== '' || reasoning !== '') {
+        if (forced) throw invalidParam('tool_choice', 'tool_choice: forcing a tool call cannot be combined with a final assistant message to continue (prefill); use tool_choice auto, or end the messages with a user message');
+        thinking = reasoning !== '';
+        continuation = reasoning === '' ? last.content : last.content === '' ? reasoning : `${reasoning}</think>${last.content}`;
+      }
+    }
+    const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning }) + continuation;
     const forcedPrefix = typeof toolChoice === 'object' ? `<tool_call>\n<function=${toolChoice.name}>\n` : forced ? '<tool_call>\n' : '';
     return { promptIds: tok.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
   }
@@ -125,7 +154,8 @@ export class LocalModel {
   /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */
   generateOptions(f: SamplingFields, maxTokens: number | null | undefined, logprobs: number | undefined): GenerateOptions {
     const d = this.samplingDefaults;
-    const o: GenerateOptions = { maxTokens: maxTokens ?? this.options.defaultMaxTokens };
+    // No max_tokens: the server's default, cut to the context left; an explicit one must fit (400 otherwise).
+    const o: GenerateOptions = maxTokens != null ? { maxTokens } : {};
     if (d.temperature !== undefined) o.temperature = d.temperature;
     if (d.topP !== undefined) o.topP = d.topP;
     if (d.topK !== undefined) o.topK = d.topK;
@@ -138,6 +168,7 @@ export class LocalModel {
     if (f.frequency_penalty != null) o.frequencyPenalty = f.frequency_penalty;
     if (f.seed != null) o.seed = f.seed;
     if (f.stop != null) o.stop = typeof f.stop === 'string' ? [f.stop] : f.stop;
+    if (f.ignore_eos) o.stopTokenIds = [];
     const mtp = f.mtp ?? this.options.mtp;
     if (mtp > this.options.mtp) throw invalidParam('mtp', `mtp ${mtp} exceeds the server's --mtp ${this.options.mtp}`);
     if (mtp > 0) o.mtp = mtp;
@@ -174,10 +205,19 @@ export class LocalModel {
     };
   }
 
-  /** The output reader of one chat choice, and the deltas of a forced tool-call prefix. */
+  /**
+   * The output reader of one chat choice, and the deltas of a forced tool-call prefix. Tool calls are read only
+   * when the request offered tools (and tool_choice is not 'none'), as vLLM runs its tool parser only then;
+   * otherwise `<tool_call>` text is ordinary content or reasoning.
+   */
   reader(prep: Pick<PreparedChat, 'startsInThinking' | 'forcedPrefix' | 'tools'>): { reader: OutputReader; initial: ParserDelta } {
     if (!this.options.parse) return { reader: this.rawReader(), initial: {} };
-    const parser = new MiMoOutputParser({ tools: prep.tools, startsInThinking: prep.startsInThinking, toolCallsInThinking: this.options.toolCallsInThinking ?? true });
+    const parser = new MiMoOutputParser({
+      tools: prep.tools,
+      startsInThinking: prep.startsInThinking,
+      toolCalls: prep.tools !== undefined || prep.forcedPrefix !== '',
+      toolCallsInThinking: this.options.toolCallsInThinking ?? true,
+    });
     const initial = prep.forcedPrefix ? parser.push(prep.forcedPrefix) : {};
     const reader: OutputReader = {
       push: (t) => parser.push(t),

@@ -45,15 +45,14 @@ export class ServerMetrics {
       registers: [this.registry],
       async collect() {
         for (const model of self.sources.keys()) {
+          // Each decode step yields its accepted drafts plus one trunk token: 1 exactly without MTP.
           const steps = (await self.decodeSteps.get()).values.find((v) => v.labels.model === model)?.value ?? 0;
-          const tokens = (await self.afterFirst.get()).values.find((v) => v.labels.model === model)?.value ?? 0;
-          this.set({ model }, steps > 0 ? tokens / steps : 0);
+          const accepted = (await self.draftsAccepted.get()).values.find((v) => v.labels.model === model)?.value ?? 0;
+          this.set({ model }, steps > 0 ? 1 + accepted / steps : 0);
         }
       },
     });
   }
-
-  private readonly afterFirst = new Counter({ name: 'mimo_decode_tokens_total', help: 'Tokens generated after each request\'s first token', labelNames: ['model'] as const, registers: [this.registry] });
 
   /** Report the live scheduler figures of a model. */
   watch(model: string, state: () => SchedulerState): void {
@@ -68,6 +67,5 @@ export class ServerMetrics {
     this.draftsProposed.inc({ model }, stats.draftsProposed);
     this.draftsAccepted.inc({ model }, stats.draftsAccepted);
     this.decodeSteps.inc({ model }, stats.decodeSteps);
-    this.afterFirst.inc({ model }, Math.max(0, stats.generatedTokens - 1));
   }
 }

@@ -9,12 +9,24 @@
  * upstreams, become 502 naming the upstream and its URL. Health: `GET URL/v1/models` at start and every
  * `healthIntervalMs` marks the upstream up or down (also a failed connection on a request marks it down), shown in
  * `/health`, `/v1/models` and the `mimo_upstream_up` metric.
+ * An upstream whose `/v1/models` does not list the id sent stays up (it may accept it anyway): `/health` says
+ * `remote_model_listed: false` and one line is logged when that is found. On `/v1/messages`, an upstream that
+ * answers 404 (it speaks only OpenAI's API) or with something that is not an Anthropic message gives a 502 saying
+ * so and pointing at `/v1/chat/completions`.
  * The id sent upstream: REMOTE_ID when given; else, when the upstream's last `/v1/models` listed exactly one model
  * and not NAME, that one (so `flash=http://gpu-node:30000` works whatever SGLang's served name); else NAME.
- * Source: issue 6; OpenAI API reference (errors, streaming); WHATWG "Server-sent events".
+ * Loops (an upstream that is this server, or servers pointing at each other): every server has a random instance
+ * id; a proxied request carries `x-mimo-via: ID1,ID2,…` (the ids of the servers it passed through, each proxy
+ * appending its own), and a server that finds its own id there (or more than {@link MAX_HOPS} ids) refuses it at
+ * once with 508 Loop Detected naming the chain; a proxy maps an upstream 508 (or a 502 that is itself a loop) to
+ * 502 "upstream loop: …" and marks that upstream down until a request through it succeeds. {@link refuseOwnAddress}
+ * refuses at start-up an `--upstream` that is the server's own listen address.
+ * Source: issue 6; OpenAI API reference (errors, streaming); WHATWG "Server-sent events"; RFC 5842 §7.2 (508).
  */
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { hostname, networkInterfaces } from 'node:os';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestError } from '../errors.js';
@@ -46,9 +58,83 @@ export interface UpstreamSettings {
   healthTimeoutMs: number;
   /** Limit until an answer's headers (streaming) or its whole body (non-streaming) arrive. */
   requestTimeoutMs: number;
+  /** Where notices go (one line each, no newline): default stderr. */
+  log: (line: string) => void;
 }
 
-export const DEFAULT_UPSTREAM_SETTINGS: Readonly<UpstreamSettings> = { parse: true, healthIntervalMs: 10_000, healthTimeoutMs: 5_000, requestTimeoutMs: 600_000 };
+export const DEFAULT_UPSTREAM_SETTINGS: Readonly<UpstreamSettings> = {
+  parse: true,
+  healthIntervalMs: 10_000,
+  healthTimeoutMs: 5_000,
+  requestTimeoutMs: 600_000,
+  log: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Header carrying the instance ids of the `mimo serve`s a proxied request passed through, oldest first. */
+export const VIA_HEADER = 'x-mimo-via';
+/** Most servers a request may pass through; a longer chain is refused like a loop. */
+export const MAX_HOPS = 16;
+const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A fresh random instance id of a server (12 hex digits). */
+export function newInstanceId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/** The instance ids a request's `x-mimo-via` lists (entries that are not ids are dropped). */
+export function viaOf(headers: IncomingHttpHeaders): string[] {
+  const v = headers[VIA_HEADER];
+  const s = Array.isArray(v) ? v.join(',') : (v ?? '');
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => INSTANCE_ID.test(x));
+}
+
+/**
+ * The 508 (Loop Detected) for a request that reached server `instanceId` having passed through `via`, or null when
+ * it may go on: refused when `via` lists this server already or has {@link MAX_HOPS} ids.
+ */
+export function loopError(instanceId: string, via: readonly string[]): ApiError | null {
+  const chain = [...via, instanceId].join(' → ');
+  if (via.includes(instanceId)) {
+    return new ApiError(508, `loop detected: this request already passed through this server (mimo serve instance ${instanceId}); servers it passed through: ${chain}. An --upstream of one of them points back at a server before it, or at itself`, 'server_error', null, 'loop_detected');
+  }
+  if (via.length >= MAX_HOPS) return new ApiError(508, `loop detected: this request passed through ${via.length} servers (${chain}); at most ${MAX_HOPS} are allowed`, 'server_error', null, 'loop_detected');
+  return null;
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '::1']);
+const isLoopback = (host: string) => LOOPBACK_NAMES.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host) || host.endsWith('.localhost');
+const isWildcard = (host: string) => host === '' || host === '0.0.0.0' || host === '::';
+
+/** The `--upstream` whose URL is this server's own listen address `host`:`port` (port 0: unknown, none), if any. */
+export function upstreamAtOwnAddress(upstreams: readonly UpstreamOptions[], host: string, port: number): UpstreamOptions | undefined {
+  if (!port) return undefined;
+  const listen = host.toLowerCase().replace(/^\[|\]$/g, '');
+  const local = () => {
+    const names = new Set([hostname().toLowerCase()]);
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.add(a.address.toLowerCase());
+    return names;
+  };
+  return upstreams.find((u) => {
+    const url = new URL(normaliseUpstreamUrl(u.url));
+    if (Number(url.port || (url.protocol === 'https:' ? 443 : 80)) !== port) return false;
+    const h = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    if (h === listen) return true;
+    if (isWildcard(listen)) return isLoopback(h) || isWildcard(h) || local().has(h);
+    return (h === 'localhost' && isLoopback(listen)) || (listen === 'localhost' && isLoopback(h));
+  });
+}
+
+/**
+ * Refuse an `--upstream` that is this server's own listen address (call before listening).
+ * @throws RequestError('--upstream') naming it
+ */
+export function refuseOwnAddress(upstreams: readonly UpstreamOptions[], host: string, port: number): void {
+  const u = upstreamAtOwnAddress(upstreams, host, port);
+  if (u) throw new RequestError(FLAG, `'${u.name}' points at this server itself (${normaliseUpstreamUrl(u.url)}, and it listens on ${host}:${port}): every request for it would come back here. Give the URL of another engine`);
+}
 
 const FLAG = '--upstream';
 const FORMAT = 'NAME=URL[#REMOTE_ID][,key=ENV]';
@@ -146,6 +232,10 @@ export class Upstream {
   readonly created = Math.floor(Date.now() / 1000);
   /** The upstream's `/v1/models` entries at the last successful check. */
   private remoteCards: Json[] = [];
+  /** Whether that list had the id sent upstream (null: no list seen yet). */
+  private listed: boolean | null = null;
+  /** Set when a request through this upstream came back to a server it had passed (cleared when one succeeds). */
+  private loop: string | null = null;
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | null = null;
   private readonly checkAbort = new AbortController();
@@ -191,6 +281,7 @@ export class Upstream {
           }
         })();
         this.remoteCards = Array.isArray(data) ? data.filter((m): m is Json => typeof (m as Json)?.id === 'string') : [];
+        this.noteListed(Array.isArray(data));
         this.mark(true, null);
       } catch (e) {
         if (this.checkAbort.signal.aborted) return;
@@ -202,10 +293,24 @@ export class Upstream {
     return this.checking;
   }
 
+  /** Up or down with the reason; an upstream found looping stays down (with the loop as its error) until cleared. */
   private mark(up: boolean, error: string | null): void {
-    this.up = up;
-    this.lastError = error;
-    this.metrics.up.set({ upstream: this.name, url: this.url }, up ? 1 : 0);
+    this.up = up && this.loop === null;
+    this.lastError = this.loop ?? error;
+    this.metrics.up.set({ upstream: this.name, url: this.url }, this.up ? 1 : 0);
+  }
+
+  /** After a `/v1/models` answer (`hasList`: it had a `data` array): is the id we send in it? Logged once when not. */
+  private noteListed(hasList: boolean): void {
+    const id = this.remoteModelId();
+    const listed = hasList ? this.remoteCards.some((c) => c.id === id) : null;
+    if (listed === false && this.listed !== false) {
+      const ids = this.remoteCards.map((c) => c.id as string);
+      this.settings.log(
+        `mimo serve: upstream '${this.name}': ${this.url}/models does not list model '${id}' (it lists: ${ids.join(', ') || 'none'}); requests are still sent with model '${id}' and the upstream may accept it; if not, give its id with --upstream ${this.name}=URL#ID`,
+      );
+    }
+    this.listed = listed;
   }
 
   /** The model id sent upstream (see the module comment). */
@@ -215,9 +320,12 @@ export class Upstream {
     return ids.length === 1 && !ids.includes(this.name) ? ids[0]! : this.name;
   }
 
-  /** `/health` entry. */
-  health(): { url: string; up: boolean; last_error: string | null } {
-    return { url: this.url, up: this.up, last_error: this.lastError };
+  /**
+   * `/health` entry: `remote_model` is the id sent upstream, `remote_model_listed` whether the upstream's last
+   * `/v1/models` listed it (null before a list was seen).
+   */
+  health(): { url: string; up: boolean; last_error: string | null; remote_model: string; remote_model_listed: boolean | null } {
+    return { url: this.url, up: this.up, last_error: this.lastError, remote_model: this.remoteModelId(), remote_model_listed: this.listed };
   }
 
   /** `/v1/models` entry; `max_model_len` copied from the upstream's own entry when it gives one. */
@@ -236,9 +344,10 @@ export class Upstream {
 
   /**
    * Forward one request and answer the client (JSON returned for fastify to send, or a relayed stream).
+   * @param via the instance ids for `x-mimo-via`: those the request came with, then this server's
    * @throws ApiError: the upstream's 4xx kept, 502 for everything the client cannot fix (see the module comment)
    */
-  async proxy(endpoint: UpstreamEndpoint, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  async proxy(endpoint: UpstreamEndpoint, req: FastifyRequest, reply: FastifyReply, via: readonly string[]): Promise<unknown> {
     const body = req.body as Json;
     const stream = body.stream === true;
     const hints = endpoint === 'chat/completions' && this.settings.parse ? hintsOf(body) : null;
@@ -256,11 +365,12 @@ export class Upstream {
     try {
       let res: Response;
       try {
-        res = await fetch(`${this.url}/${endpoint}`, { method: 'POST', headers: this.headers(req, endpoint, stream), body: JSON.stringify({ ...body, model: this.remoteModelId() }), signal: controller.signal });
+        res = await fetch(`${this.url}/${endpoint}`, { method: 'POST', headers: this.headers(req, endpoint, stream, via), body: JSON.stringify({ ...body, model: this.remoteModelId() }), signal: controller.signal });
       } catch (e) {
         throw this.unreachable(e, timedOut);
       }
-      if (!res.ok) throw this.httpError(res.status, await res.text().catch((e: unknown) => describe(e)));
+      if (!res.ok) throw this.httpError(endpoint, res.status, await res.text().catch((e: unknown) => describe(e)));
+      this.loop = null;
       this.mark(true, null);
       if (!(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
         let text: string;
@@ -275,6 +385,7 @@ export class Upstream {
         } catch {
           throw new ApiError(502, `upstream '${this.name}' at ${this.url} answered ${endpoint} with something that is not JSON: ${text.slice(0, 200)}`, 'server_error', null, 'upstream_error');
         }
+        if (endpoint === 'messages' && json.type !== 'message') throw this.notMessages(`answered with JSON that is not an Anthropic message (no "type": "message"): ${text.slice(0, 200)}`);
         if (typeof json.model === 'string') json.model = this.name;
         count(200);
         return hints ? parseRawChatCompletion(json, hints) : json;
@@ -297,8 +408,8 @@ export class Upstream {
     }
   }
 
-  private headers(req: FastifyRequest, endpoint: UpstreamEndpoint, stream: boolean): Record<string, string> {
-    const h: Record<string, string> = { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json' };
+  private headers(req: FastifyRequest, endpoint: UpstreamEndpoint, stream: boolean, via: readonly string[]): Record<string, string> {
+    const h: Record<string, string> = { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', [VIA_HEADER]: via.join(',') };
     if (this.options.apiKey) h.authorization = `Bearer ${this.options.apiKey}`;
     if (endpoint === 'messages') {
       for (const k of ['anthropic-version', 'anthropic-beta']) {
@@ -316,8 +427,32 @@ export class Upstream {
     return new ApiError(502, `upstream '${this.name}' at ${this.url} is unreachable: ${reason}`, 'server_error', null, 'upstream_unavailable');
   }
 
-  private httpError(status: number, text: string): ApiError {
+  /** The 502 of a `/v1/messages` request to an upstream that does not speak the Messages API. */
+  private notMessages(what: string): ApiError {
+    return new ApiError(
+      502,
+      `upstream '${this.name}' at ${this.url} does not serve the Anthropic Messages API (/v1/messages): it ${what}. Use /v1/chat/completions for model '${this.name}'`,
+      'server_error',
+      null,
+      'upstream_no_messages_api',
+    );
+  }
+
+  private httpError(endpoint: UpstreamEndpoint, status: number, text: string): ApiError {
     const info = errorInfo(text);
+    const LOOP = 'upstream loop: ';
+    if (status === 508 || (status === 502 && (info.code === 'upstream_loop' || info.message.startsWith(LOOP)))) {
+      // 508: the upstream found itself in x-mimo-via; 502 loop: a server further on did.
+      const message =
+        status === 508
+          ? `${LOOP}upstream '${this.name}' at ${this.url} leads back to a server this request already passed through: ${info.message}`
+          : `${LOOP}upstream '${this.name}' at ${this.url} → ${info.message.startsWith(LOOP) ? info.message.slice(LOOP.length) : info.message}`;
+      this.loop = message;
+      this.mark(false, message);
+      return new ApiError(502, message, 'server_error', null, 'upstream_loop');
+    }
+    // 404/405 on /v1/messages: no such route there (not an unknown model, which a mimo serve also answers with 404).
+    if (endpoint === 'messages' && (status === 404 || status === 405) && !/model/i.test(info.message)) return this.notMessages(`answered HTTP ${status}: ${info.message}`);
     if (status === 401 || status === 403) {
       return new ApiError(502, `upstream '${this.name}' at ${this.url} refused this server's credentials (HTTP ${status}: ${info.message}); give its key with --upstream ${this.name}=URL,key=ENV`, 'server_error', null, 'upstream_error');
     }
@@ -340,6 +475,9 @@ export class Upstream {
     };
     const sendJson = (obj: unknown, event?: string) => write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(obj)}\n\n`);
     let ended = false;
+    /** Set when a /v1/messages stream turned out not to be Anthropic events: stop relaying. */
+    let refused = false;
+    let anthropicSeen = endpoint !== 'messages';
     const finish = async () => {
       if (ended) return;
       ended = true;
@@ -361,6 +499,13 @@ export class Upstream {
       } catch {
         return write(`${block}\n\n`);
       }
+      if (!anthropicSeen) {
+        if (typeof obj.type !== 'string') {
+          refused = true;
+          return sendJson(this.notMessages(`streamed events that are not Anthropic Messages API events (no "type"): ${text.slice(0, 200)}`).toAnthropic(), 'error');
+        }
+        anthropicSeen = true;
+      }
       if (typeof obj.model === 'string') obj.model = this.name;
       const message = obj.message as Json | undefined;
       if (obj.type === 'message_start' && typeof message?.model === 'string') message.model = this.name;
@@ -375,8 +520,11 @@ export class Upstream {
           const block = buf.slice(0, sep);
           buf = buf.slice(sep + 2);
           await onEvent(block);
+          if (refused) break;
         }
+        if (refused) break; // leaving the loop cancels the upstream's body
       }
+      if (refused) return;
       if (buf.trim()) await onEvent(buf.trimEnd());
       await finish();
     } catch (e) {

@@ -1,12 +1,14 @@
 /**
  * MiMoOutputParser results written by hand from spec §5.2 and the vLLM qwen3_xml / SGLang mimo parser behaviour:
  * reasoning split, whitespace around calls, value newlines, entities, schema typing, unknown tools, malformed calls,
- * streaming order of deltas, and the tool-calls-in-thinking switch.
+ * streaming order of deltas, the tool-calls-in-thinking and tool-calls switches, repeated parameter names, and the
+ * validation of the options.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MiMoOutputParser, type MiMoOutputParserOptions } from '../../src/parser/mimo-output-parser.js';
-import type { ParseResult } from '../../src/parser/types.js';
+import type { ParseResult, ParserDelta } from '../../src/parser/types.js';
+import { RequestError } from '../../src/errors.js';
 import type { ChatTool } from '../../src/tokenizer/tokenizer.js';
 
 const TOOLS: ChatTool[] = [
@@ -205,5 +207,92 @@ describe('streaming', () => {
     assert.deepEqual(parser.flush(), { reasoningContent: '</thi' });
     assert.equal(parser.finish().finishedInThinking, true);
     assert.throws(() => parser.push('x'), /after flush/);
+  });
+});
+
+/** Every delta of pushing `chunks` and flushing, concatenated: content, reasoning and each call's arguments. */
+function streamed(parser: MiMoOutputParser, chunks: string[]): { content: string; reasoning: string; args: string[] } {
+  const out = { content: '', reasoning: '', args: [] as string[] };
+  const add = (d: ParserDelta) => {
+    out.content += d.content ?? '';
+    out.reasoning += d.reasoningContent ?? '';
+    for (const c of d.toolCallDeltas ?? []) out.args[c.index] = (out.args[c.index] ?? '') + (c.function.arguments ?? '');
+  };
+  for (const c of chunks) add(parser.push(c));
+  add(parser.flush());
+  return out;
+}
+
+describe('toolCalls: false (the request offered no tools)', () => {
+  const weather = call('get_weather', [['city', 'Oslo']]);
+  it('a <tool_call> block in the content is content text, whitespace and all', () => {
+    const text = `Let me check.\n${weather}\nDone.`;
+    assert.deepEqual(parse(text, { toolCalls: false }), { content: text, reasoningContent: '', toolCalls: [], finishedInThinking: false });
+  });
+  it('a <tool_call> block in the reasoning is reasoning text; </think> still ends the reasoning', () => {
+    const r = parse(`Hmm.\n${weather}</think>\n${weather}`, { startsInThinking: true, toolCalls: false });
+    assert.deepEqual(r, { content: weather, reasoningContent: `Hmm.\n${weather}`, toolCalls: [], finishedInThinking: false });
+  });
+  it('streamed in pieces, the deltas rebuild the same text and hold no tool-call deltas', () => {
+    const text = `A <tool_call> B\n${weather}\n`;
+    const parser = new MiMoOutputParser({ startsInThinking: false, toolCalls: false });
+    const s = streamed(parser, [...text]);
+    assert.deepEqual(s, { content: text, reasoning: '', args: [] });
+    assert.equal(parser.finish().content, text);
+  });
+});
+
+describe('a parameter name written twice in one call', () => {
+  const text = call('get_weather', [['city', 'Paris'], ['days', '3'], ['city', 'Rome']]);
+  it('the result keeps the name once, at its first place, with the last value (as JSON.parse reads it)', () => {
+    const r = parse(text);
+    assert.equal(r.toolCalls[0].function.arguments, '{"city":"Rome","days":3}');
+    assert.deepEqual(JSON.parse(r.toolCalls[0].function.arguments), JSON.parse('{"city":"Paris","days":3,"city":"Rome"}'));
+  });
+  it('the stream cannot take the first value back: it has every occurrence, and parses to the same object', () => {
+    for (const chunks of [[text], [...text]]) {
+      const parser = new MiMoOutputParser({ tools: TOOLS, startsInThinking: false, toolCallId: (i) => `call_${i}` });
+      const s = streamed(parser, chunks);
+      assert.equal(s.args[0], '{"city":"Paris","days":3,"city":"Rome"}');
+      assert.deepEqual(JSON.parse(s.args[0]), JSON.parse(parser.finish().toolCalls[0].function.arguments));
+    }
+  });
+  it('a call without repeats keeps its streamed text exactly', () => {
+    assert.equal(parse(call('get_weather', [['days', '3'], ['city', 'Rome']])).toolCalls[0].function.arguments, '{"days":3,"city":"Rome"}');
+  });
+});
+
+describe('options are checked', () => {
+  const refused = (options: unknown, param: string, pattern: RegExp) => {
+    assert.throws(
+      () => new MiMoOutputParser(options as MiMoOutputParserOptions),
+      (e: unknown) => e instanceof RequestError && e.param === param && pattern.test(e.message),
+      `${JSON.stringify(options)} → ${param}`,
+    );
+  };
+  it('no options, or not an object → options', () => {
+    refused(undefined, 'options', /options object/);
+    refused(null, 'options', /got null/);
+    refused([], 'options', /got an array/);
+    refused('x', 'options', /got string/);
+  });
+  it('tools that are not an array → tools', () => {
+    refused({ startsInThinking: false, tools: 5 }, 'tools', /must be an array.*got number/);
+    refused({ startsInThinking: false, tools: { type: 'function' } }, 'tools', /got object/);
+  });
+  it('startsInThinking missing or not a boolean → startsInThinking', () => {
+    refused({}, 'startsInThinking', /must be a boolean.*got undefined/);
+    refused({ startsInThinking: 'yes' }, 'startsInThinking', /got string/);
+  });
+  it('an unknown key → that key; switches and the id function must have their types', () => {
+    refused({ startsInThinking: false, tool_calls: false }, 'tool_calls', /unknown MiMoOutputParser option 'tool_calls'.*toolCalls/);
+    refused({ startsInThinking: false, toolCalls: 'no' }, 'toolCalls', /must be a boolean/);
+    refused({ startsInThinking: false, toolCallsInThinking: 1 }, 'toolCallsInThinking', /must be a boolean/);
+    refused({ startsInThinking: false, toolCallId: 'call_1' }, 'toolCallId', /must be a function/);
+  });
+  it('optional options may be undefined; tools may be null', () => {
+    const p = new MiMoOutputParser({ startsInThinking: false, tools: null, toolCalls: undefined, toolCallsInThinking: undefined, toolCallId: undefined });
+    p.push(call('f', [['a', '1']]));
+    assert.equal(p.finish().toolCalls[0].function.arguments, '{"a":"1"}');
   });
 });

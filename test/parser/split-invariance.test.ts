@@ -1,7 +1,8 @@
 /**
  * MiMoOutputParser invariance (STYLE habit 8): for a table of reasoning / tool-call texts, every split into two
  * pushes and one character per push give the same finish() result as one push, and the concatenated stream deltas
- * (every push plus flush) rebuild that result: content, reasoning, and per call index id, name and arguments.
+ * (every push plus flush) rebuild that result: content, reasoning, and per call index id, name and arguments (a
+ * call that repeats a parameter name streams every occurrence; its result text is that JSON with the name once).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +38,7 @@ interface Case {
   /** A call's first delta is streamed, then the call turns out malformed: the stream keeps it, the result does not. */
   streamKeepsDroppedCall?: boolean;
   toolCallsInThinking?: boolean;
+  toolCalls?: boolean;
 }
 
 const CALL_WEATHER = '<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>';
@@ -64,6 +66,12 @@ const CASES: Case[] = [
   { name: 'redundant <think> when reasoning is already open', thinking: true, text: ' <think>r</think>c' },
   { name: 'empty output', thinking: false, text: '' },
   { name: 'lone <', thinking: true, text: '<' },
+  { name: 'no tool calls read (no tools offered)', thinking: true, toolCalls: false, text: `r ${CALL_TIME}</think>\n\nA ${CALL_WEATHER}\n <tool_cal` },
+  {
+    name: 'a parameter name repeated',
+    thinking: false,
+    text: 'x\n<tool_call>\n<function=get_weather>\n<parameter=city>A</parameter>\n<parameter=days>2</parameter>\n<parameter=city>B</parameter>\n</function>\n</tool_call>',
+  },
 ];
 
 /** Everything the stream said, concatenated; per call index: id, name and arguments. */
@@ -93,6 +101,7 @@ function parse(c: Case, chunks: string[]): { result: ParseResult; stream: Stream
     tools: TOOLS,
     startsInThinking: c.thinking,
     toolCallsInThinking: c.toolCallsInThinking,
+    toolCalls: c.toolCalls,
     toolCallId: (i) => `call_${i}`,
   };
   const parser = new MiMoOutputParser(options);
@@ -105,8 +114,15 @@ function parse(c: Case, chunks: string[]): { result: ParseResult; stream: Stream
 function checkStream(c: Case, { result, stream }: { result: ParseResult; stream: Stream }, label: string): void {
   assert.equal(stream.content, result.content, `${label}: streamed content`);
   assert.equal(stream.reasoning, result.reasoningContent, `${label}: streamed reasoning`);
-  const streamed = [...stream.calls.entries()].sort((a, b) => a[0] - b[0]).map(([, call]) => call);
   const complete = result.toolCalls.map((t) => ({ id: t.id, name: t.function.name, arguments: t.function.arguments }));
+  const streamed = [...stream.calls.entries()].sort((a, b) => a[0] - b[0]).map(([, call]) => {
+    const done = complete.find((r) => r.id === call.id);
+    if (done === undefined || done.arguments === call.arguments) return call;
+    // A repeated parameter name: the stream has every occurrence; the result the same JSON with each name once.
+    assert.ok(call.arguments.length > done.arguments.length, `${label}: ${call.arguments} vs ${done.arguments}`);
+    assert.equal(JSON.stringify(JSON.parse(call.arguments)), done.arguments, `${label}: streamed arguments parse to the result's`);
+    return { ...call, arguments: done.arguments };
+  });
   if (c.streamKeepsDroppedCall) {
     assert.ok(streamed.length > complete.length, `${label}: the malformed call's first delta was streamed`);
     for (const call of complete) assert.deepEqual(streamed.find((s) => s.id === call.id), call, `${label}: ${call.id}`);
@@ -136,6 +152,11 @@ describe('MiMoOutputParser: the result does not depend on how the text is split'
     assert.ok(results.filter((r) => r.toolCalls.length > 0).length >= 5);
     assert.ok(results.filter((r) => r.reasoningContent !== '').length >= 5);
     assert.ok(results.some((r) => r.finishedInThinking));
+    const repeated = CASES.findIndex((c) => c.name === 'a parameter name repeated');
+    assert.equal(results[repeated]!.toolCalls[0]!.function.arguments, '{"city":"B","days":2}');
+    const noCalls = CASES.findIndex((c) => c.toolCalls === false);
+    assert.deepEqual(results[noCalls]!.toolCalls, []);
+    assert.ok(results[noCalls]!.content.includes('<tool_call>') && results[noCalls]!.reasoningContent.includes('<tool_call>'));
   });
 });
 
@@ -157,11 +178,11 @@ const FRAGMENTS = [
 ];
 
 describe('MiMoOutputParser: random texts from tag fragments, random splits', () => {
-  it('300 texts × (3 random splits + one character per push) give the one-push result', () => {
+  it('300 texts × (3 random splits + one character per push) give the one-push result (every 7th without tool calls)', () => {
     const random = prng(20240611);
     for (let n = 0; n < 300; n++) {
       const parts = Array.from({ length: 1 + Math.floor(random() * 14) }, () => FRAGMENTS[Math.floor(random() * FRAGMENTS.length)]);
-      const c: Case = { name: `random ${n}`, text: parts.join(''), thinking: random() < 0.5, toolCallsInThinking: random() < 0.7 };
+      const c: Case = { name: `random ${n}`, text: parts.join(''), thinking: random() < 0.5, toolCallsInThinking: random() < 0.7, toolCalls: n % 7 !== 0 };
       const whole = parse(c, [c.text]);
       assert.equal(whole.stream.content, whole.result.content, `${c.name}: ${JSON.stringify(c.text)}`);
       assert.equal(whole.stream.reasoning, whole.result.reasoningContent, `${c.name}: ${JSON.stringify(c.text)}`);

@@ -12,6 +12,7 @@ import { writeTokenizerFiles } from '../../src/tokenizer/files.js';
 import { MiMoTokenizer, type ChatMessage, type ChatTool } from '../../src/tokenizer/tokenizer.js';
 import { MiMoOutputParser } from '../../src/parser/mimo-output-parser.js';
 import { startsInThinking } from '../../src/parser/starts-in-thinking.js';
+import { RequestError } from '../../src/errors.js';
 
 const TOOLS: ChatTool[] = [
   {
@@ -56,6 +57,12 @@ describe('startsInThinking', () => {
     assert.equal(startsInThinking('<|im_start|>user\nHi<|im_end|>'), false, 'no generation prompt');
     assert.equal(startsInThinking('<think>raw prompt, no turns'), true);
     assert.equal(startsInThinking(''), false);
+  });
+
+  it('a prompt that is not a string → RequestError naming it, not a TypeError', () => {
+    for (const bad of [undefined, null, 5, ['<think>']]) {
+      assert.throws(() => startsInThinking(bad as unknown as string), (e: unknown) => e instanceof RequestError && e.param === 'renderedPrompt' && /startsInThinking\(renderedPrompt\).*string/.test(e.message), String(bad));
+    }
   });
 
   it('rendered prompts: thinking on → true, off → false, with or without tools', () => {

@@ -4,13 +4,16 @@
  * ending inside thinking — the streamed events, rebuilt as a client does, equal the non-streaming blocks however
  * the text is split. End to end on a tiny random-weight checkpoint: response and event shapes, stream = non-stream
  * for the same greedy request, stop reasons (max_tokens, stop_sequence), a forced tool call streamed from its first
- * event, history conversion, errors in Anthropic's shape, and the server serving after them.
+ * event, history conversion, errors in Anthropic's shape, and the server serving after them. With scripted model
+ * output: a final assistant message continued (prefill), and `<tool_call>` text read as calls only when tools are
+ * offered.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MiMoOutputParser } from '../../src/parser/mimo-output-parser.js';
 import type { ChatTool } from '../../src/tokenizer/tokenizer.js';
-import type { FinishReason } from '../../src/engine/sequence.js';
+import type { FinishReason, GenerateOptions, StreamChunk } from '../../src/engine/sequence.js';
+import type { RequestHandle } from '../../src/engine/scheduler.js';
 import { ApiError } from '../../src/server/errors.js';
 import { checkBlockTypes, ContentBlockStream, contentBlocks, stopReason, toChatInput, TOOL_ERROR_PREFIX, type ContentBlock, type StreamEvent } from '../../src/server/anthropic.js';
 import { MessagesRequest } from '../../src/server/schemas.js';
@@ -232,6 +235,13 @@ describe('anthropic.ts: request → chat input', () => {
     assert.equal(conv({ tool_choice: { type: 'auto' } }).toolChoice, 'auto');
     assert.equal(conv({ tool_choice: { type: 'none' } }).toolChoice, 'none');
     assert.deepEqual(conv({ tool_choice: { type: 'tool', name: 'f' } }).toolChoice, { name: 'f' });
+    assert.equal(conv({ thinking: { type: 'adaptive' } }).enableThinking, true, 'adaptive is thinking on');
+  });
+
+  test('Anthropic-hosted extras (container, mcp_servers, context_management) are accepted and ignored', () => {
+    const body = { model: 'm', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] };
+    const extras = { container: 'container_1', mcp_servers: [{ type: 'url', url: 'https://example.com/mcp', name: 'x' }], context_management: { edits: [{ type: 'clear_tool_uses_20250919' }] } };
+    assert.deepEqual(toChatInput(MessagesRequest.parse({ ...body, ...extras })), toChatInput(MessagesRequest.parse(body)));
   });
 
   test('unsupported or misplaced blocks are refused naming the block', () => {
@@ -244,6 +254,20 @@ describe('anthropic.ts: request → chat input', () => {
     bad([{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'x', content: [{ type: 'image' }] }] }], 'messages.0.content.0.content.0.type');
     assert.throws(() => checkBlockTypes({ system: [{ type: 'image' }], messages: [] }), (e: unknown) => e instanceof ApiError && e.param === 'system.0.type');
     checkBlockTypes({ messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'tool_result', tool_use_id: 'x', content: [{ type: 'text', text: 'r' }] }] }] });
+  });
+
+  test('an empty block list is refused naming messages.N.content, except in a final assistant message', () => {
+    const refused = (messages: unknown[], param: string) =>
+      assert.throws(() => checkBlockTypes({ messages }), (e: unknown) => e instanceof ApiError && e.status === 400 && e.param === param && e.message.startsWith(`${param}: must not be an empty list`), param);
+    refused([{ role: 'user', content: [] }], 'messages.0.content');
+    refused([{ role: 'user', content: 'q' }, { role: 'assistant', content: [] }, { role: 'user', content: 'again' }], 'messages.1.content');
+    checkBlockTypes({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [] }] });
+  });
+
+  test('a final assistant message (prefill) cannot hold tool_use; earlier ones can', () => {
+    const use = { type: 'tool_use', id: 'toolu_1', name: 'f', input: {} };
+    assert.throws(() => checkBlockTypes({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'text', text: 'a' }, use] }] }), (e: unknown) => e instanceof ApiError && e.param === 'messages.1.content.1.type' && /prefill/.test(e.message));
+    checkBlockTypes({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [use] }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'r' }] }] });
   });
 });
 
@@ -378,6 +402,112 @@ describe('POST /v1/messages on a tiny checkpoint', () => {
     await expectError(greedy({ top_q: 1 }), 400, 'invalid_request_error', 'top_q');
     const res = await post(greedy({ max_tokens: 2 }));
     assert.equal(res.status, 200);
+  });
+
+  /** Replace generation with `text` (3 characters per token); records each request's prompt and options. */
+  const script = (text: string) => {
+    const local = srv.server.context.local('tiny');
+    const sched = local.scheduler;
+    const original = sched.submit.bind(sched);
+    const seen: Array<{ prompt: string; opts: GenerateOptions }> = [];
+    sched.submit = ((promptIds: number[], opts: GenerateOptions = {}) => {
+      seen.push({ prompt: local.engine.tokenizer!.decode(promptIds), opts });
+      const pieces = text.match(/[\s\S]{1,3}/g) ?? [];
+      const stats = { promptTokens: promptIds.length, generatedTokens: pieces.length, ttftSeconds: 0, prefillTokensPerSecond: 0, decodeSeconds: 0, decodeTokensPerSecond: 0, peakRssBytes: 0, decodeSteps: pieces.length, draftsProposed: 0, draftsAccepted: 0, acceptanceLength: 1 };
+      const chunks: StreamChunk[] = [...pieces.map((p, i) => ({ tokenId: i, text: p })), { tokenId: null, text: '', finishReason: 'stop', stats }];
+      return { finalChunk: chunks.at(-1), cancel() {}, async *[Symbol.asyncIterator]() { yield* chunks; } } as unknown as RequestHandle;
+    }) as typeof sched.submit;
+    return { seen, restore: () => void (sched.submit = original) };
+  };
+
+  test('a final assistant message is continued (prefill): text after <think></think>, the reply holds only the continuation', async () => {
+    const s = script(' blue because of Rayleigh scattering.');
+    try {
+      for (const thinking of [undefined, { type: 'enabled', budget_tokens: 1024 }]) {
+        const body = greedy({ messages: [{ role: 'user', content: 'Why is the sky blue?' }, { role: 'assistant', content: [{ type: 'text', text: 'The sky is' }] }], ...(thinking ? { thinking } : {}) });
+        const res = await post(body);
+        assert.equal(res.status, 200, await res.clone().text());
+        const msg = (await res.json()) as Json;
+        assert.deepEqual(msg.content, [{ type: 'text', text: ' blue because of Rayleigh scattering.' }]);
+        const prompt = s.seen.at(-1)!.prompt;
+        assert.ok(prompt.endsWith('Why is the sky blue?<|im_end|><|im_start|>assistant\n<think></think>The sky is'), prompt.slice(-120));
+        assert.equal(prompt.split('<|im_start|>assistant').length, 2, 'one assistant turn: the continued one');
+        const rebuilt = rebuild(await readEvents(await post({ ...body, stream: true })));
+        assert.deepEqual(rebuilt.content, msg.content);
+      }
+      // A string prefill is the same as one text block.
+      await post(greedy({ messages: [{ role: 'user', content: 'Q' }, { role: 'assistant', content: 'The sky is' }] }));
+      assert.ok(s.seen.at(-1)!.prompt.endsWith('Q<|im_end|><|im_start|>assistant\n<think></think>The sky is'));
+    } finally {
+      s.restore();
+    }
+  });
+
+  test('a prefill with thinking continues the reasoning (or the text after it); an empty one is a plain new turn', async () => {
+    const s = script(' more thought.</think>\n\nAnswer.');
+    try {
+      const ask = (assistant: unknown) => post(greedy({ messages: [{ role: 'user', content: 'Q' }, { role: 'assistant', content: assistant }] }));
+      let msg = (await (await ask([{ type: 'thinking', thinking: 'Let me see:', signature: '' }])).json()) as Json;
+      assert.ok(s.seen.at(-1)!.prompt.endsWith('Q<|im_end|><|im_start|>assistant\n<think>Let me see:'));
+      assert.deepEqual(msg.content, [{ type: 'thinking', thinking: ' more thought.', signature: '' }, { type: 'text', text: 'Answer.' }]);
+
+      await ask([{ type: 'thinking', thinking: 'Done.', signature: '' }, { type: 'text', text: 'So' }]);
+      assert.ok(s.seen.at(-1)!.prompt.endsWith('<|im_start|>assistant\n<think>Done.</think>So'));
+
+      msg = (await (await ask([])).json()) as Json;
+      assert.ok(s.seen.at(-1)!.prompt.endsWith('Q<|im_end|><|im_start|>assistant\n<think>'), 'empty final message dropped; thinking by the template default');
+      assert.equal(msg.content[0].type, 'thinking');
+    } finally {
+      s.restore();
+    }
+  });
+
+  test('a prefill with a forced tool call, or holding tool_use, is refused', async () => {
+    const tools = [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+    const prefill = [{ role: 'user', content: 'Q' }, { role: 'assistant', content: 'I will' }];
+    let res = await post(greedy({ tools, tool_choice: { type: 'any' }, messages: prefill }));
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as Json).error.message, /tool_choice.*prefill/);
+    res = await post(greedy({ tools, messages: [{ role: 'user', content: 'Q' }, { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} }] }] }));
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as Json).error.message, /^messages\.1\.content\.0\.type: .*prefill/);
+  });
+
+  test('<tool_call> text is a tool_use block only when tools are offered (and tool_choice is not none)', async () => {
+    const text = 'Checking.\n<tool_call>\n<function=get_weather>\n<parameter=city>Oslo</parameter>\n</function>\n</tool_call>';
+    const s = script(text);
+    try {
+      const tools = [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+      const ask = async (extra: Json) => {
+        const body = greedy({ thinking: { type: 'disabled' }, ...extra });
+        const msg = (await (await post(body)).json()) as Json;
+        const noIds = (blocks: Json[]) => blocks.map(({ id: _, ...rest }) => rest);
+        assert.deepEqual(noIds(rebuild(await readEvents(await post({ ...body, stream: true }))).content), noIds(msg.content), 'stream = non-stream (ids are per request)');
+        return msg;
+      };
+      for (const extra of [{}, { tools, tool_choice: { type: 'none' } }]) {
+        const msg = await ask(extra);
+        assert.deepEqual(msg.content, [{ type: 'text', text }], JSON.stringify(extra));
+        assert.equal(msg.stop_reason, 'end_turn');
+      }
+      const msg = await ask({ tools });
+      assert.deepEqual(msg.content.map((b: Json) => b.type), ['text', 'tool_use']);
+      assert.deepEqual(msg.content[1].input, { city: 'Oslo' });
+      assert.equal(msg.stop_reason, 'tool_use');
+    } finally {
+      s.restore();
+    }
+  });
+
+  test('content: [] → 400 naming messages.N.content; adaptive thinking and hosted-tool extras are accepted', async () => {
+    let res = await post(greedy({ messages: [{ role: 'user', content: [] }] }));
+    assert.equal(res.status, 400);
+    const err = (await res.json()) as Json;
+    assert.equal(err.error.type, 'invalid_request_error');
+    assert.match(err.error.message, /^messages\.0\.content: must not be an empty list/);
+    res = await post(greedy({ max_tokens: 2, thinking: { type: 'adaptive' }, container: null, mcp_servers: [], context_management: { edits: [] } }));
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(((await res.json()) as Json).content[0].type, 'thinking', 'adaptive = thinking on');
   });
 
   test('a client that disconnects mid-stream frees its sequence at once', async () => {

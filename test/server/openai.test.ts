@@ -85,6 +85,7 @@ test('completions: text prompt, token-id prompt, stop strings', async () => {
   const ids = await client.completions.create({ model: 'tiny', prompt: [1, 2, 3], max_tokens: 4, temperature: 0, logprobs: 2 });
   assert.equal(ids.usage!.prompt_tokens, 3);
   assert.equal(ids.choices[0]!.logprobs!.tokens!.length, 4);
+  assert.deepEqual(Object.keys(ids.choices[0]!.logprobs!).sort(), ['text_offset', 'token_logprobs', 'tokens', 'top_logprobs'], 'only the API fields');
   const text = r.choices[0]!.text;
   if (text.length > 2) {
     const cut = await client.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 4, temperature: 0, stop: [text.slice(1, 3)] });
@@ -174,6 +175,7 @@ test('errors: status and OpenAI shape, and the server keeps serving', async () =
   await expectError(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'wizard', content: 'x' }] } as never), 400, 'messages.0.role');
   await expectError(client.chat.completions.create({ model: 'nope', messages: user('x') }), 404, 'model');
   await expectError(client.completions.create({ model: 'tiny', prompt: [999999999], max_tokens: 2 }), 400, 'prompt_ids');
+  await expectError(client.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 1_000_000_000 }), 400, 'max_tokens');
   const raw = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": "tiny", ' });
   assert.equal(raw.status, 400);
   assert.equal(((await raw.json()) as { error: { type: string } }).error.type, 'invalid_request_error');
@@ -197,7 +199,11 @@ test('errors: 401 without or with a wrong API key, 413 for a large body, 429 whe
     const stream = await long;
     const it = stream[Symbol.asyncIterator]();
     await it.next();
-    await assert.rejects(good.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 2 }), (e: unknown) => e instanceof OpenAI.APIError && e.status === 429);
+    await assert.rejects(good.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 2 }), (e: unknown) => e instanceof OpenAI.APIError && e.status === 429 && e.headers?.get('retry-after') === '1');
+    // More choices than the server can ever hold is the client's mistake (400 naming n), not a busy server.
+    await assert.rejects(good.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 2, n: 2 }), (e: unknown) => e instanceof OpenAI.APIError && e.status === 400 && (e.error as { param: string }).param === 'n');
+    const lower = await fetch(`${t.url}/v1/models`, { headers: { authorization: 'bearer sekret' } });
+    assert.equal(lower.status, 200, 'the Bearer scheme is case-insensitive');
     stream.controller.abort();
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(t.server.context.local('tiny').scheduler.state, { ...t.server.context.local('tiny').scheduler.state, active: 0, queued: 0, kvCacheBytes: 0 }, 'the client that went away no longer holds a sequence or cache');
@@ -230,4 +236,34 @@ test('a tool call written inside the reasoning is a tool call, unless the server
     restore();
     await t.close();
   }
+});
+
+test('CORS: preflight and responses allow other origins', async () => {
+  const pre = await fetch(`${s.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'http://example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
+  assert.ok(pre.status === 204 || pre.status === 200, `preflight status ${pre.status}`);
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  const r = await fetch(`${s.url}/v1/models`, { headers: { origin: 'http://example.com' } });
+  assert.equal(r.headers.get('access-control-allow-origin'), '*');
+});
+
+test('shutdown: requests cut off by close() get 503 / an error event, never a normal finish', async () => {
+  const t = await startServer({ backend: 'ts' });
+  const c = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const stream = await c.chat.completions.create({ model: 'tiny', messages: user('long'), max_tokens: 5000, stream: true });
+  const whole = c.chat.completions.create({ model: 'tiny', messages: user('long too'), max_tokens: 5000 });
+  const seen: { finish: string | null; error: unknown } = { finish: null, error: null };
+  const reading = (async () => {
+    try {
+      for await (const chunk of stream) {
+        for (const ch of chunk.choices) seen.finish = ch.finish_reason ?? seen.finish;
+        if (seen.finish === null) void 0;
+      }
+    } catch (e) {
+      seen.error = e;
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 300));
+  await Promise.all([t.close(), reading, assert.rejects(whole, (e: unknown) => e instanceof OpenAI.APIError && e.status === 503)]);
+  assert.equal(seen.finish, null, 'a cut-off stream must not report finish_reason');
+  assert.ok(seen.error instanceof Error && /shutting down/.test(String((seen.error as Error).message)), `stream error: ${String(seen.error)}`);
 });

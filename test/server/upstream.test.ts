@@ -7,8 +7,12 @@
  * raw MiMo text, which the front parses into reasoning_content / content / tool_calls streaming and not, exactly as
  * MiMoOutputParser does; it also checks the forwarded key and model id, /v1/messages routing, a wrong key (502), and
  * that a client going away aborts the upstream request. `--upstream` values are checked by the parser function.
+ * Loops (a server whose upstream is itself, two servers pointing at each other) get one quick 502/508 instead of a
+ * request storm; `/health` is 503 when nothing can be served and reports a remote id the upstream does not list;
+ * `/v1/messages` to an upstream without the Messages API gives a 502 saying so.
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +20,7 @@ import OpenAI from 'openai';
 import { RequestError } from '../../src/errors.js';
 import { MiMoOutputParser } from '../../src/parser/mimo-output-parser.js';
 import { createRouter, type MimoRouter } from '../../src/server/app.js';
-import { parseUpstreamFlag } from '../../src/server/upstream.js';
+import { MAX_HOPS, parseUpstreamFlag, refuseOwnAddress, upstreamAtOwnAddress, VIA_HEADER } from '../../src/server/upstream.js';
 import { decideStart, DECIDE_WINDOW_CHARS } from '../../src/server/upstream-parse.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -127,7 +131,7 @@ describe('routing to a second mimo serve', () => {
     assert.equal(byId.get('remote')!.owned_by, `upstream:${upstream.url}/v1`);
     assert.deepEqual(byId.get('remote')!.mimo, { upstream: `${upstream.url}/v1`, up: true, remote_model: 'tiny' });
     const health = (await (await fetch(`${front.url}/health`)).json()) as Json;
-    assert.deepEqual(health, { status: 'ok', models: ['tiny', 'remote'], upstreams: { remote: { url: `${upstream.url}/v1`, up: true, last_error: null } } });
+    assert.deepEqual(health, { status: 'ok', models: ['tiny', 'remote'], upstreams: { remote: { url: `${upstream.url}/v1`, up: true, last_error: null, remote_model: 'tiny', remote_model_listed: true } } });
     const metrics = await (await fetch(`${front.url}/metrics`)).text();
     assert.match(metrics, new RegExp(`mimo_upstream_up\\{upstream="remote",url="${upstream.url}/v1"\\} 1`));
   });
@@ -192,7 +196,9 @@ describe('routing to a second mimo serve', () => {
     const local = await client(front.url).chat.completions.create({ ...chat, model: 'tiny' });
     assert.equal(local.model, 'tiny');
     assert.equal(local.choices[0]!.finish_reason, 'length');
-    const health = (await (await fetch(`${front.url}/health`)).json()) as Json;
+    const res = await fetch(`${front.url}/health`);
+    assert.equal(res.status, 200, 'the local model still serves');
+    const health = (await res.json()) as Json;
     assert.equal(health.status, 'degraded');
     assert.equal(health.upstreams.remote.up, false);
     assert.match(health.upstreams.remote.last_error, /ECONNREFUSED/);
@@ -236,6 +242,14 @@ async function fakeUpstream(): Promise<FakeUpstream> {
       if (req.headers.authorization !== 'Bearer s3cret') return json(401, { error: { message: 'Invalid API key', type: 'authentication_error' } });
       if (req.method === 'GET' && req.url === '/v1/models') return json(200, { object: 'list', data: [{ id: 'fake-mimo', object: 'model', max_model_len: 4096 }] });
       if (req.url === '/v1/messages') {
+        // An engine that speaks only OpenAI's API (FastAPI's 404), and one that answers with a chat completion.
+        if (body.model === 'openai-only') return json(404, { detail: 'Not Found' });
+        if (body.model === 'odd' && body.stream) {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', model: 'odd', choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: null }] })}\n\n`);
+          return res.end('data: [DONE]\n\n');
+        }
+        if (body.model === 'odd') return json(200, { id: 'c', object: 'chat.completion', model: 'odd', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] });
         return json(200, { id: 'msg_1', type: 'message', role: 'assistant', model: body.model, content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', usage: { input_tokens: 3, output_tokens: 1 } });
       }
       const scenario = String(body.messages?.at(-1)?.content ?? '');
@@ -397,7 +411,12 @@ describe('raw MiMo text from an upstream', () => {
       assert.match((e.error as Json).message, /upstream 'wrongkey' at .* refused this server's credentials \(HTTP 401: Invalid API key\)/);
       return true;
     });
-    const health = (await (await fetch(`${frontUrl}/health`)).json()) as Json;
+    const res = await fetch(`${frontUrl}/health`);
+    assert.equal(res.status, 200, "'fake' is up");
+    const health = (await res.json()) as Json;
+    assert.equal(health.status, 'degraded');
+    assert.equal(health.upstreams.fake.up, true);
+    assert.equal(health.upstreams.fake.remote_model_listed, true);
     assert.equal(health.upstreams.wrongkey.up, false);
     assert.match(health.upstreams.wrongkey.last_error, /HTTP 401/);
   });
@@ -433,5 +452,239 @@ describe('raw MiMo text from an upstream', () => {
     assert.equal(got, 3);
     const closed = await Promise.race([fake.slowClosed.then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))]);
     assert.ok(closed, 'the fake upstream saw its request closed');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Loops, /health, unlisted remote ids, upstreams without the Messages API.
+
+/** A free loopback port (bound and released), for a server that must know its port before it listens. */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** POSTs a listening router's HTTP server saw. */
+function countPosts(router: MimoRouter): { n: number } {
+  const seen = { n: 0 };
+  router.app.server.on('request', (req: http.IncomingMessage) => {
+    if (req.method === 'POST') seen.n++;
+  });
+  return seen;
+}
+
+const post = (url: string, path: string, body: Json, headers: Record<string, string> = {}) =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+describe('upstream loops', () => {
+  const routers: MimoRouter[] = [];
+  after(async () => {
+    for (const r of routers) {
+      r.app.server.closeAllConnections();
+      await r.close();
+    }
+  });
+  /** A --model none router whose upstreams may point at servers not listening yet, listening on `port`. */
+  const router = async (port: number, upstreams: string[]) => {
+    const r = await createRouter({ upstreams: upstreams.map((u) => parseUpstreamFlag(u, { FAKE_KEY: 's3cret' })), upstreamSettings: { healthIntervalMs: 60_000, log: () => {} } });
+    routers.push(r);
+    const url = await r.app.listen({ host: '127.0.0.1', port });
+    return { r, url };
+  };
+  const hello = (model: string) => ({ model, max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] });
+
+  test('an upstream that is the server itself: one quick 502, no storm, /health keeps answering (503: nothing to serve)', async () => {
+    const port = await freePort();
+    const { r, url } = await router(port, [`self=http://127.0.0.1:${port}`]);
+    const seen = countPosts(r);
+    const t0 = Date.now();
+    const res = await post(url, '/v1/chat/completions', hello('self'));
+    const ms = Date.now() - t0;
+    assert.equal(res.status, 502);
+    const body = (await res.json()) as Json;
+    assert.equal(body.error.code, 'upstream_loop');
+    assert.match(body.error.message, new RegExp(`^upstream loop: upstream 'self' at http://127.0.0.1:${port}/v1 leads back to a server this request already passed through: loop detected: .*servers it passed through: (\\w+) → \\1\\.`));
+    assert.ok(ms < 2000, `answered in ${ms} ms`);
+    assert.ok(seen.n <= 3, `the server saw ${seen.n} POSTs`);
+    assert.equal(seen.n, 2, 'the request and its one looped copy');
+    // Streaming and Anthropic requests: the same 502, before any event; in Anthropic's shape on /v1/messages.
+    const stream = await post(url, '/v1/chat/completions', { ...hello('self'), stream: true });
+    assert.equal(stream.status, 502);
+    assert.equal(((await stream.json()) as Json).error.code, 'upstream_loop');
+    const anthropic = await post(url, '/v1/messages', hello('self'));
+    assert.equal(anthropic.status, 502);
+    const ab = (await anthropic.json()) as Json;
+    assert.equal(ab.type, 'error');
+    assert.equal(ab.error.type, 'api_error');
+    assert.match(ab.error.message, /^upstream loop: /);
+    assert.equal(seen.n, 6);
+    const health = await fetch(`${url}/health`);
+    assert.equal(health.status, 503);
+    const hb = (await health.json()) as Json;
+    assert.equal(hb.status, 'unavailable');
+    assert.equal(hb.upstreams.self.up, false);
+    assert.match(hb.upstreams.self.last_error, /^upstream loop: /);
+    await r.context.upstreams.get('self')!.check();
+    assert.equal(r.context.upstreams.get('self')!.up, false, 'a health check that answers does not hide the loop');
+  });
+
+  test('two servers pointing at each other: one 502 naming both, at most 3 requests in all', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await router(pa, [`x=http://127.0.0.1:${pb}`]);
+    const b = await router(pb, [`x=http://127.0.0.1:${pa}`]);
+    const [sa, sb] = [countPosts(a.r), countPosts(b.r)];
+    const res = await post(a.url, '/v1/chat/completions', hello('x'));
+    assert.equal(res.status, 502);
+    const message = ((await res.json()) as Json).error.message as string;
+    assert.match(message, new RegExp(`^upstream loop: upstream 'x' at http://127.0.0.1:${pb}/v1 → upstream 'x' at http://127.0.0.1:${pa}/v1 leads back`));
+    assert.ok(message.includes(`${a.r.context.instanceId} → ${b.r.context.instanceId} → ${a.r.context.instanceId}`), message);
+    assert.ok(sa.n + sb.n <= 3, `${sa.n} + ${sb.n} POSTs`);
+  });
+
+  test("a request carrying this server's id is refused with 508 (OpenAI shape; Anthropic's on /v1/messages), as is a chain too long", async () => {
+    const fake = await fakeUpstream();
+    try {
+      const { r, url } = await router(0, [`f=${fake.url}#fake-mimo,key=FAKE_KEY`]);
+      const id = r.context.instanceId;
+      const before = fake.requests.length;
+      const res = await post(url, '/v1/chat/completions', hello('f'), { [VIA_HEADER]: `aaaa, ${id}` });
+      assert.equal(res.status, 508);
+      const body = (await res.json()) as Json;
+      assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
+      assert.equal(body.error.code, 'loop_detected');
+      assert.match(body.error.message, new RegExp(`servers it passed through: aaaa → ${id} → ${id}\\.`));
+      const m = await post(url, '/v1/messages', hello('f'), { [VIA_HEADER]: id });
+      assert.equal(m.status, 508);
+      const mb = (await m.json()) as Json;
+      assert.equal(mb.type, 'error');
+      assert.equal(mb.error.type, 'api_error');
+      assert.match(mb.error.message, /^loop detected: /);
+      const long = await post(url, '/v1/chat/completions', hello('f'), { [VIA_HEADER]: Array.from({ length: MAX_HOPS }, (_, i) => `s${i}`).join(',') });
+      assert.equal(long.status, 508);
+      assert.equal(fake.requests.length, before, 'nothing was forwarded');
+      // A request that did not loop goes on, with this server's id appended to x-mimo-via.
+      const ok = await post(url, '/v1/chat/completions', { ...hello('f'), messages: [{ role: 'user', content: 'plain' }] }, { [VIA_HEADER]: 'aaaa' });
+      assert.equal(ok.status, 200);
+      assert.equal(fake.requests.at(-1)!.headers[VIA_HEADER], `aaaa,${id}`);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test("an --upstream at the server's own listen address is refused at start-up", () => {
+    const u = (url: string) => [parseUpstreamFlag(`me=${url}`, {})];
+    assert.equal(upstreamAtOwnAddress(u('http://127.0.0.1:8080'), '127.0.0.1', 8080)?.name, 'me');
+    assert.equal(upstreamAtOwnAddress(u('http://localhost:8080/v1'), '127.0.0.1', 8080)?.name, 'me');
+    assert.equal(upstreamAtOwnAddress(u('http://127.0.0.1:8080'), '0.0.0.0', 8080)?.name, 'me');
+    assert.equal(upstreamAtOwnAddress(u('http://[::1]:8080'), '::', 8080)?.name, 'me');
+    assert.equal(upstreamAtOwnAddress(u('http://127.0.0.1:8081'), '127.0.0.1', 8080), undefined);
+    assert.equal(upstreamAtOwnAddress(u('http://10.1.2.3:8080'), '127.0.0.1', 8080), undefined, 'another host');
+    assert.equal(upstreamAtOwnAddress(u('http://127.0.0.1:80'), '127.0.0.1', 0), undefined, 'port 0: not known yet');
+    assert.equal(upstreamAtOwnAddress(u('http://127.0.0.1'), '127.0.0.1', 80)?.name, 'me', 'default port');
+    assert.throws(
+      () => refuseOwnAddress(u('http://127.0.0.1:8080'), '127.0.0.1', 8080),
+      (e: unknown) => e instanceof RequestError && e.param === '--upstream' && /'me' points at this server itself/.test(e.message),
+    );
+    assert.doesNotThrow(() => refuseOwnAddress(u('http://127.0.0.1:9000'), '127.0.0.1', 8080));
+  });
+});
+
+describe('/health, unlisted remote ids, upstreams without the Messages API', () => {
+  let fake: FakeUpstream;
+  let front: MimoRouter;
+  let url: string;
+  const logged: string[] = [];
+
+  before(async () => {
+    fake = await fakeUpstream();
+    const env = { FAKE_KEY: 's3cret' };
+    const ups = ['listed=URL#fake-mimo', 'unlisted=URL#not-served-here', 'oai=URL#openai-only', 'odd=URL#odd'].map((u) => parseUpstreamFlag(`${u.replace('URL', fake.url)},key=FAKE_KEY`, env));
+    front = await createRouter({ upstreams: ups, upstreamSettings: { healthIntervalMs: 60_000, log: (line) => logged.push(line) } });
+    url = await front.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  after(async () => {
+    front?.app.server.closeAllConnections();
+    await front?.close();
+    await fake?.close();
+  });
+
+  test('an upstream that does not list its remote id: up, remote_model_listed false, one line logged at start', async () => {
+    const res = await fetch(`${url}/health`);
+    assert.equal(res.status, 200);
+    const health = (await res.json()) as Json;
+    assert.equal(health.status, 'ok');
+    assert.deepEqual(health.upstreams.listed, { url: `${fake.url}/v1`, up: true, last_error: null, remote_model: 'fake-mimo', remote_model_listed: true });
+    assert.deepEqual(health.upstreams.unlisted, { url: `${fake.url}/v1`, up: true, last_error: null, remote_model: 'not-served-here', remote_model_listed: false });
+    const about = logged.filter((l) => l.includes("'unlisted'"));
+    assert.equal(about.length, 1, logged.join('\n'));
+    assert.match(about[0]!, new RegExp(`^mimo serve: upstream 'unlisted': ${fake.url}/v1/models does not list model 'not-served-here' \\(it lists: fake-mimo\\); .*may accept it`));
+    await front.context.upstreams.get('unlisted')!.check();
+    assert.equal(logged.filter((l) => l.includes("'unlisted'")).length, 1, 'logged once, not at every check');
+  });
+
+  test('/v1/messages to an upstream that speaks only OpenAI: 502 in Anthropic shape pointing at /v1/chat/completions', async () => {
+    for (const stream of [false, true]) {
+      const res = await post(url, '/v1/messages', { model: 'oai', max_tokens: 8, stream, messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(res.status, 502, `stream: ${stream}`);
+      const body = (await res.json()) as Json;
+      assert.equal(body.type, 'error');
+      assert.equal(body.error.type, 'api_error');
+      assert.equal(body.error.message, `upstream 'oai' at ${fake.url}/v1 does not serve the Anthropic Messages API (/v1/messages): it answered HTTP 404: Not Found. Use /v1/chat/completions for model 'oai'`);
+    }
+    const chat = await client(url).chat.completions.create({ model: 'oai', messages: [{ role: 'user', content: 'plain' }] });
+    assert.equal(chat.model, 'oai', 'chat completions for that model work');
+  });
+
+  test('/v1/messages answered with something that is not an Anthropic message: 502 saying so', async () => {
+    const res = await post(url, '/v1/messages', { model: 'odd', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(res.status, 502);
+    const body = (await res.json()) as Json;
+    assert.equal(body.type, 'error');
+    assert.match(body.error.message, /^upstream 'odd' at .* does not serve the Anthropic Messages API \(\/v1\/messages\): it answered with JSON that is not an Anthropic message \(no "type": "message"\): \{"id":"c","object":"chat.completion".*Use \/v1\/chat\/completions for model 'odd'$/);
+    // Streaming: the headers are sent already, so an Anthropic error event ends the stream.
+    const s = await post(url, '/v1/messages', { model: 'odd', max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(s.status, 200);
+    const text = await s.text();
+    const events = text.split('\n\n').filter(Boolean);
+    assert.equal(events.length, 1, text);
+    assert.match(events[0]!, /^event: error\ndata: \{"type":"error","error":\{"type":"api_error","message":"upstream 'odd' at .* does not serve the Anthropic Messages API .*streamed events that are not Anthropic Messages API events/);
+  });
+
+  test('an upstream 404 naming the model on /v1/messages stays a 404', async () => {
+    // A mimo serve that does not serve the id answers 404 "The model … does not exist": not a missing route.
+    const other = await createRouter({ upstreams: [parseUpstreamFlag(`oai=${fake.url}#openai-only,key=FAKE_KEY`, { FAKE_KEY: 's3cret' })], upstreamSettings: { log: () => {} } });
+    const otherUrl = await other.app.listen({ host: '127.0.0.1', port: 0 });
+    const chained = await createRouter({ upstreams: [parseUpstreamFlag(`m=${otherUrl}#nope`, {})], upstreamSettings: { log: () => {} } });
+    const chainedUrl = await chained.app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const res = await post(chainedUrl, '/v1/messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(res.status, 404);
+      assert.match(((await res.json()) as Json).error.message, /^upstream 'm': The model 'nope' does not exist/);
+    } finally {
+      await chained.close();
+      other.app.server.closeAllConnections();
+      await other.close();
+    }
+  });
+
+  test('/health is 503 when nothing can be served (no local model, every upstream down)', async () => {
+    const port = await freePort();
+    const down = await createRouter({ upstreams: [parseUpstreamFlag(`gone=http://127.0.0.1:${port}`, {}), parseUpstreamFlag(`gone2=http://127.0.0.1:${port}/v1`, {})], upstreamSettings: { log: () => {} } });
+    const downUrl = await down.app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const res = await fetch(`${downUrl}/health`);
+      assert.equal(res.status, 503);
+      const body = (await res.json()) as Json;
+      assert.equal(body.status, 'unavailable');
+      assert.deepEqual(body.models, ['gone', 'gone2']);
+      assert.equal(body.upstreams.gone.up, false);
+      assert.equal(body.upstreams.gone.remote_model_listed, null);
+      assert.match(body.upstreams.gone.last_error, /ECONNREFUSED/);
+    } finally {
+      await down.close();
+    }
   });
 });

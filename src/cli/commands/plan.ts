@@ -113,7 +113,7 @@ export function registerPlan(program: Command): void {
     .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro')
     .option('--model <dir>', 'checkpoint directory (config.json and safetensors headers are read)')
     .option('--gpu <id>', 'GPU kind (data/gpus.json): h200, h100, a100-80g, b200, l40s, rtx4090')
-    .option('--gpus <n>', 'use exactly this many GPUs (default: the smallest count that fits)')
+    .option('--gpus <n>', 'use exactly this many GPUs in total, over all nodes (default: the smallest count that fits)')
     .option('--nodes <n>', 'spread over this many nodes (default: as few as hold the GPUs)')
     .option('--context <tokens>', 'context length of each sequence, tokens; k/m suffixes (default: max_position_embeddings)')
     .option('--concurrency <n>', 'sequences of --context tokens that must fit at once', '1')

@@ -6,9 +6,10 @@
  * SIGINT/SIGTERM.
  */
 import type { Command } from 'commander';
+import { RequestError } from '../../errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../kernels/select.js';
 import { createRouter, createServer, type MimoRouter, type RouterOptions } from '../../server/app.js';
-import { parseUpstreamFlag, type UpstreamOptions } from '../../server/upstream.js';
+import { parseUpstreamFlag, refuseOwnAddress, type UpstreamOptions } from '../../server/upstream.js';
 import { ensureDefaultModel } from '../default-model.js';
 import { parseChoice, parseIntOption, parseSizeOption } from '../options.js';
 
@@ -18,9 +19,10 @@ interface ServeFlags {
   host: string;
   port: number;
   apiKey?: string;
+  corsOrigin?: string;
   maxBatch: number;
   maxQueue: number;
-  maxBody: number;
+  maxBody?: number;
   mtp: number;
   parse: boolean;
   toolCallsInThinking: boolean;
@@ -28,7 +30,7 @@ interface ServeFlags {
   defaultMaxTokens: number;
   backend?: BackendChoice;
   threads?: number;
-  upstream: UpstreamOptions[];
+  upstream?: UpstreamOptions[];
 }
 
 /** `--model none`: no local model, upstreams only. */
@@ -42,18 +44,18 @@ export function registerServe(program: Command): void {
     .option(
       '--upstream <spec>',
       'NAME=URL[#REMOTE_ID][,key=ENV] (repeatable): requests for model NAME go to the OpenAI-compatible engine at URL (SGLang, vLLM, llama-server, mimo serve), with Authorization: Bearer $ENV; #REMOTE_ID is its model id',
-      (value: string, list: UpstreamOptions[]) => [...list, parseUpstreamFlag(value)],
-      [] as UpstreamOptions[],
+      (value: string, list: UpstreamOptions[] | undefined) => [...(list ?? []), parseUpstreamFlag(value)],
     )
     .option('--served-model-name <name>', 'model name clients send (default: the directory name)')
     .option('--host <addr>', 'address to bind (loopback by default; 0.0.0.0 exposes the server to the network)', '127.0.0.1')
-    .option('--port <n>', 'TCP port (0 = any free port)', parseIntOption(0), 8080)
+    .option('--port <n>', 'TCP port (0 = any free port)', parseIntOption(0, 65535), 8080)
     .option('--api-key <key>', 'require this key (Authorization: Bearer KEY or x-api-key) on /v1 routes')
     .option('--max-batch <n>', 'sequences decoded together in one batched step', parseIntOption(1), 8)
     .option('--max-queue <n>', 'requests waiting for a batch slot; beyond this the server answers 429', parseIntOption(0), 64)
-    .option('--max-body <size>', 'largest request body (e.g. 4mb); larger requests get 413', parseSizeOption, 4 * 1024 * 1024)
+    .option('--max-body <size>', 'largest request body (default 4mb); larger requests get 413', parseSizeOption)
     .option('--mtp <n>', 'MTP drafts per step for self-speculative decoding (0 = off)', parseIntOption(0), 0)
     .option('--no-parse', "return the model's raw text: no reasoning or tool-call parsing")
+    .option('--cors-origin <origin>', "Access-Control-Allow-Origin for browser clients on other origins (default '*')")
     .option('--no-tool-calls-in-thinking', 'leave tool calls the model writes inside its reasoning as reasoning text')
     .option('--prefill-chunk <n>', 'prompt tokens per prefill chunk (and per step), so running streams keep flowing', parseIntOption(1), 256)
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
@@ -61,7 +63,11 @@ export function registerServe(program: Command): void {
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
     .action(async (flags: ServeFlags) => {
       const log = (s: string) => process.stderr.write(`${s}\n`);
-      const common: RouterOptions = { apiKey: flags.apiKey, maxBody: flags.maxBody, parse: flags.parse, upstreams: flags.upstream };
+      if (flags.apiKey !== undefined && flags.apiKey.trim() === '') throw new RequestError('--api-key', 'is empty; give a key, or leave the flag out to serve without one');
+      if (flags.servedModelName !== undefined && flags.servedModelName.trim() === '') throw new RequestError('--served-model-name', 'is empty');
+      if (flags.corsOrigin !== undefined && flags.corsOrigin.trim() === '') throw new RequestError('--cors-origin', 'is empty');
+      const common: RouterOptions = { apiKey: flags.apiKey, maxBody: flags.maxBody, parse: flags.parse, upstreams: flags.upstream ?? [], corsOrigin: flags.corsOrigin };
+      refuseOwnAddress(common.upstreams ?? [], flags.host, flags.port);
       let server: MimoRouter;
       let engineLine = 'no local model';
       if (flags.model === NO_MODEL) {
@@ -82,6 +88,7 @@ export function registerServe(program: Command): void {
           defaultMaxTokens: flags.defaultMaxTokens,
         });
         if (withModel.engine.backendWarning) log(`mimo serve: ${withModel.engine.backendWarning}`);
+        if (!withModel.engine.tokenizer) log(`mimo serve: warning: ${dir} has no tokenizer.json — chat requests will be refused; /v1/completions takes token-id prompts only`);
         engineLine = `backend ${withModel.engine.model.backend.name}, batch ${flags.maxBatch}, MTP ${flags.mtp || 'off'}`;
         server = withModel;
       }

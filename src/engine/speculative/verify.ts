@@ -45,12 +45,17 @@ export function sampleFrom(d: TokenDistribution, u: number): number {
   return d.ids[d.ids.length - 1]!;
 }
 
-/** norm(max(0, p − q)) as a sparse distribution over p's support; falls back to p if p ≤ q everywhere. */
+/**
+ * norm(max(0, p − q)) as a sparse distribution over p's support; falls back to p if p ≤ q everywhere.
+ * O(|p| + |q|): q's probabilities are looked up in a map (supports can hold the whole vocabulary).
+ */
 export function residual(p: TokenDistribution, q: TokenDistribution): TokenDistribution {
+  const qProb = new Map<number, number>();
+  for (let i = 0; i < q.ids.length; i++) qProb.set(q.ids[i]!, q.probs[i]!);
   const probs = new Float32Array(p.ids.length);
   let total = 0;
   for (let i = 0; i < p.ids.length; i++) {
-    const r = Math.max(0, p.probs[i]! - probOf(q, p.ids[i]!));
+    const r = Math.max(0, p.probs[i]! - (qProb.get(p.ids[i]!) ?? 0));
     probs[i] = r;
     total += r;
   }

@@ -11,7 +11,7 @@ import type { GenerationStats, StreamChunk } from '../../engine/sequence.js';
 import type { ParserDelta } from '../../parser/types.js';
 import type { MiMoTokenizer } from '../../tokenizer/tokenizer.js';
 import { toChatMessages } from '../chat-messages.js';
-import { cancelOnDisconnect, runChoice, streamOpenAiChoices, type ChoiceEvent } from '../choice.js';
+import { cancelOnDisconnect, checkChoiceCount, runChoice, streamOpenAiChoices, type ChoiceEvent } from '../choice.js';
 import type { ServerContext } from '../context.js';
 import { invalidParam } from '../errors.js';
 import type { LocalModel } from '../local-model.js';
@@ -67,6 +67,7 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
   const toolChoice = body.tool_choice == null ? undefined : typeof body.tool_choice === 'string' ? body.tool_choice : { name: body.tool_choice.function.name };
   const prep = model.prepareChat(toChatMessages(body.messages), body.tools ?? undefined, toolChoice, enableThinking, body.chat_template_kwargs?.keep_all_reasoning);
   const opts = model.generateOptions(body, body.max_completion_tokens ?? body.max_tokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined);
+  checkChoiceCount(body.n ?? 1, model.scheduler);
   const handles = model.submit(prep.promptIds, opts, body.n ?? 1);
   const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
   const created = Math.floor(Date.now() / 1000);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { StreamChunk } from '../../engine/sequence.js';
 import type { MiMoTokenizer } from '../../tokenizer/tokenizer.js';
-import { cancelOnDisconnect, runChoice, streamOpenAiChoices } from '../choice.js';
+import { cancelOnDisconnect, checkChoiceCount, runChoice, streamOpenAiChoices } from '../choice.js';
 import type { ServerContext } from '../context.js';
 import { invalidParam } from '../errors.js';
 import { CompletionRequest, parseBody } from '../schemas.js';
@@ -22,6 +22,17 @@ class CompletionLogprobs {
   private offset = 0;
 
   constructor(private readonly tok: MiMoTokenizer | null) {}
+
+  /** The API fields only (never the tokenizer or the running offset). */
+  toJSON() {
+    return { tokens: this.tokens, token_logprobs: this.token_logprobs, top_logprobs: this.top_logprobs, text_offset: this.text_offset };
+  }
+
+  /** The newest entry alone (one streamed token), its text_offset counted from the start of the completion. */
+  last() {
+    const i = this.tokens.length - 1;
+    return { tokens: this.tokens.slice(i), token_logprobs: this.token_logprobs.slice(i), top_logprobs: this.top_logprobs.slice(i), text_offset: this.text_offset.slice(i) };
+  }
 
   add(c: StreamChunk): this {
     const text = (id: number) => (this.tok ? this.tok.decode([id]) : String(id));
@@ -50,6 +61,7 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
     promptIds = tok.encode(text);
   }
   const opts = model.generateOptions(body, body.max_tokens ?? 16, body.logprobs ?? undefined);
+  checkChoiceCount(body.n ?? 1, model.scheduler);
   const handles = model.submit(promptIds, opts, body.n ?? 1);
   const id = `cmpl-${randomUUID().replaceAll('-', '')}`;
   const created = Math.floor(Date.now() / 1000);
@@ -85,10 +97,11 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
     reply,
     handles,
     async (index, sse) => {
+      const acc = new CompletionLogprobs(tok);
       for await (const ev of choices[index]!) {
         if (sse.closed) return;
         if (ev.kind === 'token') {
-          const lp = ev.chunk.logprob ? new CompletionLogprobs(tok).add(ev.chunk) : null;
+          const lp = ev.chunk.logprob ? acc.add(ev.chunk).last() : null;
           const trace = ev.chunk.experts ? { mimo: { token: tokenTrace(model, ev.chunk) } } : {};
           if (ev.chunk.text || lp || ev.chunk.experts) sse.send(chunk([{ index, text: ev.chunk.text, logprobs: lp, finish_reason: null }], trace));
           continue;

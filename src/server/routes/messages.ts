@@ -4,8 +4,9 @@
  * output parser's result returned as `thinking`, `text` and `tool_use` content blocks with a `stop_reason`.
  * Streaming sends named events: `message_start`, per block `content_block_start` / `content_block_delta` /
  * `content_block_stop`, then `message_delta` (stop_reason, output tokens) and `message_stop`; a failure after the
- * stream started is an `error` event. Errors leave in Anthropic's shape (app.ts). Source: Anthropic API reference
- * "Messages", "Streaming messages"; issue 5.
+ * stream started is an `error` event. Errors leave in Anthropic's shape (app.ts). A final assistant message is a
+ * prefill: the reply continues its text (and the response holds only the continuation), as Anthropic does.
+ * Source: Anthropic API reference "Messages", "Streaming messages"; issue 5.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { checkBlockTypes, ContentBlockStream, contentBlocks, messageId, stopReason, toChatInput, type StreamEvent } from '../anthropic.js';
@@ -20,7 +21,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
   const body = parseBody(MessagesRequest, req.body);
   const model = ctx.local(body.model);
   const input = toChatInput(body);
-  const prep = model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking);
+  const prep = model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking, undefined, { continueFinalMessage: true });
   const opts = model.generateOptions({ temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences }, body.max_tokens, undefined);
   const [handle] = model.submit(prep.promptIds, opts, 1);
   const { reader, initial } = model.reader(prep);
