@@ -1,8 +1,9 @@
 /**
  * Token sampling from one row of logits `[V]` float32: penalties, then greedy argmax or temperature → top-k → top-p
- * → min-p → a seeded draw. The pure helpers below (`applyPenalties`, `filterTopK`, …) are the reference: each does
- * one step naively on a whole row, and `referenceProbs` composes them; `Sampler` computes the same distribution
- * with partial selection and a histogram threshold, and is tested against them.
+ * → min-p → a seeded draw. The pure helpers in sampling-reference.ts (`applyPenalties`, `filterTopK`, …, re-exported
+ * here) are the reference: each does one step naively on a whole row, and `referenceProbs` composes them; `Sampler`
+ * (this file) computes the same distribution with partial selection (sampling-select.ts) and a histogram threshold,
+ * and is tested against them. This file also holds `SamplingParams`, its defaults, validation and resolution.
  *
  * Order and conventions (HF transformers' warper order; vLLM / llama.cpp definitions):
  * 1. Penalties on the raw logits. Repetition (CTRL / HF / llama.cpp): every distinct id in prompt + generated has
@@ -19,6 +20,22 @@
  */
 import { RequestError, ShapeError } from '../errors.js';
 import { Rng } from './rng.js';
+import { applyPenalties, argmax, type PenaltyScratch } from './sampling-reference.js';
+import { MAX_NATS, selectTopK, sortByLogitDescending, weight } from './sampling-select.js';
+
+export {
+  applyPenalties,
+  applyTemperature,
+  argmax,
+  filterMinP,
+  filterTopK,
+  filterTopP,
+  logSoftmax,
+  maskVocab,
+  type PenaltyScratch,
+  referenceProbs,
+  softmax,
+} from './sampling-reference.js';
 
 /** Generation options of one request, camelCase of the OpenAI / vLLM parameter names given in errors. */
 export interface SamplingParams {
@@ -100,162 +117,6 @@ export function resolveSamplingParams(p: Partial<SamplingParams> = {}): Sampling
   return out;
 }
 
-/** Index of the largest of `logits[0..end)`; the lowest index wins ties; NaN is never chosen (0 if all NaN). */
-export function argmax(logits: Float32Array, end = logits.length): number {
-  let best = 0;
-  let bestValue = -Infinity;
-  for (let i = 0; i < end; i++) {
-    const v = logits[i]!;
-    if (v > bestValue) {
-      bestValue = v;
-      best = i;
-    }
-  }
-  return best;
-}
-
-/** Probabilities `[V]` of `logits [V]` (max-subtracted, float64 sums); all zeros when every logit is -Infinity. */
-export function softmax(logits: Float32Array, out = new Float32Array(logits.length)): Float32Array {
-  const m = logits[argmax(logits)]!;
-  let z = 0;
-  for (let i = 0; i < logits.length; i++) z += weight(logits[i]!, m, 1);
-  for (let i = 0; i < logits.length; i++) out[i] = z > 0 ? weight(logits[i]!, m, 1) / z : 0;
-  return out;
-}
-
-/** Log-probabilities `[V]` of `logits [V]`: `l - max - log Σ exp(l - max)`; -Infinity stays -Infinity. For logprobs. */
-export function logSoftmax(logits: Float32Array, out = new Float32Array(logits.length)): Float32Array {
-  const m = logits[argmax(logits)]!;
-  let z = 0;
-  for (let i = 0; i < logits.length; i++) z += weight(logits[i]!, m, 1);
-  const shift = m + Math.log(z);
-  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - shift;
-  return out;
-}
-
-/** In place: ids ≥ `allowedVocab` get -Infinity. @returns `logits` */
-export function maskVocab(logits: Float32Array, allowedVocab: number): Float32Array {
-  return logits.fill(-Infinity, allowedVocab);
-}
-
-/** Reusable buffers `[V]` for `applyPenalties`, so the per-token call allocates nothing; left zeroed after use. */
-export interface PenaltyScratch {
-  seen: Uint8Array;
-  counts: Int32Array;
-}
-
-/**
- * In place: repetition penalty over distinct ids of prompt + generated, then presence and frequency penalties over
- * generated ids (module docstring, step 1). Results are rounded to float32.
- * @param logits `[V]` float32
- * @returns `logits`
- * @throws ShapeError when an id is not an integer in [0, V)
- */
-export function applyPenalties(
-  logits: Float32Array,
-  context: SamplingContext,
-  params: PenaltyParams,
-  scratch?: PenaltyScratch,
-): Float32Array {
-  const V = logits.length;
-  const { promptIds, generatedIds } = context;
-  const { repetitionPenalty: rep, presencePenalty: presence, frequencyPenalty: frequency } = params;
-  for (const ids of [promptIds, generatedIds]) {
-    for (let j = 0; j < ids.length; j++) {
-      const id = ids[j]!;
-      if (id >>> 0 !== id || id >= V) throw new ShapeError(`penalties: token id ${id} outside logits [V=${V}]`);
-    }
-  }
-  const s = scratch ?? { seen: new Uint8Array(V), counts: new Int32Array(V) };
-  if (rep !== 1) {
-    for (const ids of [promptIds, generatedIds]) {
-      for (let j = 0; j < ids.length; j++) {
-        const id = ids[j]!;
-        if (s.seen[id]) continue;
-        s.seen[id] = 1;
-        const l = logits[id]!;
-        logits[id] = l > 0 ? l / rep : l * rep;
-      }
-    }
-    for (const ids of [promptIds, generatedIds]) for (let j = 0; j < ids.length; j++) s.seen[ids[j]!] = 0;
-  }
-  if (presence !== 0 || frequency !== 0) {
-    for (let j = 0; j < generatedIds.length; j++) s.counts[generatedIds[j]!]!++;
-    for (let j = 0; j < generatedIds.length; j++) {
-      const id = generatedIds[j]!;
-      const count = s.counts[id]!;
-      if (count === 0) continue; // already penalized (and reset) at an earlier occurrence
-      logits[id] = logits[id]! - (presence + frequency * count);
-      s.counts[id] = 0;
-    }
-  }
-  return logits;
-}
-
-/** In place: `logits / temperature` (temperature > 0). @returns `logits` */
-export function applyTemperature(logits: Float32Array, temperature: number): Float32Array {
-  for (let i = 0; i < logits.length; i++) logits[i] = logits[i]! / temperature;
-  return logits;
-}
-
-/** In place: all but the `k` largest logits (ties to the lower id) become -Infinity; k 0 or ≥ V = off. Naive sort. */
-export function filterTopK(logits: Float32Array, k: number): Float32Array {
-  if (k <= 0 || k >= logits.length) return logits;
-  const order = sortedIds(logits, logits.length);
-  for (let r = k; r < order.length; r++) logits[order[r]!] = -Infinity;
-  return logits;
-}
-
-/** In place: keep the shortest most-likely prefix with cumulative probability ≥ p (at least one); p 1 = off. */
-export function filterTopP(logits: Float32Array, p: number): Float32Array {
-  if (p >= 1) return logits;
-  const order = sortedIds(logits, logits.length);
-  const m = logits[order[0]!]!;
-  let z = 0;
-  for (let i = 0; i < logits.length; i++) z += weight(logits[i]!, m, 1);
-  let cum = 0;
-  let r = 0;
-  while (r < order.length) {
-    cum += weight(logits[order[r]!]!, m, 1);
-    r++;
-    if (cum >= p * z) break;
-  }
-  for (; r < order.length; r++) logits[order[r]!] = -Infinity;
-  return logits;
-}
-
-/** In place: tokens with probability < minP × the largest probability become -Infinity; minP 0 = off. */
-export function filterMinP(logits: Float32Array, minP: number): Float32Array {
-  if (minP <= 0) return logits;
-  const m = logits[argmax(logits)]!;
-  for (let i = 0; i < logits.length; i++) if (!(weight(logits[i]!, m, 1) >= minP)) logits[i] = -Infinity;
-  return logits;
-}
-
-/**
- * The sampling distribution `[V]` float32, computed naively from the steps above (copy, then each helper in order;
- * one-hot at the argmax when temperature is 0). The definition `Sampler` is tested against.
- */
-export function referenceProbs(
-  logits: Float32Array,
-  context: SamplingContext,
-  params: SamplingParams,
-  allowedVocab = logits.length,
-): Float32Array {
-  const x = applyPenalties(Float32Array.from(logits), context, params);
-  maskVocab(x, allowedVocab);
-  if (params.temperature === 0) {
-    const oneHot = new Float32Array(x.length);
-    oneHot[argmax(x)] = 1;
-    return oneHot;
-  }
-  applyTemperature(x, params.temperature);
-  filterTopK(x, params.topK);
-  filterTopP(x, params.topP);
-  filterMinP(x, params.minP);
-  return softmax(x);
-}
-
 /** Tokens kept by a `Sampler` step and their renormalized probabilities (same length, unspecified order). */
 export interface TokenDistribution {
   ids: Int32Array;
@@ -265,8 +126,6 @@ export interface TokenDistribution {
 /** Histogram of scaled distances `(max - logit) / T` that bounds the top-p candidates: 256 buckets of 1/8 nat. */
 const BUCKETS = 256;
 const BUCKETS_PER_NAT = 8;
-/** Beyond this many nats below the max, exp underflows float64 (weight 0). Also rejects NaN. */
-const MAX_NATS = 745;
 
 /**
  * One sequence's sampler: validated params, a generator seeded from `params.seed` (or entropy), and scratch
@@ -464,100 +323,6 @@ export class Sampler {
   }
 }
 
-/** Unnormalized probability `exp((l - m) / T)` of logit `l` given the row max `m`; 0 for -Infinity and NaN. */
-function weight(l: number, m: number, T: number): number {
-  const d = (m - l) / T;
-  return d <= MAX_NATS ? Math.exp(-d) : 0;
-}
-
 function bucketOf(d: number): number {
   return d < BUCKETS / BUCKETS_PER_NAT ? (d * BUCKETS_PER_NAT) | 0 : BUCKETS - 1;
-}
-
-/** Logit value for ordering: NaN counts as -Infinity. */
-function orderValue(x: Float32Array, i: number): number {
-  const v = x[i]!;
-  return v === v ? v : -Infinity;
-}
-
-/** Comparator of ids: larger logit first, lower id first among equals. */
-function byLogitDescending(x: Float32Array): (a: number, b: number) => number {
-  return (a, b) => {
-    const va = orderValue(x, a);
-    const vb = orderValue(x, b);
-    return va > vb ? -1 : va < vb ? 1 : a - b;
-  };
-}
-
-const ID_SCALE = 2 ** 21;
-const keyF32 = new Float32Array(1);
-const keyU32 = new Uint32Array(keyF32.buffer);
-
-/**
- * Sort `ids` in place by `byLogitDescending` without a comparator: each id becomes one float64 key, the
- * order-reversed bits of its float32 logit times 2^21 plus the id (exact below 2^53), and the keys are sorted
- * numerically by the engine's native sort, several times faster than a JS comparator over 10^5 candidates.
- * Falls back to the comparator for rows longer than 2^21. `keys` is scratch of at least `ids.length`.
- */
-function sortByLogitDescending(x: Float32Array, ids: Int32Array, keys: Float64Array): void {
-  if (x.length > ID_SCALE) {
-    ids.sort(byLogitDescending(x));
-    return;
-  }
-  const count = ids.length;
-  for (let j = 0; j < count; j++) {
-    const id = ids[j]!;
-    const v = x[id]!;
-    keyF32[0] = v === v ? v + 0 : -Infinity; // NaN → -Infinity; -0 + 0 → +0 so ±0 tie by id
-    const u = keyU32[0]!;
-    const ascending = u & 0x80000000 ? ~u >>> 0 : (u | 0x80000000) >>> 0; // monotone in the float value
-    keys[j] = (0xffffffff - ascending) * ID_SCALE + id;
-  }
-  const sorted = keys.subarray(0, count).sort();
-  for (let j = 0; j < count; j++) ids[j] = sorted[j]! % ID_SCALE;
-}
-
-/** All ids of `x[0..n)` sorted by `byLogitDescending` (the naive full sort of the reference helpers). */
-function sortedIds(x: Float32Array, n: number): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return order.sort(byLogitDescending(x));
-}
-
-/**
- * The k best ids of `x[0..n)` (larger logit, then lower id) into `out[0..k)`, sorted best first. A binary min-heap
- * holds the k best so far with the worst at the root: O(n) compares when most tokens lose to the root, O(n log k)
- * at worst. Scanning ids in increasing order means a later equal logit never displaces the root.
- */
-function selectTopK(x: Float32Array, n: number, k: number, out: Int32Array, keys: Float64Array): number {
-  const worse = (a: number, b: number): boolean => {
-    const va = orderValue(x, a);
-    const vb = orderValue(x, b);
-    return va < vb || (va === vb && a > b);
-  };
-  const siftDown = (pos: number): void => {
-    for (;;) {
-      const left = 2 * pos + 1;
-      if (left >= k) return;
-      const right = left + 1;
-      const child = right < k && worse(out[right]!, out[left]!) ? right : left;
-      if (!worse(out[child]!, out[pos]!)) return;
-      const t = out[pos]!;
-      out[pos] = out[child]!;
-      out[child] = t;
-      pos = child;
-    }
-  };
-  for (let i = 0; i < k; i++) out[i] = i;
-  for (let pos = (k >> 1) - 1; pos >= 0; pos--) siftDown(pos);
-  let rootValue = orderValue(x, out[0]!);
-  for (let i = k; i < n; i++) {
-    if (x[i]! > rootValue) {
-      out[0] = i;
-      siftDown(0);
-      rootValue = orderValue(x, out[0]!);
-    }
-  }
-  sortByLogitDescending(x, out.subarray(0, k), keys);
-  return k;
 }
