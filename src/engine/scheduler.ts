@@ -25,7 +25,6 @@ export class RequestHandle implements AsyncIterable<StreamChunk> {
   private wake: (() => void) | null = null;
   private failure: unknown = null;
   private ended = false;
-  cancelled = false;
   /** The chunk with finishReason, once it was produced. */
   finalChunk: StreamChunk | null = null;
 
@@ -33,8 +32,7 @@ export class RequestHandle implements AsyncIterable<StreamChunk> {
 
   /** Stop generating: the sequence and its cache are freed before the next step; the stream ends with 'abort'. */
   cancel(): void {
-    if (this.cancelled || this.ended) return;
-    this.cancelled = true;
+    if (this.ended) return;
     this.push([this.sequence.abort()]);
   }
 
@@ -163,7 +161,7 @@ export class Scheduler {
   private async loop(): Promise<void> {
     try {
       for (;;) {
-        this.dropCancelled();
+        this.dropFinished();
         while (this.active.length < this.maxBatch && this.queue.length) this.active.push(this.queue.shift()!);
         if (this.active.length === 0) break;
         this.step();
@@ -175,8 +173,8 @@ export class Scheduler {
     if (this.queue.length) this.kick();
   }
 
-  /** Cancelled handles already hold their final chunk: drop them (and their caches). */
-  private dropCancelled(): void {
+  /** Finished handles (done, failed or cancelled) leave the batch and the queue, and their caches with them. */
+  private dropFinished(): void {
     this.active = this.active.filter((h) => !h.finished);
     for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.finished) this.queue.splice(i, 1);
   }

@@ -5,7 +5,7 @@
  * and optional per-token log-probabilities and router selections. Source: STYLE.md habits 5–6.
  */
 import { RequestError } from '../errors.js';
-import type { MiMoModel } from '../model/mimo-v2/model.js';
+import { sliceExperts, type MiMoModel } from '../model/mimo-v2/model.js';
 import { IncrementalDetokenizer } from '../tokenizer/incremental-detokenizer.js';
 import type { MiMoTokenizer } from '../tokenizer/tokenizer.js';
 import { PlainDecoder, SpeculativeDecoder, type Decoder, type StepPlan } from './decoders.js';
@@ -135,7 +135,6 @@ export class Sequence {
   readonly generated: number[] = [];
   readonly decoder: Decoder;
   readonly maxTokens: number;
-  done = false;
   private readonly stopIds: Set<number>;
   private readonly detok: IncrementalDetokenizer | null;
   private readonly stopper: StopMatcher;
@@ -217,7 +216,7 @@ export class Sequence {
       const { emit, stopped } = this.stopper.push(this.detok ? this.detok.push(next) : '');
       const chunk: StreamChunk = { tokenId: next, text: emit };
       if (this.opts.logprobs !== undefined) chunk.logprob = tokenLogprob(logits.subarray(j * V, (j + 1) * V), this.allowedVocab, next, this.opts.logprobs);
-      if (experts) chunk.experts = expertsOfRow(experts, T, this.model.config.numExpertsPerTok, firstRow + j);
+      if (experts) chunk.experts = sliceExperts(experts, T, this.model.config.numExpertsPerTok, firstRow + j, 1);
       out.push(chunk);
       if (stopped) return [...out, this.finish('stop')];
       if (this.generated.length >= this.maxTokens) return [...out, this.finish('length')];
@@ -231,7 +230,6 @@ export class Sequence {
   }
 
   private finish(reason: FinishReason): StreamChunk {
-    this.done = true;
     const tEnd = performance.now();
     let tail = '';
     if (reason !== 'stop' || !this.opts.stop?.length) tail = this.stopper.push(this.detok ? this.detok.flush() : '').emit + this.stopper.flush();
@@ -255,12 +253,4 @@ export class Sequence {
     const stopString = reason === 'stop' ? this.stopper.matched : undefined;
     return { tokenId: null, text: tail, finishReason: reason, stats, ...(stopString !== undefined ? { stopString } : {}) };
   }
-}
-
-/** Expert ids of row r: `[L, T, K]` → `[L, K]`. */
-function expertsOfRow(all: Int32Array, T: number, K: number, r: number): Int32Array {
-  const L = all.length / (T * K);
-  const out = new Int32Array(L * K);
-  for (let l = 0; l < L; l++) out.set(all.subarray((l * T + r) * K, (l * T + r + 1) * K), l * K);
-  return out;
 }

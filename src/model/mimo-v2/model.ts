@@ -31,7 +31,7 @@ export interface SegmentOutput {
 }
 
 /** Rows offset … offset+T−1 of expert ids `[L, R, K]` → `[L, T, K]`. */
-function sliceExperts(all: Int32Array, R: number, K: number, offset: number, T: number): Int32Array {
+export function sliceExperts(all: Int32Array, R: number, K: number, offset: number, T: number): Int32Array {
   const L = all.length / (R * K);
   const out = new Int32Array(L * T * K);
   for (let l = 0; l < L; l++) out.set(all.subarray((l * R + offset) * K, (l * R + offset + T) * K), l * T * K);
@@ -40,6 +40,8 @@ function sliceExperts(all: Int32Array, R: number, K: number, offset: number, T: 
 
 export class MiMoModel {
   private readonly router: RouterParams;
+  /** Trunk layers with a MoE FFN (the rows of recorded expert ids). */
+  private readonly numMoeLayers: number;
 
   readonly weights: ModelWeights;
 
@@ -52,6 +54,7 @@ export class MiMoModel {
     readonly backend: Backend,
   ) {
     this.router = routerParams(config);
+    this.numMoeLayers = config.layers.filter((l) => l.ffn === 'moe').length;
     this.weights = prepareWeights(weights, (w) => backend.prepareWeight(w));
   }
 
@@ -108,29 +111,19 @@ export class MiMoModel {
     segments.forEach((s, i) => {
       if (s.tokens.length === 0) throw new ShapeError(`forward: segment ${i} has no tokens`);
     });
-    const limit = Math.max(1, this.backend.rowInvariantRows());
+    const D = this.config.hiddenSize;
+    const K = this.config.numExpertsPerTok;
     const out: SegmentOutput[] = new Array(segments.length);
-    let group: number[] = [];
-    let rows = 0;
-    const flush = () => {
-      if (group.length === 0) return;
+    for (const group of this.packRows(segments.map((seg) => seg.tokens.length))) {
       const r = this.forwardRows(group.map((i) => segments[i]!), undefined, opts.recordExperts);
-      const D = this.config.hiddenSize;
+      const rows = r.hidden.length / D;
       let offset = 0;
-      group.forEach((i) => {
+      for (const i of group) {
         const T = segments[i]!.tokens.length;
-        out[i] = { hidden: r.hidden.slice(offset * D, (offset + T) * D), experts: r.experts && sliceExperts(r.experts, rows, this.config.numExpertsPerTok, offset, T) };
+        out[i] = { hidden: r.hidden.slice(offset * D, (offset + T) * D), experts: r.experts && sliceExperts(r.experts, rows, K, offset, T) };
         offset += T;
-      });
-      group = [];
-      rows = 0;
-    };
-    segments.forEach((s, i) => {
-      if (rows + s.tokens.length > limit) flush();
-      group.push(i);
-      rows += s.tokens.length;
-    });
-    flush();
+      }
+    }
     return out;
   }
 
@@ -144,8 +137,7 @@ export class MiMoModel {
     const T = tokens.length;
     const h = this.embed(tokens);
     const K = cfg.numExpertsPerTok;
-    const moeLayers = cfg.layers.filter((l) => l.ffn === 'moe').length;
-    const experts = recordExperts ? new Int32Array(moeLayers * T * K) : undefined;
+    const experts = recordExperts ? new Int32Array(this.numMoeLayers * T * K) : undefined;
     let moeIndex = 0;
     cfg.layers.forEach((plan, i) => {
       const w = this.weights.layers[i]!;
@@ -191,37 +183,44 @@ export class MiMoModel {
   computeLogitsBatched(parts: readonly Float32Array[]): Float32Array[] {
     const D = this.config.hiddenSize;
     const V = this.config.vocabSize;
-    const limit = Math.max(1, this.backend.rowInvariantRows());
     const out: Float32Array[] = parts.map(() => new Float32Array(0));
-    let group: number[] = [];
-    let rows = 0;
-    const flush = () => {
-      if (rows === 0) return;
+    for (const group of this.packRows(parts.map((p) => p.length / D))) {
+      const rows = group.reduce((n, i) => n + parts[i]!.length / D, 0);
       const x = new Float32Array(rows * D);
-      let o = 0;
+      let r = 0;
       for (const i of group) {
-        x.set(parts[i]!, o);
-        o += parts[i]!.length;
+        x.set(parts[i]!, r * D);
+        r += parts[i]!.length / D;
       }
       const y = this.computeLogits(x, rows);
-      let r = 0;
+      r = 0;
       for (const i of group) {
         const n = parts[i]!.length / D;
         out[i] = y.subarray(r * V, (r + n) * V);
         r += n;
       }
-      group = [];
-      rows = 0;
-    };
-    parts.forEach((p, i) => {
-      const n = p.length / D;
+    }
+    return out;
+  }
+
+  /**
+   * Groups of item indices (in order) whose row counts sum to at most `backend.rowInvariantRows()`; an item larger
+   * than that is a group of its own, items of 0 rows are left out.
+   */
+  private packRows(sizes: readonly number[]): number[][] {
+    const limit = Math.max(1, this.backend.rowInvariantRows());
+    const groups: number[][] = [];
+    let rows = Infinity;
+    sizes.forEach((n, i) => {
       if (n === 0) return;
-      if (rows + n > limit) flush();
-      group.push(i);
+      if (rows + n > limit) {
+        groups.push([]);
+        rows = 0;
+      }
+      groups[groups.length - 1]!.push(i);
       rows += n;
     });
-    flush();
-    return out;
+    return groups;
   }
 
   /**
