@@ -4,7 +4,7 @@
  */
 
 /** Safetensors dtype strings this engine reads. */
-export type DType = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I64' | 'I32';
+export type DType = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I64' | 'I32' | 'U8';
 
 /** Bytes per element of each dtype. */
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
@@ -14,6 +14,7 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   F8_E4M3: 1,
   I64: 8,
   I32: 4,
+  U8: 1,
 };
 
 /** True when `s` is a dtype string this engine can read. */
@@ -121,6 +122,9 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, count: number): Flo
       break;
     case 'I32':
       for (let i = 0; i < count; i++) out[i] = dv.getInt32(i * 4, true);
+      break;
+    case 'U8':
+      for (let i = 0; i < count; i++) out[i] = bytes[i]!;
       break;
   }
   return out;

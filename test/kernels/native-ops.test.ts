@@ -95,6 +95,12 @@ function makeWeight(dtype: Weight['dtype'], rows: number, cols: number, r: () =>
       const scales = Float32Array.from({ length: scaleRows * scaleCols }, () => 2 ** -(4 + Math.floor(r() * 8)) * (0.5 + r()));
       return { rows, cols, dtype, data, scales, scaleCols, blockCols: grid.blockCols, rowScale };
     }
+    case 'mxfp4': {
+      // Every code; exponent bytes 117…136 (scales 2^−10 … 2^9); cols must be a multiple of 32.
+      const data = Uint8Array.from({ length: (rows * cols) / 2 }, () => Math.floor(r() * 256));
+      const e8m0 = Uint8Array.from({ length: (rows * cols) / 32 }, () => 117 + Math.floor(r() * 20));
+      return { rows, cols, dtype, data, e8m0 };
+    }
   }
 }
 
