@@ -128,6 +128,17 @@ export class Checkpoint {
     return this.where.get(name)?.tensors.get(name);
   }
 
+  /**
+   * The raw stored bytes of a tensor (a view of the mapping when the checkpoint maps its files, else a fresh read);
+   * does not mark the tensor used.
+   * @throws CheckpointError when the tensor is absent
+   */
+  tensorBytes(name: string): Uint8Array {
+    const f = this.where.get(name);
+    if (!f) throw new CheckpointError(this.dir, `${name} not found in any shard`);
+    return f.view(name);
+  }
+
   /** Path of the file holding a tensor (for error messages). */
   fileOf(name: string): string {
     return this.where.get(name)?.path ?? this.dir;

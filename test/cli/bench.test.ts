@@ -89,7 +89,7 @@ test('decode weight bytes = the active tensors of the inventory (one embedding r
   const dir = ensureTiny();
   const cfg = loadConfig(path.join(dir, 'config.json'));
   const wb = decodeWeightBytes(dir, cfg);
-  const bytesPer = { bf16: 2, f32: 4, fp8: 1 } as const;
+  const bytesPer = { bf16: 2, f32: 4, fp8: 1, mxfp4: 0.5 + 1 / 32 } as const;
   let expected = 0;
   for (const g of weightInventory(cfg, 0)) {
     const n = g.shape.reduce((a, b) => a * b, 1) * bytesPer[g.storage];
