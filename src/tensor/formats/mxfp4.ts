@@ -58,21 +58,16 @@ export function findE8m0Nan(scales: Uint8Array): number {
   return scales.indexOf(E8M0_NAN);
 }
 
-/** Nearest e2m1 code of a finite value (already divided by its block scale): ties to the even code, saturating at ±6, sign kept (−0 → code 8). */
+/**
+ * Nearest e2m1 code of a finite value (already divided by its block scale): ties to the even code, saturating at ±6,
+ * sign kept (−0 and small negatives → code 8). The thresholds are the midpoints between neighbouring e2m1 values;
+ * `<=` where the lower neighbour's code is even (a tie goes to it), `<` where the upper one's is.
+ */
 export function nearestFp4Code(v: number): number {
   const sign = v < 0 || Object.is(v, -0) ? 8 : 0;
   const a = Math.abs(v);
-  let best = 0;
-  let bestD = Infinity;
-  for (let code = 0; code < 8; code++) {
-    const d = Math.abs(a - FP4_E2M1_VALUES[code]!);
-    // Strictly closer wins; on an exact tie the even code (even mantissa bit) wins.
-    if (d < bestD || (d === bestD && code % 2 === 0 && best % 2 === 1)) {
-      best = code;
-      bestD = d;
-    }
-  }
-  return sign | best;
+  const code = a <= 0.25 ? 0 : a < 0.75 ? 1 : a <= 1.25 ? 2 : a < 1.75 ? 3 : a <= 2.5 ? 4 : a < 3.5 ? 5 : a <= 5 ? 6 : 7;
+  return sign | code;
 }
 
 /**
