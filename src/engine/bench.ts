@@ -110,6 +110,14 @@ export interface BenchResult {
   /** Time to first token = prefill seconds. */
   ttftSeconds: Spread;
   decodeWeightBytes: DecodeWeightBytes;
+  /**
+   * Machine read bandwidth measured in this process after the runs (the native addon's probe: `threads` threads
+   * summing a freshly touched 1 GiB buffer of 4 KiB pages, as mapped weights are, best of 3), bytes/s; null when the
+   * addon is not available. Decode's bound is this ÷ `decodeWeightBytes.total`.
+   */
+  readBandwidthBytesPerSecond: number | null;
+  /** Median decode tokens/s ÷ that bound (null without a bandwidth figure). */
+  decodeFractionOfBound: number | null;
   /** Every run generated the same tokens (greedy decoding is deterministic). */
   deterministicTokens: boolean;
   /** Largest {@link BenchRun.foreignCores} of the runs (null where unmeasurable). */
@@ -313,6 +321,14 @@ export function runBench(opts: BenchOptions): BenchResult {
       sameTokensAsPlain: mtpRuns.every((m) => m.tokens.join(',') === tokens[0]),
     };
   }
+  let readBandwidth: number | null = null;
+  try {
+    readBandwidth = loadNativeAddon().memReadBandwidth(1 << 30, threads, 3);
+  } catch {
+    readBandwidth = null; // no addon: no probe (the figure is omitted, never guessed)
+  }
+  const weightBytes = decodeWeightBytes(opts.modelDir, config);
+  const decodeTps = spread(perRun.map((r) => r.decodeTokensPerSecond));
   return {
     ...(mtp ? { mtp } : {}),
     modelDir: opts.modelDir,
@@ -328,9 +344,11 @@ export function runBench(opts: BenchOptions): BenchResult {
     rssAfterLoadBytes,
     peakRssBytes: peakRssBytes(),
     prefillTokensPerSecond: spread(perRun.map((r) => r.prefillTokensPerSecond)),
-    decodeTokensPerSecond: spread(perRun.map((r) => r.decodeTokensPerSecond)),
+    decodeTokensPerSecond: decodeTps,
     ttftSeconds: spread(perRun.map((r) => r.prefillSeconds)),
-    decodeWeightBytes: decodeWeightBytes(opts.modelDir, config),
+    decodeWeightBytes: weightBytes,
+    readBandwidthBytesPerSecond: readBandwidth,
+    decodeFractionOfBound: readBandwidth ? decodeTps.median / (readBandwidth / weightBytes.total) : null,
     deterministicTokens: tokens.every((t) => t === tokens[0]),
     maxForeignCores: perRun.some((r) => r.foreignCores === null) ? null : Math.max(...perRun.map((r) => r.foreignCores!)),
     perRun,

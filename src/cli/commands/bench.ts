@@ -44,6 +44,8 @@ export function benchJson(r: BenchResult): Record<string, unknown> {
     rss_after_load_bytes: r.rssAfterLoadBytes,
     peak_rss_bytes: r.peakRssBytes,
     decode_weight_bytes: r.decodeWeightBytes.total,
+    read_bandwidth_bytes_per_second: r.readBandwidthBytesPerSecond,
+    decode_fraction_of_bound: r.decodeFractionOfBound,
     deterministic_tokens: r.deterministicTokens,
     max_foreign_cores: r.maxForeignCores,
     ...(r.mtp
@@ -89,6 +91,12 @@ export function formatBench(r: BenchResult): string {
     '',
     `  load ${r.loadSeconds.toFixed(2)} s | RSS after load ${formatBytes(r.rssAfterLoadBytes)} | peak RSS ${formatBytes(r.peakRssBytes)} | ` +
       `weights read per decoded token ${formatBytes(r.decodeWeightBytes.total)}`,
+    ...(r.readBandwidthBytesPerSecond
+      ? [
+          `  read bandwidth ${(r.readBandwidthBytesPerSecond / 1e9).toFixed(1)} GB/s (measured now, ${r.threads} thread${r.threads > 1 ? 's' : ''}) → decode bound ` +
+            `${(r.readBandwidthBytesPerSecond / r.decodeWeightBytes.total).toFixed(2)} tok/s; median decode = ${(100 * r.decodeFractionOfBound!).toFixed(1)}% of it`,
+        ]
+      : []),
     ...(r.deterministicTokens ? [] : ['  warning: the runs generated different tokens (greedy decoding should be deterministic)']),
     ...(r.maxForeignCores !== null && r.maxForeignCores > FOREIGN_WARN_CORES
       ? [`  warning: other processes kept ${r.maxForeignCores.toFixed(2)} cores busy during a run; the figures are not representative`]
