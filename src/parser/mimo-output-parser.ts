@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { RequestError } from '../errors.js';
 import type { ChatTool } from '../tokenizer/tokenizer.js';
 import { ToolParameterTypes } from './tool-arguments.js';
-import { TOOL_CALL_OPEN, ToolCallXmlReader, type ToolCallEvent } from './tool-call-xml.js';
+import { TOOL_CALL_OPEN, ToolCallXmlReader, type ToolCallEvent, type ToolCallRules } from './tool-call-xml.js';
 import type { ParseResult, ParserDelta, ToolCall, ToolCallDelta } from './types.js';
 
 export { startsInThinking } from './starts-in-thinking.js';
@@ -21,10 +21,17 @@ const REASONING_TAGS = [THINK_CLOSE, TOOL_CALL_OPEN];
 /** Options of {@link MiMoOutputParser}. */
 export interface MiMoOutputParserOptions {
   /**
-   * The request's tools; their parameter schemas type argument values. Calls of other tools are still returned.
-   * undefined or null: none (values stay strings).
+   * The request's tools; their parameter schemas type argument values and tell real `<parameter=NAME>` tags from
+   * tag text inside a value. undefined, null or []: none (values stay strings, any tool name is read as a call).
    */
   tools?: readonly ChatTool[] | null;
+  /**
+   * A `<function=NAME>` whose NAME is none of the offered tools' names, when tools are offered: 'text' (default) keeps
+   * the whole block as text of its section, as SGLang drops such calls; 'call' returns it as a call, as vLLM does.
+   * A NAME that is not a plausible identifier (empty, or holding whitespace, quotes, `{`, `}`, `<`, `>`, e.g. echoed
+   * template text `{{ tc.name }}`) is always text.
+   */
+  unknownTools?: 'text' | 'call';
   /** True when the prompt left reasoning open: `startsInThinking(renderedPrompt)` (starts-in-thinking.ts). */
   startsInThinking: boolean;
   /**
@@ -38,7 +45,9 @@ export interface MiMoOutputParserOptions {
   toolCallId?: (index: number) => string;
 }
 
-const OPTION_KEYS: readonly string[] = ['tools', 'startsInThinking', 'toolCalls', 'toolCallsInThinking', 'toolCallId'];
+const OPTION_KEYS: readonly string[] = ['tools', 'startsInThinking', 'toolCalls', 'toolCallsInThinking', 'toolCallId', 'unknownTools'];
+/** Characters no tool name holds (vLLM's `_is_valid_function_name`): template text and free text are not calls. */
+const NOT_IN_NAMES = /[\s{}<>"']/;
 
 function typeName(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
@@ -64,6 +73,9 @@ function checkOptions(options: unknown): asserts options is MiMoOutputParserOpti
   }
   for (const key of ['toolCalls', 'toolCallsInThinking']) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new RequestError(key, `must be a boolean or undefined, got ${typeName(o[key])}`);
+  }
+  if (o.unknownTools !== undefined && o.unknownTools !== 'text' && o.unknownTools !== 'call') {
+    throw new RequestError('unknownTools', `must be 'text', 'call' or undefined, got ${typeof o.unknownTools === 'string' ? JSON.stringify(o.unknownTools) : typeName(o.unknownTools)}`);
   }
   if (o.toolCallId !== undefined && typeof o.toolCallId !== 'function') {
     throw new RequestError('toolCallId', `must be a function (index) => string or undefined, got ${typeName(o.toolCallId)}`);
@@ -102,7 +114,11 @@ interface OpenCall {
  * - Tool calls (grammar: {@link ToolCallXmlReader}; value typing: `typedValueJson` in tool-arguments.ts) are read
  *   in the content, and inside the reasoning when `toolCallsInThinking`. Whitespace before a call, between calls and
  *   after the last call is not content; text after a call is content (with the whitespace before it).
- * - A malformed or unfinished call is text of its section (`<tool_call>` and all), read again for tags after it.
+ * - A call is read once `<function=NAME>` is followed by `<parameter=` or `</function>` (NAME a plausible
+ *   identifier and, with tools offered, one of theirs unless `unknownTools: 'call'`); before that, a malformed block
+ *   is text of its section (`<tool_call>` and all), read again for tags after it. After that the call is always
+ *   returned: if the text ends inside it (cut off by `max_tokens`), with the parameters whose values ended; a value
+ *   cut off is left out (see tool-call-xml.ts for where a value ends, tag text inside values included).
  * - With `toolCalls: false` no calls are read: `<tool_call>` blocks are text of their section (reasoning or
  *   content), like any other text.
  * - A parameter name written twice in one call (`<parameter=city>A</parameter><parameter=city>B</parameter>`):
@@ -110,17 +126,17 @@ interface OpenCall {
  *   `JSON.parse` reads duplicate keys.
  * - Streaming: text that could still be the start of a tag (`<too`, a trailing `</thi`) or content whitespace that
  *   may precede a call is held back until decided. A call's first delta (`{index, id, type, function: {name,
- *   arguments: ''}}`) comes once `<function=NAME>` is read; then one arguments piece per completed parameter
- *   (`{"city":"Paris"`, `,"days":3`) and the closing `}` (or `{}`) at `</function>`.
+ *   arguments: ''}}`) comes once the call is read (above); then one arguments piece per parameter whose end is
+ *   decided (`{"city":"Paris"`, `,"days":3`: a `</parameter>` is decided by what follows it) and the closing `}`
+ *   (or `{}`) at `</function>` or the end of the text.
  * - The result of {@link finish} is identical however the text was split, and the concatenated deltas (of every
- *   push and the {@link flush}) equal it, except in two cases, both because deltas cannot be taken back:
- *   1. a call whose first delta was streamed and that then turned out malformed stays in the stream but is text
- *      in the result;
- *   2. a call that repeats a parameter name: the streamed arguments hold every occurrence in order
- *      (`{"city":"A","city":"B"}`), the result only the last; `JSON.parse` gives the same object for both.
+ *   push and the {@link flush}) equal it, except for a call that repeats a parameter name, because deltas cannot be
+ *   taken back: the streamed arguments hold every occurrence in order (`{"city":"A","city":"B"}`), the result only
+ *   the last; `JSON.parse` gives the same object for both.
  */
 export class MiMoOutputParser {
   private readonly parameterTypes: ToolParameterTypes;
+  private readonly rules: ToolCallRules;
   private readonly toolCalls: boolean;
   private readonly toolCallsInThinking: boolean;
   private readonly toolCallId: (index: number) => string;
@@ -154,7 +170,12 @@ export class MiMoOutputParser {
    */
   constructor(options: MiMoOutputParserOptions) {
     checkOptions(options);
-    this.parameterTypes = new ToolParameterTypes(options.tools ?? undefined);
+    const types = (this.parameterTypes = new ToolParameterTypes(options.tools ?? undefined));
+    const anyTool = types.toolCount === 0 || options.unknownTools === 'call';
+    this.rules = {
+      acceptFunction: (name) => !NOT_IN_NAMES.test(name) && (anyTool || types.hasTool(name)),
+      parameterNames: (name) => types.parameterNames(name),
+    };
     this.section = options.startsInThinking ? 'reasoning' : 'content';
     this.toolCalls = options.toolCalls ?? true;
     this.toolCallsInThinking = options.toolCallsInThinking ?? true;
@@ -256,7 +277,7 @@ export class MiMoOutputParser {
     } else {
       const heldWhitespace = this.section === 'content' ? this.heldWhitespace : '';
       this.heldWhitespace = '';
-      const reader = new ToolCallXmlReader(this.pos);
+      const reader = new ToolCallXmlReader(this.pos, this.rules);
       this.call = { reader, start: found, rawParts: [], heldWhitespace, arguments: '', parameters: new Map(), repeated: false };
     }
     return true;
@@ -271,7 +292,8 @@ export class MiMoOutputParser {
     const cut = call === undefined ? this.pos : call.reader.pos;
     if (cut === 0) return;
     if (call !== undefined) {
-      call.rawParts.push(this.text.slice(call.start, cut));
+      // Once the call's first delta is out it cannot turn into text again, so its raw text is no longer kept.
+      if (call.index === undefined) call.rawParts.push(this.text.slice(call.start, cut));
       call.start = 0;
       call.reader.shift(cut);
     }

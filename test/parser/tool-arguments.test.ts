@@ -44,7 +44,11 @@ describe('typedValueJson', () => {
     ['{"a": [1, 2]}', ['object'], '{"a":[1,2]}'],
     ['[{"a": 1}]', ['array'], '[{"a":1}]'],
     ['[1]', ['object'], '"[1]"'],
-    ['null', ['object'], '"null"'],
+    ['null', ['object'], 'null'],
+    ['null', ['integer'], 'null'],
+    ['None', ['integer', 'null'], 'null'],
+    ['None', ['integer'], '"None"'],
+    ['None', ['string', 'null'], '"None"'],
     ['{"a": 1', ['object'], '"{\\"a\\": 1"'],
     ['{"a": 1}', ['object', 'array'], '{"a":1}'],
   ];
