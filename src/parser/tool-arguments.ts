@@ -91,10 +91,10 @@ function integerJson(text: string): string {
  * JSON text of one parameter value, typed by the allowed type names (from {@link schemaTypes}), tried in this
  * order; the first that fits wins:
  * 1. no types → JSON string of the value, verbatim;
- * 2. `null` allowed and the value is `null` → `null`;
+ * 2. `null` allowed and the value is `null` (any case, as both peers compare lower-cased) → `null`;
  * 3. `string` allowed → JSON string, verbatim (so "null", "123", " x " stay strings);
- * 4. the value is `null`, or `None` while `null` is allowed (a Python-trained model's spelling) → `null`, as both
- *    peers give for a non-string parameter;
+ * 4. the value is `null` (any case), or `None` while `null` is allowed (a Python-trained model's spelling) → `null`,
+ *    as both peers give for a non-string parameter;
  * 5. `integer` → an integer, or a number with an integral value ("3.0" → 3); big integers stay exact;
  * 6. `number` → any decimal number ("1e3", ".5", "-2"), as JS prints it (integers exact);
  * 7. `boolean` → `true`/`false`, case-insensitively;
@@ -106,9 +106,10 @@ export function typedValueJson(value: string, types: readonly string[]): string 
   const verbatim = JSON.stringify(value);
   if (types.length === 0) return verbatim;
   const trimmed = value.trim();
-  if (types.includes('null') && trimmed === 'null') return 'null';
+  const isNull = trimmed.toLowerCase() === 'null';
+  if (types.includes('null') && isNull) return 'null';
   if (types.includes('string')) return verbatim;
-  if (trimmed === 'null' || (trimmed === 'None' && types.includes('null'))) return 'null';
+  if (isNull || (trimmed === 'None' && types.includes('null'))) return 'null';
   const numeric = NUMBER_TEXT.test(trimmed) ? Number(trimmed) : Number.NaN;
   if (types.includes('integer')) {
     if (INTEGER_TEXT.test(trimmed)) return integerJson(trimmed);

@@ -18,6 +18,8 @@
  * - a value never closed (`<parameter=city>Dallas\n<parameter=state>TX</parameter>…`) ends at the first
  *   `<parameter=NAME>` inside it that names a parameter of the tool not yet written in this call, else at the
  *   `</function>` (not opened inside the value) that `</tool_call>` or the end of the text follows; both peers do so.
+ *   A `</parameter>` right before that `</function>` is then the value's own close (the value held a
+ *   `<parameter=…>` it never closed, e.g. code that writes the tag), not value text.
  *
  * The call is *committed* once `<function=NAME>` is followed by `<parameter=ARG>` or `</function>`: before that,
  * anything unexpected makes the call malformed (the caller keeps its text); after it, the call always completes.
@@ -355,7 +357,7 @@ export class ToolCallXmlReader {
       return 'progress';
     }
     if (kind === 'eof') return this.end(events);
-    this.addParameter(this.valueText(text, at), events);
+    this.addParameter(this.valueText(text, at).replace(/<\/parameter>\s*$/, ''), events);
     this.pos = at;
     this.phase = 'parameters';
     return 'progress';
