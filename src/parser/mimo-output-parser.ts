@@ -315,8 +315,12 @@ export class MiMoOutputParser {
   /** Advances the open call. Returns false when it must wait for more text. */
   private readCall(eof: boolean): boolean {
     const call = this.call as OpenCall;
-    const { events, status } = call.reader.scan(this.text, eof);
+    const { events, status, replay } = call.reader.scan(this.text, eof);
     for (const event of events) this.onCallEvent(call, event);
+    if (replay !== undefined) {
+      this.text = replay.text + this.text.slice(replay.from);
+      return true;
+    }
     if (status === 'open') return false;
     this.call = undefined;
     if (status === 'complete') {

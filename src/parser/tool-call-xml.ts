@@ -56,6 +56,15 @@ export type ToolCallEvent =
 /** `open`: needs more text; `complete`: the call ended; `malformed`: the text is not a tool call. */
 export type ToolCallStatus = 'open' | 'complete' | 'malformed';
 
+/**
+ * Text the reader consumed and must read again: the caller replaces its text by `text` + its text from `from` on,
+ * and scans again. Comes when an unclosed value ends at a boundary seen earlier inside it.
+ */
+export interface ToolCallReplay {
+  text: string;
+  from: number;
+}
+
 type Phase = 'beforeFunction' | 'functionName' | 'afterName' | 'parameterName' | 'value' | 'parameters' | 'afterFunction';
 
 /** How `text` at `at` compares with `literal`: 'yes', 'partial' (text ends inside it; never with eof), or 'no'. */
@@ -94,9 +103,8 @@ type ValueStep =
 /**
  * Reads one call from a growing text. Every decision depends only on text already seen and never changes when
  * more arrives (or, for the text's end, on `eof`), so the events and the outcome are the same however the text is
- * split between `scan` calls. Text before `pos` is never read again, so the caller may drop it (see {@link shift});
- * a long value costs O(its length) in all, except after a possible unclosed-value boundary inside it (then the rest
- * of the call is kept until it is decided).
+ * split between `scan` calls. Text before `pos` is not read again unless the reader hands it back (see
+ * {@link ToolCallReplay}), so the caller may drop it (see {@link shift}); a long value costs O(its length) in all.
  */
 export class ToolCallXmlReader {
   /** Index in the text of the first character still needed. */
@@ -113,8 +121,10 @@ export class ToolCallXmlReader {
   private cursor = 0;
   private parameterDepth = 0;
   private functionDepth = 0;
-  /** Index of the first `<parameter=NAME>` in the value that could end it if it is never closed, or -1. */
-  private boundary = -1;
+  /** A `<parameter=NAME>` seen in the value could end it if it is never closed; `held` is the text from there to `pos`. */
+  private hasBoundary = false;
+  private held: string[] = [];
+  private replay: ToolCallReplay | undefined;
   /** After an unclosed value was ended at a boundary: where the function's body ends ('function') or the text does. */
   private limit = -1;
   private limitKind: 'function' | 'eof' = 'function';
@@ -128,7 +138,6 @@ export class ToolCallXmlReader {
   shift(count: number): void {
     this.pos -= count;
     this.cursor -= count;
-    if (this.boundary >= 0) this.boundary -= count;
     if (this.limit >= 0) this.limit -= count;
   }
 
@@ -137,12 +146,16 @@ export class ToolCallXmlReader {
    * text before `pos` at the front (announced with {@link shift}).
    * @param eof true when no more text will come: an uncommitted call is then malformed, a committed one completes.
    * @returns the events found by this call, and the status after it. After 'complete' or 'malformed', do not call
-   *   again; on 'complete', `pos` is where the caller's text goes on (after `</tool_call>` when there was one).
+   *   again; on 'complete', `pos` is where the caller's text goes on (after `</tool_call>` when there was one). With
+   *   `replay` (status 'open'), the caller puts that text back (see {@link ToolCallReplay}) and scans again.
    */
-  scan(text: string, eof: boolean): { events: ToolCallEvent[]; status: ToolCallStatus } {
+  scan(text: string, eof: boolean): { events: ToolCallEvent[]; status: ToolCallStatus; replay?: ToolCallReplay } {
     const events: ToolCallEvent[] = [];
     for (;;) {
       const step = this.step(text, eof, events);
+      const replay = this.replay;
+      this.replay = undefined;
+      if (replay !== undefined) return { events, status: 'open', replay };
       if (step !== 'progress') return { events, status: step };
     }
   }
@@ -178,15 +191,16 @@ export class ToolCallXmlReader {
         this.seen.add(name.name);
         this.pos = this.cursor = name.end;
         this.valueParts = [];
+        this.held = [];
         this.parameterDepth = this.functionDepth = 0;
-        this.boundary = -1;
+        this.hasBoundary = false;
         this.phase = 'value';
         return 'progress';
       }
       case 'value':
         return this.scanValue(text, eof, events);
       case 'parameters': {
-        const at = skipWhitespace(text, this.pos);
+        const at = (this.pos = skipWhitespace(text, this.pos));
         if (at === text.length) return eof ? this.end(events) : 'open';
         for (const [literal, next] of [[PARAMETER_OPEN, 'parameterName'], [FUNCTION_CLOSE, 'afterFunction'], [TOOL_CALL_CLOSE, 'done']] as const) {
           const match = matchAt(text, at, literal, eof);
@@ -205,6 +219,7 @@ export class ToolCallXmlReader {
         return this.end(events); // unreachable: a value ends only before one of the three
       }
       case 'afterFunction': {
+        // `pos` stays before the whitespace: without `</tool_call>`, it belongs to the text that follows.
         const at = skipWhitespace(text, this.pos);
         if (at === text.length && !eof) return 'open';
         const match = matchAt(text, at, TOOL_CALL_CLOSE, eof);
@@ -218,7 +233,7 @@ export class ToolCallXmlReader {
 
   /** After `<function=NAME>`: commit on `<parameter=ARG>` or `</function>`; anything else is malformed. */
   private readAfterName(text: string, eof: boolean, events: ToolCallEvent[]): ToolCallStatus | 'progress' {
-    const at = skipWhitespace(text, this.pos);
+    const at = (this.pos = skipWhitespace(text, this.pos));
     if (at === text.length) return eof ? 'malformed' : 'open';
     const close = matchAt(text, at, FUNCTION_CLOSE, eof);
     const open = matchAt(text, at, PARAMETER_OPEN, eof);
@@ -293,9 +308,9 @@ export class ToolCallXmlReader {
       if (tag === FUNCTION_OPEN) {
         this.functionDepth++;
       } else {
-        if (this.parameterDepth === 0 && this.boundary < 0 && this.isParameter(name.name) && !this.seen.has(name.name)) {
+        if (this.parameterDepth === 0 && !this.hasBoundary && this.isParameter(name.name) && !this.seen.has(name.name)) {
           this.consumeValue(text, lt);
-          this.boundary = lt;
+          this.hasBoundary = true;
         }
         this.parameterDepth++;
       }
@@ -348,12 +363,18 @@ export class ToolCallXmlReader {
    * the cut value is left out and the call ends.
    */
   private endUnclosedValue(text: string, at: number, kind: 'function' | 'eof', events: ToolCallEvent[]): ToolCallStatus | 'progress' {
-    if (this.boundary >= 0) {
-      this.addParameter(this.valueText(text, this.boundary), events);
-      this.pos = this.boundary + PARAMETER_OPEN.length;
-      this.limit = at;
+    if (this.hasBoundary) {
+      this.addParameter(this.valueParts.join(''), events);
+      // The text from the boundary was consumed into `held`: the caller puts it back, and it is read from there.
+      const replay = { text: this.held.join(''), from: this.pos };
+      this.valueParts = [];
+      this.held = [];
+      this.hasBoundary = false;
+      this.limit = replay.text.length + (at - replay.from);
       this.limitKind = kind;
+      this.pos = PARAMETER_OPEN.length;
       this.phase = 'parameterName';
+      this.replay = replay;
       return 'progress';
     }
     if (kind === 'eof') return this.end(events);
@@ -363,16 +384,18 @@ export class ToolCallXmlReader {
     return 'progress';
   }
 
-  /** Moves the scanned value text (up to `upTo`, default `cursor`) out of the caller's text, unless a boundary holds it. */
+  /** Moves the scanned value text (up to `upTo`, default `cursor`) out of the caller's text. */
   private consumeValue(text: string, upTo = this.cursor): void {
-    if (this.boundary >= 0 || upTo <= this.pos) return;
-    this.valueParts.push(text.slice(this.pos, upTo));
+    if (upTo <= this.pos) return;
+    (this.hasBoundary ? this.held : this.valueParts).push(text.slice(this.pos, upTo));
     this.pos = upTo;
   }
 
   private valueText(text: string, end: number): string {
-    const raw = this.valueParts.join('') + text.slice(this.pos, end);
+    const raw = this.valueParts.join('') + this.held.join('') + text.slice(this.pos, end);
     this.valueParts = [];
+    this.held = [];
+    this.hasBoundary = false;
     return raw;
   }
 
