@@ -41,11 +41,17 @@ export interface MiMoOutputParserOptions {
   toolCalls?: boolean;
   /** Return complete `<tool_call>` blocks written inside the reasoning as tool calls; default true. */
   toolCallsInThinking?: boolean;
+  /**
+   * The text starts with a call the caller forced (it ended the prompt with `<tool_call>\n` or
+   * `<tool_call>\n<function=NAME>\n`, as for `tool_choice`, and pushes that first): this first call is read as soon
+   * as its name is, whatever follows; text where a parameter should be ends it (and is content). Default false.
+   */
+  forcedToolCall?: boolean;
   /** Id of the call at `index` (0-based, in stream order); default `call_` + 24 random hex digits. */
   toolCallId?: (index: number) => string;
 }
 
-const OPTION_KEYS: readonly string[] = ['tools', 'startsInThinking', 'toolCalls', 'toolCallsInThinking', 'toolCallId', 'unknownTools'];
+const OPTION_KEYS: readonly string[] = ['tools', 'startsInThinking', 'toolCalls', 'toolCallsInThinking', 'toolCallId', 'unknownTools', 'forcedToolCall'];
 /** Characters no tool name holds (vLLM's `_is_valid_function_name`): template text and free text are not calls. */
 const NOT_IN_NAMES = /[\s{}<>"']/;
 
@@ -71,7 +77,7 @@ function checkOptions(options: unknown): asserts options is MiMoOutputParserOpti
   if (o.tools !== undefined && o.tools !== null && !Array.isArray(o.tools)) {
     throw new RequestError('tools', `must be an array of tools ({type: 'function', function: {name, parameters}}), undefined or null, got ${typeName(o.tools)}`);
   }
-  for (const key of ['toolCalls', 'toolCallsInThinking']) {
+  for (const key of ['toolCalls', 'toolCallsInThinking', 'forcedToolCall']) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new RequestError(key, `must be a boolean or undefined, got ${typeName(o[key])}`);
   }
   if (o.unknownTools !== undefined && o.unknownTools !== 'text' && o.unknownTools !== 'call') {
@@ -137,6 +143,8 @@ interface OpenCall {
 export class MiMoOutputParser {
   private readonly parameterTypes: ToolParameterTypes;
   private readonly rules: ToolCallRules;
+  /** The next `<tool_call>` read is the forced one (`forcedToolCall`, before any call was read). */
+  private forcedPending: boolean;
   private readonly toolCalls: boolean;
   private readonly toolCallsInThinking: boolean;
   private readonly toolCallId: (index: number) => string;
@@ -180,6 +188,7 @@ export class MiMoOutputParser {
     this.toolCalls = options.toolCalls ?? true;
     this.toolCallsInThinking = options.toolCallsInThinking ?? true;
     this.toolCallId = options.toolCallId ?? (() => `call_${randomBytes(12).toString('hex')}`);
+    this.forcedPending = options.forcedToolCall ?? false;
   }
 
   /**
@@ -277,7 +286,8 @@ export class MiMoOutputParser {
     } else {
       const heldWhitespace = this.section === 'content' ? this.heldWhitespace : '';
       this.heldWhitespace = '';
-      const reader = new ToolCallXmlReader(this.pos, this.rules);
+      const reader = new ToolCallXmlReader(this.pos, this.rules, this.forcedPending);
+      this.forcedPending = false;
       this.call = { reader, start: found, rawParts: [], heldWhitespace, arguments: '', parameters: new Map(), repeated: false };
     }
     return true;

@@ -129,8 +129,12 @@ export class ToolCallXmlReader {
   private limit = -1;
   private limitKind: 'function' | 'eof' = 'function';
 
-  /** @param start index in the text right after `<tool_call>` */
-  constructor(start: number, private readonly rules: ToolCallRules) {
+  /**
+   * @param start index in the text right after `<tool_call>`
+   * @param commitAtName commit as soon as the function name is read, whatever follows (a call the caller forced by
+   *   writing its start into the prompt); text where a parameter should be then ends the call, as text after it
+   */
+  constructor(start: number, private readonly rules: ToolCallRules, private readonly commitAtName = false) {
     this.pos = start;
   }
 
@@ -178,7 +182,12 @@ export class ToolCallXmlReader {
         this.functionName = name.name;
         this.knownParameters = this.rules.parameterNames(name.name);
         this.pos = name.end;
-        this.phase = 'afterName';
+        if (this.commitAtName) {
+          events.push({ kind: 'function', name: name.name });
+          this.phase = 'parameters';
+        } else {
+          this.phase = 'afterName';
+        }
         return 'progress';
       }
       case 'afterName':
@@ -206,6 +215,12 @@ export class ToolCallXmlReader {
           const match = matchAt(text, at, literal, eof);
           if (match === 'partial') return 'open';
           if (match === 'no') continue;
+          if (next === 'parameterName') {
+            // Only after a forced name can a `<parameter=` here lack a valid name; it then ends the call, as text.
+            const name = nameAt(text, at + literal.length, eof);
+            if (name === 'open') return 'open';
+            if (name === 'malformed') return this.end(events);
+          }
           this.pos = at + literal.length;
           if (next === 'parameterName') {
             this.phase = next;
@@ -216,7 +231,7 @@ export class ToolCallXmlReader {
           this.phase = 'afterFunction';
           return next === 'done' ? 'complete' : 'progress';
         }
-        return this.end(events); // unreachable: a value ends only before one of the three
+        return this.end(events); // a value ends only before one of the three; so does a forced name, or not
       }
       case 'afterFunction': {
         // `pos` stays before the whitespace: without `</tool_call>`, it belongs to the text that follows.

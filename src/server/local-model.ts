@@ -217,6 +217,7 @@ export class LocalModel {
       startsInThinking: prep.startsInThinking,
       toolCalls: prep.tools !== undefined || prep.forcedPrefix !== '',
       toolCallsInThinking: this.options.toolCallsInThinking ?? true,
+      forcedToolCall: prep.forcedPrefix !== '',
     });
     const initial = prep.forcedPrefix ? parser.push(prep.forcedPrefix) : {};
     const reader: OutputReader = {

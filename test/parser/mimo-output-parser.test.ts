@@ -257,6 +257,28 @@ describe('toolCalls: false (the request offered no tools)', () => {
   });
 });
 
+describe('forcedToolCall: the caller forced the first call (tool_choice)', () => {
+  const forced = (chunks: string[]) => {
+    const parser = new MiMoOutputParser({ tools: TOOLS, startsInThinking: false, forcedToolCall: true, toolCallId: (i) => `call_${i}` });
+    const deltas = chunks.map((c) => parser.push(c));
+    deltas.push(parser.flush());
+    return { deltas, result: parser.finish() };
+  };
+  it('the call is streamed as soon as its name is read', () => {
+    const { deltas, result } = forced(['<tool_call>\n<function=get_weather>\n', '<parameter=city>Oslo</parameter>\n</function>\n</tool_call>']);
+    assert.deepEqual(deltas[0], { toolCallDeltas: [{ index: 0, id: 'call_0', type: 'function', function: { name: 'get_weather', arguments: '' } }] });
+    assert.equal(result.toolCalls[0].function.arguments, '{"city":"Oslo"}');
+  });
+  it('text where a parameter should be ends the call (no arguments) and is content; later calls are read as usual', () => {
+    const { result } = forced(['<tool_call>\n<function=get_weather>\n', 'Sorry. <tool_call>\n<function=nope>\n</function>\n</tool_call>']);
+    assert.deepEqual(result.toolCalls.map((t) => [t.function.name, t.function.arguments]), [['get_weather', '{}']]);
+    assert.equal(result.content, 'Sorry. <tool_call>\n<function=nope>\n</function>\n</tool_call>');
+  });
+  it('without the option the same text is no call', () => {
+    assert.deepEqual(parse('<tool_call>\n<function=get_weather>\nSorry.').toolCalls, []);
+  });
+});
+
 describe('a parameter name written twice in one call', () => {
   const text = call('get_weather', [['city', 'Paris'], ['days', '3'], ['city', 'Rome']]);
   it('the result keeps the name once, at its first place, with the last value (as JSON.parse reads it)', () => {
@@ -304,6 +326,7 @@ describe('options are checked', () => {
     refused({ startsInThinking: false, toolCalls: 'no' }, 'toolCalls', /must be a boolean/);
     refused({ startsInThinking: false, toolCallsInThinking: 1 }, 'toolCallsInThinking', /must be a boolean/);
     refused({ startsInThinking: false, toolCallId: 'call_1' }, 'toolCallId', /must be a function/);
+    refused({ startsInThinking: false, forcedToolCall: 'yes' }, 'forcedToolCall', /must be a boolean/);
     refused({ startsInThinking: false, unknownTools: 'drop' }, 'unknownTools', /must be 'text', 'call' or undefined, got "drop"/);
   });
   it('optional options may be undefined; tools may be null', () => {

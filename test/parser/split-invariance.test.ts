@@ -38,6 +38,7 @@ interface Case {
   thinking: boolean;
   toolCallsInThinking?: boolean;
   toolCalls?: boolean;
+  forcedToolCall?: boolean;
 }
 
 const CALL_WEATHER = '<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>';
@@ -49,6 +50,8 @@ const CASES: Case[] = [
   { name: 'two calls back to back, the first without parameters', thinking: false, text: `${CALL_TIME}\n${CALL_WEATHER}\n` },
   { name: 'text ends inside thinking', thinking: true, text: 'still thinking about <tool_call> and </thi' },
   { name: 'truncated call after its name', thinking: false, text: 'Answer: <tool_call>\n<function=get_weather>\n<parameter=city>Pa' },
+  { name: 'forced call, then text where a parameter should be', thinking: false, forcedToolCall: true, text: '<tool_call>\n<function=get_weather>\nI cannot <tool_call>\n<function=get_time>\n</function>\n</tool_call>' },
+  { name: 'forced call cut off after its name', thinking: false, forcedToolCall: true, text: '<tool_call>\n<function=get_weather>\n' },
   { name: 'truncated call after a parameter', thinking: false, text: 'A <tool_call>\n<function=get_weather>\n<parameter=city>Pa</parameter>\n<parameter=da' },
   { name: 'tag-like text that is no call', thinking: false, text: 'See <tool_call> tag use; <tool_call>\n<function=x\n> and <tool_cal' },
   { name: 'call inside the reasoning', thinking: true, text: `I need data.\n${CALL_TIME}\nThen answer.</think>Done.` },
@@ -75,7 +78,7 @@ const CASES: Case[] = [
 ];
 
 function parse(c: Case, chunks: string[]): { result: ParseResult; stream: Stream } {
-  const options = { tools: TOOLS, startsInThinking: c.thinking, toolCallsInThinking: c.toolCallsInThinking, toolCalls: c.toolCalls };
+  const options = { tools: TOOLS, startsInThinking: c.thinking, toolCallsInThinking: c.toolCallsInThinking, toolCalls: c.toolCalls, forcedToolCall: c.forcedToolCall };
   return parseChunks(options, chunks);
 }
 
