@@ -27,6 +27,7 @@
  * parameters whose values were ended; a value cut before its end is left out (it may be partial: `12` of `1234`).
  * A missing `</tool_call>` after `</function>` also completes the call; the text after it is the caller's again.
  */
+import { matchAt, nameAt, skipWhitespace } from './tag-text.js';
 import { decodeXmlEntities } from './xml-entities.js';
 
 /** The tag that opens a call; the reader starts right after it. */
@@ -36,8 +37,6 @@ const FUNCTION_OPEN = '<function=';
 const FUNCTION_CLOSE = '</function>';
 const PARAMETER_OPEN = '<parameter=';
 const PARAMETER_CLOSE = '</parameter>';
-/** Longest function or parameter name read; a longer one is not a name (names are identifiers). */
-const MAX_NAME_LENGTH = 256;
 
 /** What the reader needs to know about the offered tools. */
 export interface ToolCallRules {
@@ -66,32 +65,6 @@ export interface ToolCallReplay {
 }
 
 type Phase = 'beforeFunction' | 'functionName' | 'afterName' | 'parameterName' | 'value' | 'parameters' | 'afterFunction';
-
-/** How `text` at `at` compares with `literal`: 'yes', 'partial' (text ends inside it; never with eof), or 'no'. */
-function matchAt(text: string, at: number, literal: string, eof: boolean): 'yes' | 'partial' | 'no' {
-  if (text.startsWith(literal, at)) return 'yes';
-  const rest = text.length - at;
-  return !eof && rest < literal.length && literal.startsWith(text.slice(at)) ? 'partial' : 'no';
-}
-
-function skipWhitespace(text: string, at: number): number {
-  while (at < text.length && /\s/.test(text[at])) at++;
-  return at;
-}
-
-/** A name from `at` up to `>`: the trimmed name and the index after `>`, 'open' (needs more text) or 'malformed'. */
-function nameAt(text: string, at: number, eof: boolean): { name: string; end: number } | 'open' | 'malformed' {
-  const limit = Math.min(text.length, at + MAX_NAME_LENGTH + 1);
-  for (let i = at; i < limit; i++) {
-    const ch = text[i];
-    if (ch === '<' || ch === '\n') return 'malformed';
-    if (ch === '>') {
-      const name = text.slice(at, i).trim();
-      return name === '' ? 'malformed' : { name, end: i + 1 };
-    }
-  }
-  return eof || limit - at > MAX_NAME_LENGTH ? 'malformed' : 'open';
-}
 
 /** What one tag inside a value means for the scan of that value. */
 type ValueStep =
