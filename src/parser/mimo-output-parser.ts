@@ -55,7 +55,8 @@ interface OpenCall {
  *   after the last call is not content; text after a call is content (with the whitespace before it).
  * - A call is read once `<function=NAME>` is followed by `<parameter=` or `</function>` (NAME a plausible
  *   identifier and, with tools offered, one of theirs unless `unknownTools: 'call'`); before that, a malformed block
- *   is text of its section (`<tool_call>` and all), read again for tags after it. After that the call is always
+ *   is text of its section (`<tool_call>` and all), read again for tags after it (`forcedToolCall`: the first call
+ *   is read at its name, for a call the caller started in the prompt). After that the call is always
  *   returned: if the text ends inside it (cut off by `max_tokens`), with the parameters whose values ended; a value
  *   cut off is left out (see tool-call-xml.ts for where a value ends, tag text inside values included).
  * - With `toolCalls: false` no calls are read: `<tool_call>` blocks are text of their section (reasoning or
