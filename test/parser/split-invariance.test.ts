@@ -126,12 +126,15 @@ const FRAGMENTS = [
   'a', 'b c', ' ', '\n', '\n\n', '<', '>', '&lt;', '<think>', '</think>', '</thi', '<tool_call>', '<tool_call>\n',
   '</tool_call>', '<function=get_weather>', '<function=get_time>\n', '<function=', '</function>', '<parameter=city>',
   '<parameter=days>', '3', '</parameter>', '</parameter>\n', CALL_TIME, CALL_WEATHER,
+  // Tag text inside values, unclosed values, names that are not calls, the tool with code/options parameters.
+  '<function=run>\n', '<parameter=code>', '<parameter=options>', '<parameter=dry>', '<function={{ x }}>', '<function=nope>',
+  '<tool_call>\n<function=run>\n<parameter=code>\n', '</function>\n</tool_call>', 'print("</parameter>")',
 ];
 
 describe('MiMoOutputParser: random texts from tag fragments, random splits', () => {
-  it('300 texts × (3 random splits + one character per push) give the one-push result (every 7th without tool calls)', () => {
+  it('600 texts × (3 random splits + one character per push) give the one-push result (every 7th without tool calls)', () => {
     const random = prng(20240611);
-    for (let n = 0; n < 300; n++) {
+    for (let n = 0; n < 600; n++) {
       const parts = Array.from({ length: 1 + Math.floor(random() * 14) }, () => FRAGMENTS[Math.floor(random() * FRAGMENTS.length)]);
       const c: Case = { name: `random ${n}`, text: parts.join(''), thinking: random() < 0.5, toolCallsInThinking: random() < 0.7, toolCalls: n % 7 !== 0 };
       const whole = parse(c, [c.text]);
