@@ -3,7 +3,8 @@
  * scripted model text: chat completions and the Anthropic Messages API give the same decision, and each route's
  * stream equals its non-streaming answer. Once the call is read (its first parameter or `</function>` came) it is
  * returned with the parameters whose values ended — `finish_reason: "length"` / `stop_reason: "max_tokens"` say it
- * was cut; before that, the block stays text.
+ * was cut; before that, the block stays text. Also: a call of a tool the request did not offer is text, unless the
+ * server runs with `unknownToolCalls: 'call'` (`--unknown-tool-calls call`).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,14 +23,14 @@ after(async () => {
   await srv?.close();
 });
 
-/** Replace the generation by `text` in 3-character "tokens", ending with finish reason `length`. */
-function scriptCutOff(text: string): () => void {
-  const sched = srv.server.context.local('tiny').scheduler;
+/** Replace the generation by `text` in 3-character "tokens", ending with finish reason `length` (or `finish`). */
+function scriptCutOff(text: string, on: TestServer = srv, finish: 'length' | 'stop' = 'length'): () => void {
+  const sched = on.server.context.local('tiny').scheduler;
   const original = sched.submit.bind(sched);
   sched.submit = ((promptIds: number[]) => {
     const pieces = text.match(/[\s\S]{1,3}/g) ?? [];
     const stats = { promptTokens: promptIds.length, generatedTokens: pieces.length, ttftSeconds: 0, prefillTokensPerSecond: 0, decodeSeconds: 0, decodeTokensPerSecond: 0, peakRssBytes: 0, decodeSteps: pieces.length - 1, draftsProposed: 0, draftsAccepted: 0, acceptanceLength: 1 };
-    const chunks: StreamChunk[] = [...pieces.map((p, i) => ({ tokenId: i, text: p })), { tokenId: null, text: '', finishReason: 'length', stats }];
+    const chunks: StreamChunk[] = [...pieces.map((p, i) => ({ tokenId: i, text: p })), { tokenId: null, text: '', finishReason: finish, stats }];
     const handle = { finalChunk: chunks[chunks.length - 1], cancel() {}, async *[Symbol.asyncIterator]() { yield* chunks; } };
     return handle as unknown as RequestHandle;
   }) as typeof sched.submit;
@@ -41,8 +42,8 @@ function scriptCutOff(text: string): () => void {
 const PARAMETERS = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } };
 const question = [{ role: 'user', content: 'Weather in Dallas?' }];
 
-async function post(path: string, body: Json): Promise<Response> {
-  const res = await fetch(`${srv.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+async function post(path: string, body: Json, on: TestServer = srv): Promise<Response> {
+  const res = await fetch(`${on.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
   assert.equal(res.status, 200, await res.clone().text());
   return res;
 }
@@ -151,6 +152,37 @@ describe('output cut off inside a tool call', () => {
       assert.deepEqual(m.streamed, m.whole);
     } finally {
       restore();
+    }
+  });
+});
+
+describe('a call of a tool the request did not offer', () => {
+  const text = 'Let me look.\n<tool_call>\n<function=search>\n<parameter=q>\nDallas\n</parameter>\n</function>\n</tool_call>';
+  const body = { model: 'tiny', messages: question, chat_template_kwargs: { enable_thinking: false }, tools: [{ type: 'function', function: { name: 'get_weather', parameters: PARAMETERS } }] };
+
+  test('is text by default', async () => {
+    const restore = scriptCutOff(text, srv, 'stop');
+    try {
+      const r = (await (await post('/v1/chat/completions', body)).json()) as Json;
+      assert.equal(r.choices[0].message.content, text);
+      assert.equal(r.choices[0].message.tool_calls, undefined);
+      assert.equal(r.choices[0].finish_reason, 'stop');
+    } finally {
+      restore();
+    }
+  });
+
+  test('is a call with unknownToolCalls: call', async () => {
+    const other = await startServer({ backend: 'ts', maxBatch: 2, unknownToolCalls: 'call' });
+    const restore = scriptCutOff(text, other, 'stop');
+    try {
+      const r = (await (await post('/v1/chat/completions', body, other)).json()) as Json;
+      assert.equal(r.choices[0].message.content, 'Let me look.');
+      assert.deepEqual(r.choices[0].message.tool_calls.map((c: Json) => [c.function.name, JSON.parse(c.function.arguments)]), [['search', { q: 'Dallas' }]]);
+      assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    } finally {
+      restore();
+      await other.close();
     }
   });
 });
