@@ -198,11 +198,11 @@ export class Checkpoint {
     const bytes = () => this.where.get(name)!.view(name);
     switch (info.dtype) {
       case 'F32':
-        return { rows: R, cols: C, dtype: 'f32', data: typedView(bytes(), Float32Array) };
+        return { rows: R, cols: C, dtype: 'f32', data: typedView(bytes(), Float32Array), name, file };
       case 'BF16':
-        return { rows: R, cols: C, dtype: 'bf16', data: typedView(bytes(), Uint16Array) };
+        return { rows: R, cols: C, dtype: 'bf16', data: typedView(bytes(), Uint16Array), name, file };
       case 'F16':
-        return { rows: R, cols: C, dtype: 'f16', data: typedView(bytes(), Uint16Array) };
+        return { rows: R, cols: C, dtype: 'f16', data: typedView(bytes(), Uint16Array), name, file };
       case 'F8_E4M3':
         break;
       default:
@@ -235,7 +235,7 @@ export class Checkpoint {
       const c = Math.floor(r / chunkRows);
       rowScale[r] = c * blocksPerChunk + Math.floor((r - c * chunkRows) / b0);
     }
-    return { rows: R, cols: C, dtype: 'fp8', data: bytes(), scales, scaleCols, blockCols: b1, rowScale };
+    return { rows: R, cols: C, dtype: 'fp8', data: bytes(), scales, scaleCols, blockCols: b1, rowScale, name, file };
   }
 
   /**
