@@ -201,15 +201,11 @@ template <int R, int TT>
 void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
   const int K = a.w.cols;
   const int N = a.w.rows;
-  const int half = K / 2;
   const int blocks = K / kMxBlock;
   const float* ev = e8m0Values();
-  const uint8_t* wp[R];
-  const uint8_t* sp[R];
-  for (int i = 0; i < R; i++) {
-    wp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * half;
-    sp[i] = a.w.e8m0 + static_cast<size_t>(r + i) * blocks;
-  }
+  const MxRows<R> rows(a.w, r);
+  const uint8_t* const(&wp)[R] = rows.codes;
+  const uint8_t* const(&sp)[R] = rows.scales;
   const float* xp[TT];
   for (int t = 0; t < TT; t++) xp[t] = xd + static_cast<size_t>(t0 + t) * K;
   const __m256 mag = _mm256_load_ps(kFp4Values);
@@ -243,14 +239,7 @@ void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
 }
 
 void mxMatmulRows(const MatmulArgs& a, int r0, int r1) {
-  static thread_local float* xdStore = nullptr;
-  static thread_local size_t xdCap = 0;
-  const size_t n = static_cast<size_t>(a.T) * a.w.cols;
-  if (xdCap < n) {
-    std::free(xdStore);
-    xdStore = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-    xdCap = n;
-  }
+  float* const xdStore = mxScratch(static_cast<size_t>(a.T) * a.w.cols);
   deinterleaveMxfp4(a.x, a.T, a.w.cols, xdStore);
   int r = r0;
   for (; r + 4 <= r1; r += 4) {

@@ -7,6 +7,9 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+
+#include "common.h"
 
 namespace mimo {
 
@@ -51,6 +54,31 @@ inline void deinterleaveMxfp4(const float* x, int T, int K, float* xd) {
         d[b + kMxBlock / 2 + j] = s[b + 2 * j + 1];
       }
   }
+}
+
+// Code and scale rows r … r+R−1 of an MXFP4 weight (the SIMD tiles' row pointers).
+template <int R>
+struct MxRows {
+  const uint8_t* codes[R];
+  const uint8_t* scales[R];
+  MxRows(const WeightView& w, int r) {
+    for (int i = 0; i < R; i++) {
+      codes[i] = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r + i) * (w.cols / 2);
+      scales[i] = w.e8m0 + static_cast<size_t>(r + i) * (w.cols / kMxBlock);
+    }
+  }
+};
+
+// A per-thread, 64-byte aligned buffer of at least n floats for the de-interleaved x (kept between calls).
+inline float* mxScratch(size_t n) {
+  static thread_local float* store = nullptr;
+  static thread_local size_t cap = 0;
+  if (cap < n) {
+    std::free(store);
+    store = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+    cap = n;
+  }
+  return store;
 }
 
 }  // namespace mimo
