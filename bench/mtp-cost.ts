@@ -34,7 +34,7 @@ if (!fs.existsSync(path.join(modelDir, 'config.json'))) {
   await initCheckpoint({ preset: 'mimo-v2-flash', scale: 'bench', outDir: modelDir });
 }
 const { backend } = selectBackend(backendChoice);
-const map = backend.name === 'native' ? (f: string) => loadNativeAddon().mmapFile(f) : undefined;
+const map = backend.name === 'native' ? (f: string, offset?: number, length?: number) => loadNativeAddon().mmapFile(f, offset, length) : undefined;
 const { model, config } = loadModel(modelDir, { backend, map });
 const V = config.vocabSize;
 const prompt = Array.from({ length: context }, (_, i) => (i * 7919 + 13) % (V - 1));

@@ -3,6 +3,8 @@
 // Outputs are caller-allocated Float32Arrays (see src/kernels/native/addon.ts for the typed interface).
 #include <napi.h>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -435,9 +437,18 @@ Napi::Value MmapFile(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   if (!info[0].IsString()) throwType(env, "mmapFile: path must be a string");
   const std::string path = info[0].As<Napi::String>().Utf8Value();
+  // Node's external ArrayBuffers hold at most 4 GiB − 1 bytes (node::Buffer's limit; a larger one fails inside Node
+  // and frees its finalizer data twice): larger files are mapped in windows by the caller.
+  constexpr int64_t kMaxWindow = (int64_t(1) << 32) - 1;
+  const int64_t offset = info.Length() > 1 && !info[1].IsUndefined() ? intArg(info, 1, "mmapFile", "offset", 0, int64_t(1) << 52) : 0;
+  const int64_t length = info.Length() > 2 && !info[2].IsUndefined() ? intArg(info, 2, "mmapFile", "length", 1, kMaxWindow) : 0;
+  struct stat st;
+  if (length == 0 && stat(path.c_str(), &st) == 0 && st.st_size > kMaxWindow)
+    throw Napi::Error::New(env, "mmapFile: " + path + ": the file has " + std::to_string(st.st_size) +
+                                    " bytes, more than one mapping may hold (4 GiB − 1); map it in windows (offset, length)");
   mimo::Mapping m{};
   std::string error;
-  if (!mimo::mapFile(path, &m, &error)) throw Napi::Error::New(env, "mmapFile: " + path + ": " + error);
+  if (!mimo::mapFile(path, &m, &error, static_cast<size_t>(offset), static_cast<size_t>(length))) throw Napi::Error::New(env, "mmapFile: " + path + ": " + error);
   if (m.data == nullptr) return Napi::ArrayBuffer::New(env, 0);
   auto* hint = new mimo::Mapping(m);
   return Napi::ArrayBuffer::New(

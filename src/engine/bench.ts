@@ -298,7 +298,7 @@ export function runBench(opts: BenchOptions): BenchResult {
   if (warning) log(warning);
   const profiler = opts.profile ? new OpProfiler(backend) : undefined;
   // As MiMoEngine.load: the native backend maps the safetensors files, so weights never pass through the JS heap.
-  const map = backend.name === 'native' ? (file: string) => loadNativeAddon().mmapFile(file) : undefined;
+  const map = backend.name === 'native' ? (file: string, offset?: number, length?: number) => loadNativeAddon().mmapFile(file, offset, length) : undefined;
   const loaded = loadModel(opts.modelDir, { backend: profiler?.backend() ?? backend, map });
   const rssAfterLoadBytes = process.memoryUsage.rss();
   const { model, config } = loaded;

@@ -60,7 +60,7 @@ export class MiMoEngine {
     if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
       throw new ConfigError(path.join(dir, 'tokenizer.json'), undefined, `has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.vocabSize}: the tokenizer does not belong to this model`);
     }
-    const map = backend.name === 'native' ? (file: string) => loadNativeAddon().mmapFile(file) : undefined;
+    const map = backend.name === 'native' ? (file: string, offset?: number, length?: number) => loadNativeAddon().mmapFile(file, offset, length) : undefined;
     const loaded = loadModel(dir, { backend, map });
     return new MiMoEngine(loaded, tokenizer, warning, dir);
   }

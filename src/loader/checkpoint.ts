@@ -12,7 +12,7 @@ import { CheckpointError } from '../errors.js';
 import type { Weight } from '../kernels/backend.js';
 import { decodeToF32 } from '../tensor/dtype.js';
 import { dequantize } from '../tensor/weight.js';
-import { numel, SafetensorsFile, type TensorInfo } from './safetensors.js';
+import { numel, SafetensorsFile, type FileMapper, type TensorInfo } from './safetensors.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const SINGLE_FILE = 'model.safetensors';
@@ -63,7 +63,7 @@ export class Checkpoint {
    */
   constructor(
     readonly dir: string,
-    private readonly opts: { map?: (file: string) => ArrayBuffer } = {},
+    private readonly opts: { map?: FileMapper } = {},
   ) {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CheckpointError(dir, 'not a directory');
     try {

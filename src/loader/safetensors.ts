@@ -45,13 +45,16 @@ export class SafetensorsFile {
   private fd: number | null;
 
   private mapped: ArrayBuffer | null = null;
+  /** Windows of a file too large for one mapping, by index k (window k starts at k · MAP_WINDOW_STRIDE). */
+  private readonly windows = new Map<number, ArrayBuffer>();
 
   /**
-   * @param map optional whole-file read-only mapper; when given, {@link view} returns views into the mapping
+   * @param map optional read-only mapper of a whole file, or of a window [offset, offset + length) of it; when given,
+   *   {@link view} returns views into the mapping (files over {@link MAP_WINDOW_MAX} bytes are mapped in windows)
    */
   constructor(
     readonly path: string,
-    private readonly map?: (file: string) => ArrayBuffer,
+    private readonly map?: FileMapper,
   ) {
     try {
       this.fd = fs.openSync(path, 'r');
@@ -175,6 +178,25 @@ export class SafetensorsFile {
     if (!this.map) return this.readBytes(name);
     const info = this.tensors.get(name);
     if (!info) throw this.fail(`tensor ${name} not found`);
+    if (this.sizeBytes > MAP_WINDOW_MAX) {
+      // Window k covers [k·S, k·S + MAP_WINDOW_MAX): windows overlap by MAP_WINDOW_MAX − S, so every tensor up to that
+      // size lies inside the window of its first byte. A larger tensor is read (copied) instead.
+      const k = Math.floor(info.start / MAP_WINDOW_STRIDE);
+      const base = k * MAP_WINDOW_STRIDE;
+      if (info.start + info.sizeBytes > base + MAP_WINDOW_MAX) return this.readBytes(name);
+      let w = this.windows.get(k);
+      if (!w) {
+        const length = Math.min(MAP_WINDOW_MAX, this.sizeBytes - base);
+        try {
+          w = this.map(this.path, base, length);
+        } catch (e) {
+          throw this.fail(`cannot map bytes [${base}, ${base + length}): ${(e as Error).message}`);
+        }
+        if (w.byteLength < length) throw this.fail(`mapping of [${base}, ${base + length}) has ${w.byteLength} bytes`);
+        this.windows.set(k, w);
+      }
+      return new Uint8Array(w, info.start - base, info.sizeBytes);
+    }
     if (!this.mapped) {
       try {
         this.mapped = this.map(this.path);
@@ -192,6 +214,17 @@ export class SafetensorsFile {
     this.fd = null;
   }
 }
+
+/**
+ * Maps a file read-only: the whole file (no offset/length), or the window [offset, offset + length), offset a
+ * multiple of the page size (the native addon's mmapFile).
+ */
+export type FileMapper = (file: string, offset?: number, length?: number) => ArrayBuffer;
+
+/** Largest mapping one ArrayBuffer of the native addon holds (Node's external-buffer limit, 4 GiB − 1), page-aligned down. */
+export const MAP_WINDOW_MAX = 2 ** 32 - 2 ** 16;
+/** Distance between the windows of a file larger than {@link MAP_WINDOW_MAX}: tensors up to 2 GiB − 64 KiB stay views. */
+export const MAP_WINDOW_STRIDE = 2 ** 31;
 
 /** A tensor to write: its name, dtype, shape and a function producing its bytes when the writer reaches it. */
 export interface TensorToWrite {

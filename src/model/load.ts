@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { Backend } from '../kernels/backend.js';
 import { referenceBackend } from '../kernels/reference/ops.js';
 import { Checkpoint } from '../loader/checkpoint.js';
+import type { FileMapper } from '../loader/safetensors.js';
 import { loadConfig, type MiMoConfig } from './mimo-v2/config.js';
 import { MiMoModel } from './mimo-v2/model.js';
 import { loadWeights, type LoadReport } from './mimo-v2/weights.js';
@@ -24,7 +25,7 @@ export interface LoadedModel {
  * @param opts.map whole-file read-only mapper (the native addon's mmap): weights become views of the mapped files
  * @throws ConfigError for config problems, CheckpointError for file/tensor problems (each names file and key/tensor)
  */
-export function loadModel(dir: string, opts: { backend?: Backend; map?: (file: string) => ArrayBuffer } = {}): LoadedModel {
+export function loadModel(dir: string, opts: { backend?: Backend; map?: FileMapper } = {}): LoadedModel {
   const t0 = performance.now();
   const config = loadConfig(path.join(dir, 'config.json'));
   const ckpt = new Checkpoint(dir, { map: opts.map });

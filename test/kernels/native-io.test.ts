@@ -12,6 +12,7 @@ import { BackendUnavailableError, RequestError } from '../../src/errors.js';
 import { loadNativeAddon } from '../../src/kernels/native/addon.js';
 import { selectBackend } from '../../src/kernels/select.js';
 import { needNative } from '../helpers/native.js';
+import { MAP_WINDOW_MAX, SafetensorsFile } from '../../src/loader/safetensors.js';
 
 
 /** Runs fn with MIMO_NATIVE_DISABLE=1, restoring the environment after. */
@@ -52,6 +53,58 @@ describe('mmapFile', () => {
     const missing = path.join(os.tmpdir(), 'mimo-no-such-file.safetensors');
     assert.throws(() => a.mmapFile(missing), (e: Error) => e.message.includes(missing) && /cannot open/.test(e.message));
     assert.throws(() => a.mmapFile(os.tmpdir()), /not a regular file/);
+  });
+});
+
+describe('mmapFile windows and files over 4 GiB', () => {
+  it('maps a page-aligned window with its exact bytes and refuses misaligned or out-of-file windows', (t) => {
+    const a = needNative(t);
+    if (!a) return;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-mmap-win-'));
+    try {
+      const bytes = Uint8Array.from({ length: 3 * 4096 + 100 }, (_, i) => (i * 13 + 1) & 255);
+      const file = path.join(dir, 'f.bin');
+      fs.writeFileSync(file, bytes);
+      assert.deepEqual(new Uint8Array(a.mmapFile(file, 4096, 5000)), bytes.subarray(4096, 9096));
+      assert.throws(() => a.mmapFile(file, 100, 10), /not page-aligned or not inside/);
+      assert.throws(() => a.mmapFile(file, 8192, 9000), /not page-aligned or not inside/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a safetensors file over 4 GiB (sparse) is mapped in windows: tensors near its end are views with the right bytes', (t) => {
+    const a = needNative(t);
+    if (!a) return;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-mmap-big-'));
+    try {
+      const file = path.join(dir, 'big.safetensors');
+      // Tensor "pad" spans 4.5 GiB of holes; "tail" holds 4096 known bytes after it; "mid" straddles 2^32.
+      const pad = 4.5 * 2 ** 30;
+      const header: Record<string, unknown> = {
+        pad: { dtype: 'U8', shape: [pad], data_offsets: [0, pad] },
+        tail: { dtype: 'U8', shape: [4096], data_offsets: [pad, pad + 4096] },
+      };
+      let json = JSON.stringify(header);
+      json += ' '.repeat((8 - (json.length % 8)) % 8);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(json.length));
+      const fd = fs.openSync(file, 'w');
+      fs.writeSync(fd, len);
+      fs.writeSync(fd, json);
+      const tail = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + 3) & 255);
+      const tailAt = 8 + json.length + pad;
+      fs.writeSync(fd, tail, 0, tail.length, tailAt);
+      fs.closeSync(fd);
+      assert.throws(() => a.mmapFile(file), /more than one mapping may hold \(4 GiB − 1\); map it in windows/);
+      const f = new SafetensorsFile(file, (p, o, l) => a.mmapFile(p, o, l));
+      const v = f.view('tail');
+      assert.deepEqual(v, tail);
+      assert.ok(v.byteOffset > 0 && v.buffer.byteLength <= MAP_WINDOW_MAX, 'a view into one window, not a copy of the file');
+      f.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -100,8 +100,12 @@ export interface NativeAddon {
   getDispatch(): DispatchLevel;
   /** The best level this CPU supports (the default). */
   bestDispatch(): DispatchLevel;
-  /** Read-only private mapping of a whole file as an ArrayBuffer (unmapped when collected); Error names the path. */
-  mmapFile(path: string): ArrayBuffer;
+  /**
+   * Read-only private mapping of a whole file, or of the window [offset, offset + length) (offset page-aligned), as
+   * an ArrayBuffer (unmapped when collected); Error names the path. One mapping holds at most 4 GiB − 1 bytes (Node's
+   * limit for external buffers): a larger whole file is an Error, map it in windows.
+   */
+  mmapFile(path: string, offset?: number, length?: number): ArrayBuffer;
   /**
    * Bytes per second read by `threads` threads summing a freshly touched buffer of `bytes` (best of `repeats`), with
    * ordinary 4 KiB pages like weights in JS memory or a mapped file, or transparent huge pages when `hugePages`.
