@@ -115,6 +115,15 @@ export function nativeAddonPath(): string {
 
 let loaded: NativeAddon | undefined;
 
+/** `: <cause>` of the last failed build (scripts/build-native.mjs writes build/native-build-failure.txt), or ''. */
+function lastBuildFailure(): string {
+  try {
+    return `: the build failed: ${fs.readFileSync(path.join(packageRoot(), 'build', 'native-build-failure.txt'), 'utf8').trim()}`;
+  } catch {
+    return '';
+  }
+}
+
 /**
  * The native addon, loaded once; `MIMO_CPU` is applied at the first load.
  * @throws BackendUnavailableError with the reason when `MIMO_NATIVE_DISABLE=1`, the addon was not built, it fails to
@@ -128,7 +137,7 @@ export function loadNativeAddon(): NativeAddon {
   if (loaded) return loaded;
   const file = nativeAddonPath();
   if (!fs.existsSync(file)) {
-    throw new BackendUnavailableError(`native addon not built: ${file} is missing (run \`npm run build:native\`; needs g++ and make)`);
+    throw new BackendUnavailableError(`native addon not built: ${file} is missing${lastBuildFailure()} (run \`npm run build:native\`; it needs g++, make and Node's C headers, which it takes from the Node install when present)`);
   }
   let addon: NativeAddon;
   try {
