@@ -72,6 +72,8 @@ export interface ServerOptions extends RouterOptions {
   prefillChunk?: number;
   /** max_tokens when a chat request gives none (default 4096). */
   defaultMaxTokens?: number;
+  /** Load warnings (backend fallback), as MiMoEngine.load's onWarning; default: one process warning. */
+  onWarning?: (message: string) => void;
 }
 
 /** A server without a local model: upstreams only. */
@@ -97,7 +99,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { '.html': 'text/html; c
 export async function createServer(opts: ServerOptions): Promise<MimoServer> {
   const name = opts.servedModelName ?? path.basename(path.resolve(opts.modelDir));
   checkUpstreamNames(opts.upstreams ?? [], name);
-  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads });
+  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
   const metrics = new ServerMetrics();
   const ctx = new ServerContext(metrics);
   const local = new LocalModel(name, engine, {

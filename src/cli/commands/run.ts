@@ -63,8 +63,7 @@ export function registerRun(program: Command): void {
       if (flags.model !== undefined && (flags.model === '' || !fs.existsSync(flags.model))) throw new RequestError('--model', `${JSON.stringify(flags.model)} does not exist`);
       const dir = flags.model ?? (await ensureDefaultModel(log));
       const dflt = generationDefaults(dir);
-      const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads });
-      if (engine.backendWarning) log(`mimo: warning: ${engine.backendWarning}`);
+      const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads, onWarning: (w) => log(`mimo: warning: ${w}`) });
       const { report, loadSeconds } = engine.loaded;
       log(`mimo: loaded ${dir} (${engine.config.modelType}, ${engine.config.numHiddenLayers} layers, ${report.numMtpLayers} MTP) in ${loadSeconds.toFixed(1)} s, backend ${engine.model.backend.name}`);
       if (report.unusedTensors.length > 0) log(`mimo: warning: ${report.unusedTensors.length} tensors were not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);

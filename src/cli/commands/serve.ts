@@ -86,8 +86,8 @@ export function registerServe(program: Command): void {
           toolCallsInThinking: flags.toolCallsInThinking,
           prefillChunk: flags.prefillChunk,
           defaultMaxTokens: flags.defaultMaxTokens,
+          onWarning: (w) => log(`mimo serve: warning: ${w}`),
         });
-        if (withModel.engine.backendWarning) log(`mimo serve: ${withModel.engine.backendWarning}`);
         if (!withModel.engine.tokenizer) log(`mimo serve: warning: ${dir} has no tokenizer.json — chat requests will be refused; /v1/completions takes token-id prompts only`);
         engineLine = `backend ${withModel.engine.model.backend.name}, batch ${flags.maxBatch}, MTP ${flags.mtp || 'off'}`;
         server = withModel;

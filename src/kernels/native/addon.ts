@@ -100,6 +100,11 @@ export interface NativeAddon {
   /** Read-only private mapping of a whole file as an ArrayBuffer (unmapped when collected); Error names the path. */
   mmapFile(path: string): ArrayBuffer;
   /**
+   * Unmaps a buffer of `mmapFile` now and detaches it (its views then have length 0); TypeError for any other buffer
+   * or one already released. An empty buffer (of an empty file) is left as is.
+   */
+  unmapFile(buffer: ArrayBuffer): void;
+  /**
    * Bytes per second read by `threads` threads summing a freshly touched buffer of `bytes` (best of `repeats`), with
    * ordinary 4 KiB pages like weights in JS memory or a mapped file, or transparent huge pages when `hugePages`.
    */
