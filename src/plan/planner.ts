@@ -17,6 +17,7 @@ import { kvBytesPerToken, kvCacheBytes, KV_DTYPE_BYTES } from '../model/mimo-v2/
 import { cpuPlan, type CpuPlan } from './cpu.js';
 import { loadGpuTable, usableBytes, type GpuSpec } from './gpus.js';
 import type { WeightBytes } from './weights.js';
+import { plural } from '../util/plural.js';
 
 /** KV-cache element types the engines offer for these models (fp8 = e4m3). */
 export type PlanKvDtype = 'fp8' | 'bf16';
@@ -194,7 +195,7 @@ export function smallestFit(input: PlanInput, kv: KvPlan): LayoutFit {
   }
   throw new RequestError(
     '--gpu',
-    `${input.title} with ${input.concurrency} sequence(s) of ${input.contextTokens} tokens does not fit on up to ${MAX_NODES} nodes of ${perNode} ${input.gpu.id} ` +
+    `${input.title} with ${plural(input.concurrency, 'sequence')} of ${plural(input.contextTokens, 'token')} does not fit on up to ${MAX_NODES} nodes of ${perNode} ${input.gpu.id} ` +
       `(${gb(input.weights.total)} of weights, ${gb(usableBytes(input.gpu))} usable per GPU); lower --context or --concurrency, or pick a larger GPU`,
   );
 }
@@ -244,7 +245,7 @@ function fixedFit(input: PlanInput, kv: KvPlan, minGpus: number): LayoutFit {
   const perRank = Math.ceil(input.concurrency / best.layout.dp);
   throw new RequestError(
     option,
-    `${n} × ${input.gpu.id} do not fit ${input.title} with ${input.concurrency} sequence(s) of ${input.contextTokens} tokens: per GPU ${gb(best.weightBytesPerGpu)} of weights + ` +
+    `${n} × ${input.gpu.id} do not fit ${input.title} with ${plural(input.concurrency, 'sequence')} of ${plural(input.contextTokens, 'token')}: per GPU ${gb(best.weightBytesPerGpu)} of weights + ` +
       `${perRank} × ${gb(best.kvBytesPerSequencePerGpu)} of KV > ${gb(usableBytes(input.gpu))} usable; the smallest count that fits is ${minGpus}`,
   );
 }

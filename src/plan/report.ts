@@ -6,6 +6,7 @@
 import { formatBytes } from '../model/mimo-v2/inspect-report.js';
 import { sglangLaunch, vllmLaunch, wrapCommand, type CommandInput } from './launch-commands.js';
 import type { Plan } from './planner.js';
+import { plural } from '../util/plural.js';
 
 /** Launch commands of a plan: headline (node 0) command and every node's, per engine. */
 export interface PlanCommands {
@@ -83,7 +84,7 @@ export function formatPlanReport(plan: Plan, commands = planCommands(plan)): str
   const fitLine = (label: string, f: Plan['chosen']): string[] => {
     const l = f.layout;
     return [
-      `${label}: ${l.gpus} × ${g.id} — layout tp ${l.tp}, dp ${l.dp}, ep ${l.ep}, pp ${l.pp}, ${l.nodes} node${l.nodes > 1 ? 's' : ''} (${l.gpusPerNode} GPUs each)`,
+      `${label}: ${l.gpus} × ${g.id} — layout tp ${l.tp}, dp ${l.dp}, ep ${l.ep}, pp ${l.pp}, ${l.nodes} node${l.nodes > 1 ? 's' : ''} (${plural(l.gpusPerNode, 'GPU')} each)`,
       `  per GPU: weights ${formatBytes(f.weightBytesPerGpu)}, KV ${formatBytes(f.kvBytesPerSequencePerGpu)} per sequence, ${formatBytes(f.freeBytesPerGpu)} left for KV` +
         ` → ${exact(f.maxConcurrentSequences)} concurrent sequences of ${tokens(i.contextTokens)}`,
     ];

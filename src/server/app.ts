@@ -15,12 +15,14 @@ import { MiMoEngine } from '../engine/engine.js';
 import type { BackendChoice } from '../kernels/select.js';
 import { RequestError, ServiceUnavailableError } from '../errors.js';
 import { packageRoot } from '../util/package-root.js';
+import { bodyTooLarge, registerJsonBody } from './body.js';
 import { ServerContext } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import { LocalModel } from './local-model.js';
 import { ServerMetrics } from './metrics.js';
 import { chatCompletions } from './routes/chat.js';
 import { completions } from './routes/completions.js';
+import { countTokens } from './routes/count-tokens.js';
 import { messages } from './routes/messages.js';
 import { DEFAULT_UPSTREAM_SETTINGS, Upstream, UpstreamMetrics, type UpstreamEndpoint, type UpstreamOptions, type UpstreamSettings } from './upstream.js';
 
@@ -160,10 +162,12 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   const upstreamMetrics = new UpstreamMetrics(metrics.registry);
   for (const u of opts.upstreams ?? []) ctx.upstreams.set(u.name, new Upstream(u, settings, upstreamMetrics));
 
-  const app = Fastify({ bodyLimit: opts.maxBody ?? 4 * 1024 * 1024, logger: false, return503OnClosing: true });
+  const bodyLimit = opts.maxBody ?? 4 * 1024 * 1024;
+  const app = Fastify({ bodyLimit, logger: false, return503OnClosing: true });
+  registerJsonBody(app);
   const isAnthropic = (req: FastifyRequest) => req.url.startsWith('/v1/messages');
   const sendError = (req: FastifyRequest, reply: FastifyReply, e: unknown) => {
-    const err = toApiError(e);
+    const err = (e as { code?: unknown })?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? bodyTooLarge(bodyLimit) : toApiError(e);
     // A 500 is our bug (stack); a 502 is an upstream's failure (one line).
     if (err.status >= 500) process.stderr.write(`mimo serve: ${req.method} ${req.url}: ${err.status === 502 ? err.message : ((e as Error)?.stack ?? String(e))}\n`);
     if (reply.sent || reply.raw.headersSent) return;
@@ -204,6 +208,7 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   app.post('/v1/chat/completions', byModel('chat/completions', chatCompletions));
   app.post('/v1/completions', byModel('completions', completions));
   app.post('/v1/messages', byModel('messages', messages));
+  app.post('/v1/messages/count_tokens', (req, reply) => countTokens(ctx, req, reply));
   // The playground: `/` is its index.html; any other GET that no route above takes is the path of a file under playground/.
   const playgroundDir = path.join(packageRoot(), 'playground');
   app.get('/', async (_req, reply) => {

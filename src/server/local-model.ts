@@ -121,7 +121,7 @@ export class LocalModel {
     toolChoice: 'none' | 'auto' | 'required' | { name: string } | undefined,
     enableThinking: boolean | undefined,
     keepAllReasoning?: boolean,
-    opts: { continueFinalMessage?: boolean } = {},
+    opts: { continueFinalMessage?: boolean; addGenerationPrompt?: boolean } = {},
   ): PreparedChat {
     const tok = this.engine.tokenizer;
     if (!tok) throw invalidParam('messages', `model '${this.name}' has no tokenizer.json, so chat requests cannot be rendered; use /v1/completions with token ids`);
@@ -146,7 +146,8 @@ export class LocalModel {
         continuation = reasoning === '' ? last.content : last.content === '' ? reasoning : `${reasoning}</think>${last.content}`;
       }
     }
-    const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning }) + continuation;
+    const addGenerationPrompt = rendered !== messages || opts.addGenerationPrompt !== false;
+    const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning, addGenerationPrompt }) + continuation;
     const forcedPrefix = typeof toolChoice === 'object' ? `<tool_call>\n<function=${toolChoice.name}>\n` : forced ? '<tool_call>\n' : '';
     return { promptIds: tok.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
   }

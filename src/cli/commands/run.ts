@@ -11,6 +11,7 @@ import { RequestError } from '../../errors.js';
 import { ensureDefaultModel } from '../default-model.js';
 import { parseChoice, parseFloatOption, parseIntOption } from '../options.js';
 import { formatBytes } from '../../model/mimo-v2/inspect-report.js';
+import { plural } from '../../util/plural.js';
 
 interface RunFlags {
   model?: string;
@@ -66,8 +67,8 @@ export function registerRun(program: Command): void {
       const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads, onWarning: (w) => log(`mimo: warning: ${w}`) });
       const { report, loadSeconds } = engine.loaded;
       log(`mimo: loaded ${dir} (${engine.config.modelType}, ${engine.config.numHiddenLayers} layers, ${report.numMtpLayers} MTP) in ${loadSeconds.toFixed(1)} s, backend ${engine.model.backend.name}`);
-      if (report.unusedTensors.length > 0) log(`mimo: warning: ${report.unusedTensors.length} tensors were not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);
-      if (report.skippedTensors.length > 0) log(`mimo: skipped ${report.skippedTensors.length} tensors of other modalities (vision/audio)`);
+      if (report.unusedTensors.length > 0) log(`mimo: warning: ${plural(report.unusedTensors.length, 'tensor')} ${report.unusedTensors.length === 1 ? 'was' : 'were'} not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);
+      if (report.skippedTensors.length > 0) log(`mimo: skipped ${plural(report.skippedTensors.length, 'tensor')} of other modalities (vision/audio)`);
       const stream = engine.stream(
         { prompt, raw: flags.raw, enableThinking: flags.think },
         {
@@ -90,11 +91,11 @@ export function registerRun(program: Command): void {
           const s = chunk.stats;
           process.stdout.write('\n');
           log(
-            `\nprefill: ${s.promptTokens} tokens, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s | TTFT ${(s.ttftSeconds * 1000).toFixed(0)} ms | ` +
-              `decode: ${s.generatedTokens} tokens, ${s.decodeTokensPerSecond.toFixed(2)} tokens/s | peak memory ${formatBytes(s.peakRssBytes)} | finish: ${chunk.finishReason}`,
+            `\nprefill: ${plural(s.promptTokens, 'token')}, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s | TTFT ${(s.ttftSeconds * 1000).toFixed(0)} ms | ` +
+              `decode: ${plural(s.generatedTokens, 'token')}, ${s.decodeTokensPerSecond.toFixed(2)} tokens/s | peak memory ${formatBytes(s.peakRssBytes)} | finish: ${chunk.finishReason}`,
           );
           if (flags.mtp > 0) {
-            log(`MTP: ${s.draftsAccepted}/${s.draftsProposed} drafts accepted, acceptance length ${s.acceptanceLength.toFixed(2)} tokens per trunk forward (${s.decodeSteps} forwards)`);
+            log(`MTP: ${s.draftsAccepted}/${s.draftsProposed} drafts accepted, acceptance length ${s.acceptanceLength.toFixed(2)} tokens per trunk forward (${plural(s.decodeSteps, 'forward')})`);
           }
         }
       }
