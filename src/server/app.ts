@@ -231,6 +231,7 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
       for (const u of upstreams) u.stop();
       for (const m of ctx.locals.values()) m.scheduler.failAll(new ServiceUnavailableError('the server is shutting down; this request was cut off before it finished — retry it'));
       await app.close();
+      for (const m of ctx.locals.values()) await m.encoder?.close();
     },
   };
 }

@@ -13,6 +13,7 @@ import { Scheduler, type RequestHandle } from '../engine/scheduler.js';
 import { MiMoOutputParser } from '../parser/mimo-output-parser.js';
 import { startsInThinking } from '../parser/starts-in-thinking.js';
 import type { ParserDelta, ParseResult } from '../parser/types.js';
+import { AsyncEncoder } from '../tokenizer/async-encoder.js';
 import type { ChatMessage, ChatTool } from '../tokenizer/tokenizer.js';
 import { invalidParam } from './errors.js';
 
@@ -71,6 +72,8 @@ export class LocalModel {
   /** Sampling defaults from the checkpoint's generation_config.json, for parameters a request leaves out. */
   readonly samplingDefaults: { temperature?: number; topP?: number; topK?: number };
   readonly created = Math.floor(Date.now() / 1000);
+  /** Tokenizes long prompts on a worker thread, so the event loop keeps serving meanwhile (null: no tokenizer). */
+  readonly encoder: AsyncEncoder | null;
 
   constructor(
     readonly name: string,
@@ -82,7 +85,14 @@ export class LocalModel {
     if (!Number.isSafeInteger(options.defaultMaxTokens) || options.defaultMaxTokens < 1) throw new RequestError('--default-max-tokens', `must be a positive integer, got ${options.defaultMaxTokens}`);
     if (!Number.isSafeInteger(options.prefillChunk) || options.prefillChunk < 1) throw new RequestError('--prefill-chunk', `must be a positive integer, got ${options.prefillChunk}`);
     this.samplingDefaults = generationDefaults(engine.dir);
+    this.encoder = engine.tokenizer ? new AsyncEncoder(engine.tokenizer) : null;
     this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk, options.defaultMaxTokens), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
+  }
+
+  /** Token ids of a text, long ones tokenized off the event loop. @throws ApiError 400 without a tokenizer */
+  encode(text: string): Promise<number[]> {
+    if (!this.encoder) throw invalidParam('prompt', `model '${this.name}' has no tokenizer.json; send token ids`);
+    return this.encoder.encode(text);
   }
 
   /** `/v1/models` entry, with the playground's extension fields. */
@@ -115,14 +125,14 @@ export class LocalModel {
    *   dropped (a plain new turn). The appended text is not part of the output the parser reads.
    * @throws ApiError 400 naming the parameter (messages, tools, tool_choice)
    */
-  prepareChat(
+  async prepareChat(
     messages: ChatMessage[],
     tools: ChatTool[] | undefined,
     toolChoice: 'none' | 'auto' | 'required' | { name: string } | undefined,
     enableThinking: boolean | undefined,
     keepAllReasoning?: boolean,
     opts: { continueFinalMessage?: boolean; addGenerationPrompt?: boolean } = {},
-  ): PreparedChat {
+  ): Promise<PreparedChat> {
     const tok = this.engine.tokenizer;
     if (!tok) throw invalidParam('messages', `model '${this.name}' has no tokenizer.json, so chat requests cannot be rendered; use /v1/completions with token ids`);
     if (typeof toolChoice === 'object' && !tools?.some((t) => t.function.name === toolChoice.name)) {
@@ -149,7 +159,7 @@ export class LocalModel {
     const addGenerationPrompt = rendered !== messages || opts.addGenerationPrompt !== false;
     const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning, addGenerationPrompt }) + continuation;
     const forcedPrefix = typeof toolChoice === 'object' ? `<tool_call>\n<function=${toolChoice.name}>\n` : forced ? '<tool_call>\n' : '';
-    return { promptIds: tok.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
+    return { promptIds: await this.encoder!.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
   }
 
   /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */

@@ -82,7 +82,7 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
   const enableThinking = body.chat_template_kwargs?.enable_thinking ?? (body.thinking ? body.thinking.type === 'enabled' : undefined);
   const toolChoice = body.tool_choice == null ? undefined : typeof body.tool_choice === 'string' ? body.tool_choice : { name: body.tool_choice.function.name };
   const messages = toChatMessages(body.messages);
-  const prep = model.prepareChat(messages, body.tools ?? undefined, toolChoice, enableThinking, body.chat_template_kwargs?.keep_all_reasoning, continuation(body, messages[messages.length - 1]?.role));
+  const prep = await model.prepareChat(messages, body.tools ?? undefined, toolChoice, enableThinking, body.chat_template_kwargs?.keep_all_reasoning, continuation(body, messages[messages.length - 1]?.role));
   const opts = model.generateOptions(body, body.max_completion_tokens ?? body.max_tokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined);
   checkChoiceCount(body.n ?? 1, model.scheduler);
   const handles = model.submit(prep.promptIds, opts, body.n ?? 1);

@@ -75,29 +75,29 @@ interface Prompt {
  * The request's prompts: a string, a list of token ids, or a list of either (a batch).
  * @throws ApiError 400 naming `prompt` (or `prompt.i`) for an empty prompt or text without a tokenizer
  */
-function prompts(body: CompletionRequest, model: LocalModel): Prompt[] {
+async function prompts(body: CompletionRequest, model: LocalModel): Promise<Prompt[]> {
   const tok = model.engine.tokenizer;
   const p = body.prompt;
   const single = typeof p === 'string' || p.every((x) => typeof x === 'number');
   const items: Array<{ item: string | number[]; param: string; what: string }> = single
     ? [{ item: p as string | number[], param: 'prompt', what: 'prompt' }]
     : (p as Array<string | number[]>).map((item, i) => ({ item, param: `prompt.${i}`, what: `prompt ${i}` }));
-  return items.map(({ item, param, what }) => {
+  return Promise.all(items.map(async ({ item, param, what }) => {
     if (typeof item !== 'string') {
       if (item.length === 0) throw invalidParam(param, `${param}: ${what} is an empty list of token ids`);
       return { ids: item, text: tok ? tok.decode(item) : '' };
     }
     if (!tok) throw invalidParam(param, `model '${model.name}' has no tokenizer.json; send the prompt as a list of token ids`);
     if (item.length === 0) throw invalidParam(param, `${param}: ${what} is empty`);
-    return { ids: tok.encode(item), text: item };
-  });
+    return { ids: await model.encode(item), text: item };
+  }));
 }
 
 export async function completions(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = parseBody(CompletionRequest, req.body);
   const model = ctx.local(body.model);
   const tok = model.engine.tokenizer;
-  const list = prompts(body, model);
+  const list = await prompts(body, model);
   const echo = body.echo === true;
   if (body.max_tokens === 0 && !echo) throw invalidParam('max_tokens', 'max_tokens: 0 only scores the prompt and needs echo: true; otherwise ask for at least 1 token');
   const scoreOnly = body.max_tokens === 0;

@@ -22,6 +22,6 @@ export async function countTokens(ctx: ServerContext, req: FastifyRequest, _repl
   const body = parseBody(CountTokensRequest, req.body);
   const model = ctx.local(body.model);
   const input = toChatInput({ ...body, max_tokens: body.max_tokens ?? 1 });
-  const prep = model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking, undefined, { continueFinalMessage: true });
+  const prep = await model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking, undefined, { continueFinalMessage: true });
   return { input_tokens: prep.promptIds.length };
 }

@@ -1,0 +1,71 @@
+/**
+ * Tokenization that does not block the event loop: texts longer than a threshold are encoded on a worker thread
+ * holding its own copy of the tokenizer (same tokenizer.json, so the same ids), shorter ones at once. A server
+ * tokenizing a multi-megabyte prompt (≈ 2 s for 4 MB on one core) keeps answering `/health` and streaming other
+ * requests meanwhile. Source: issue 14.
+ */
+import { Worker } from 'node:worker_threads';
+import type { MiMoTokenizer } from './tokenizer.js';
+
+/** Characters above which a text is encoded on the worker (below it, encoding takes well under a millisecond or so). */
+export const WORKER_THRESHOLD_CHARS = 64 * 1024;
+
+export class AsyncEncoder {
+  private worker: Worker | null = null;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (ids: number[]) => void; reject: (e: Error) => void }>();
+
+  /**
+   * @param tok the tokenizer whose directory the worker loads
+   * @param thresholdChars texts of more characters go to the worker
+   */
+  constructor(
+    readonly tok: MiMoTokenizer,
+    readonly thresholdChars = WORKER_THRESHOLD_CHARS,
+  ) {}
+
+  /**
+   * Token ids of `text`, exactly `tok.encode(text)`.
+   * @throws Error when the worker fails (its message)
+   */
+  encode(text: string): Promise<number[]> {
+    if (text.length <= this.thresholdChars) return Promise.resolve(this.tok.encode(text));
+    const worker = this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage({ id, text });
+    });
+  }
+
+  /** Stop the worker (pending encodes are rejected). */
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { dir: this.tok.dir } });
+    w.on('message', (msg: { id: number; ids?: Int32Array; error?: string }) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (this.pending.size === 0) w.unref(); // an idle worker never keeps the process alive
+      if (msg.ids) p.resolve(Array.from(msg.ids));
+      else p.reject(new Error(`tokenizer worker: ${msg.error}`));
+    });
+    const fail = (e: Error) => {
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+      if (this.worker === w) this.worker = null;
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`tokenizer worker exited with code ${code}`)));
+    w.unref();
+    this.worker = w;
+    return w;
+  }
+}
