@@ -20,6 +20,7 @@ import { ServerContext } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import { LocalModel } from './local-model.js';
 import { ServerMetrics } from './metrics.js';
+import { formatRequestLog, RequestRecord, withRequestRecord, type LogFormat } from './request-log.js';
 import { chatCompletions } from './routes/chat.js';
 import { completions } from './routes/completions.js';
 import { countTokens } from './routes/count-tokens.js';
@@ -40,6 +41,8 @@ export interface RouterOptions {
   toolCallsInThinking?: boolean;
   /** Other engines whose models this server fronts (`--upstream`, see upstream.ts). */
   upstreams?: UpstreamOptions[];
+  /** Print one line per request (method, path, status, tokens, TTFT, duration) to `log` in this format; default none. */
+  requestLog?: { format: LogFormat; log: (line: string) => void };
   /** Health-check period and timeout, request timeout of the upstreams (defaults: 10 s, 5 s, 600 s). */
   upstreamSettings?: Partial<Omit<UpstreamSettings, 'parse'>>;
 }
@@ -177,8 +180,15 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
 
   // Browser clients on other origins (chat UIs), as vLLM and llama-server allow; `--cors-origin` narrows it.
   await app.register(cors, { origin: opts.corsOrigin ?? '*', allowedHeaders: ['authorization', 'content-type', 'x-api-key', 'anthropic-version', 'anthropic-beta', 'openai-organization'] });
+  const records = new WeakMap<FastifyRequest, RequestRecord>();
   app.addHook('onRequest', async (req, reply) => {
-    reply.raw.on('close', () => metrics.requests.inc({ endpoint: endpointLabel(req.routeOptions.url, reply.raw.statusCode), status: String(reply.raw.statusCode) }));
+    const record = new RequestRecord();
+    records.set(req, record);
+    reply.raw.on('close', () => {
+      metrics.requests.inc({ endpoint: endpointLabel(req.routeOptions.url, reply.raw.statusCode), status: String(reply.raw.statusCode) });
+      const rl = opts.requestLog;
+      if (rl) rl.log(formatRequestLog(rl.format, { method: req.method, path: req.url.split('?')[0]!, status: reply.raw.statusCode, durationMs: performance.now() - record.startMs, record }));
+    });
     if (opts.apiKey === undefined || req.method === 'OPTIONS' || !req.url.startsWith('/v1/')) return;
     const auth = req.headers.authorization;
     const bearer = auth && /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
@@ -204,7 +214,8 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   // Routing by `model`: an upstream's name is proxied before the local handler (and its validation) runs; a request
   // that looped back to this server (x-mimo-via) is refused with 508 first.
   type Handler = (ctx: ServerContext, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
-  const byModel = (endpoint: UpstreamEndpoint, local: Handler) => (req: FastifyRequest, reply: FastifyReply) => ctx.route(endpoint, req, reply) ?? local(ctx, req, reply);
+  const byModel = (endpoint: UpstreamEndpoint, local: Handler) => (req: FastifyRequest, reply: FastifyReply) =>
+    ctx.route(endpoint, req, reply) ?? withRequestRecord(records.get(req) ?? new RequestRecord(), () => local(ctx, req, reply));
   app.post('/v1/chat/completions', byModel('chat/completions', chatCompletions));
   app.post('/v1/completions', byModel('completions', completions));
   app.post('/v1/messages', byModel('messages', messages));
