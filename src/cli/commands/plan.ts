@@ -29,7 +29,7 @@ interface PlanFlags {
   gpus?: string;
   nodes?: string;
   context?: string;
-  concurrency: string;
+  concurrency?: string;
   weights?: string;
   kvDtype: string;
   cpuBandwidth?: string;
@@ -110,13 +110,13 @@ export function registerPlan(program: Command): void {
   program
     .command('plan')
     .description('GPUs, layout, KV capacity and SGLang/vLLM launch commands for serving a model; RAM and decode bound on a CPU')
-    .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro')
+    .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro (any case)', (v: string) => v.toLowerCase())
     .option('--model <dir>', 'checkpoint directory (config.json and safetensors headers are read)')
     .option('--gpu <id>', 'GPU kind (data/gpus.json): h200, h100, a100-80g, b200, l40s, rtx4090')
     .option('--gpus <n>', 'use exactly this many GPUs in total, over all nodes (default: the smallest count that fits)')
     .option('--nodes <n>', 'spread over this many nodes (default: as few as hold the GPUs)')
     .option('--context <tokens>', 'context length of each sequence, tokens; k/m suffixes (default: max_position_embeddings)')
-    .option('--concurrency <n>', 'sequences of --context tokens that must fit at once', '1')
+    .option('--concurrency <n>', 'sequences of --context tokens that must fit at once (default: 1)')
     .option('--weights <format>', 'price the FP8-policy matrices as fp8, bf16 or int4 (default: as stored)')
     .option('--kv-dtype <dtype>', 'KV-cache element type: bf16 or fp8', 'bf16')
     .option('--cpu-bandwidth <GB/s>', 'CPU memory read bandwidth for the decode bound (default: measured by the native addon)')
@@ -127,7 +127,7 @@ export function registerPlan(program: Command): void {
       const gpu = findGpu(flags.gpu);
       const gpus = flags.gpus === undefined ? undefined : parseCount('--gpus', flags.gpus);
       const nodes = flags.nodes === undefined ? undefined : parseCount('--nodes', flags.nodes);
-      const concurrency = parseCount('--concurrency', flags.concurrency);
+      const concurrency = parseCount('--concurrency', flags.concurrency ?? '1');
       const format = flags.weights === undefined ? undefined : choice('--weights', flags.weights, WEIGHTS_FORMATS);
       const kvDtype = choice<PlanKvDtype>('--kv-dtype', flags.kvDtype, PLAN_KV_DTYPES);
       const requested = flags.context === undefined ? undefined : parseCount('--context', flags.context, true);
