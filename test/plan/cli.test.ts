@@ -75,7 +75,7 @@ test('bad input: exit code 1 and one line naming the option', () => {
     [['--preset', 'mimo-v2-flash', '--gpu', 'h200', '--gpus', '0'], /--gpus: must be a positive whole number, got "0"/],
     [['--preset', 'mimo-v2-flash', '--gpu', 'h200', '--gpus', '2.5'], /--gpus: must be a positive whole number/],
     [['--preset', 'mimo-v2-flash', '--gpu', 'h200', '--gpus', '2'], /--gpus: 2 × h200 do not fit mimo-v2-flash.*smallest count that fits is 4/],
-    [['--preset', 'mimo-v2.5-pro', '--gpu', 'h200', '--gpus', '8'], /--gpus: 8 × h200 do not fit/],
+    [['--preset', 'mimo-v2.5-pro', '--gpu', 'h200', '--gpus', '8', '--mem-fraction', '0.85'], /--gpus: 8 × h200 do not fit.*at --mem-fraction 0\.85/],
     [['--preset', 'mimo-v2.5', '--gpu', 'h200', '--gpus', '2'], /--gpus: 2 GPUs: the fused qkv_proj is pre-sharded for attention TP 4/],
     [['--preset', 'mimo-v2-flash', '--gpu', 'h200', '--gpus', '16', '--nodes', '3'], /--nodes: 16 GPUs cannot be spread evenly over 3/],
     [['--preset', 'mimo-v2-flash', '--gpu', 'h200', '--gpus', '12'], /--gpus: 12 GPUs span more than one node/],
