@@ -67,11 +67,22 @@ export interface OutputReader {
   end(): { delta: ParserDelta; result: ParseResult };
 }
 
+/** Does the checkpoint's chat template, with enable_thinking left undefined, open `<think>`? false without a template. */
+function templateThinkingDefault(engine: MiMoEngine): boolean {
+  try {
+    return engine.tokenizer ? startsInThinking(engine.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }], { enableThinking: null })) : false;
+  } catch {
+    return false; // no chat template: chat requests are refused anyway
+  }
+}
+
 export class LocalModel {
   readonly scheduler: Scheduler;
   /** Sampling defaults from the checkpoint's generation_config.json, for parameters a request leaves out. */
   readonly samplingDefaults: { temperature?: number; topP?: number; topK?: number };
   readonly created = Math.floor(Date.now() / 1000);
+  /** Whether the chat template, left to its own default, starts the reply inside `<think>` (the playground's default). */
+  readonly thinkingDefault: boolean;
   /** Tokenizes long prompts on a worker thread, so the event loop keeps serving meanwhile (null: no tokenizer). */
   readonly encoder: AsyncEncoder | null;
 
@@ -86,6 +97,7 @@ export class LocalModel {
     if (!Number.isSafeInteger(options.prefillChunk) || options.prefillChunk < 1) throw new RequestError('--prefill-chunk', `must be a positive integer, got ${options.prefillChunk}`);
     this.samplingDefaults = generationDefaults(engine.dir);
     this.encoder = engine.tokenizer ? new AsyncEncoder(engine.tokenizer) : null;
+    this.thinkingDefault = templateThinkingDefault(engine);
     this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk, options.defaultMaxTokens), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
   }
 
@@ -111,6 +123,7 @@ export class LocalModel {
         num_layers: cfg.layers.length,
         mtp_layers: this.engine.model.numMtpLayers,
         mtp: this.options.mtp,
+        thinking_default: this.thinkingDefault,
       },
     };
   }
