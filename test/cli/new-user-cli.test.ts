@@ -100,6 +100,22 @@ describe('mimo CLI polish', () => {
     assert.equal(backend.code, 0, backend.stderr);
   });
 
+  it("the README's usage lines list every flag of serve and plan, and the curl example uses the served name", () => {
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    for (const cmd of ['serve', 'plan', 'run']) {
+      const usage = new RegExp(`^### \`mimo ${cmd} (.*)\`$`, 'm').exec(readme)?.[1];
+      assert.ok(usage, `no usage heading for mimo ${cmd}`);
+      const flags = [...mimo([cmd, '--help']).stdout.matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]!).filter((f) => f !== '--help');
+      const missing = flags.filter((f) => !new RegExp(`${f}(?![a-z-])`).test(usage!));
+      if (cmd !== 'run') assert.deepEqual(missing, [], `README's mimo ${cmd} usage line lacks ${missing.join(', ')}`);
+    }
+    const example = /npx mimo serve [^\n]*--served-model-name (\S+)[^\n]*\ncurl [^\n]*\n[^\n]*"model": "([^"]+)"/.exec(readme);
+    assert.ok(example, 'the serve example names --served-model-name and is followed by a curl request');
+    assert.equal(example[2], example[1], 'the curl example uses the served name');
+    const gpuList = /--gpu ([a-z0-9|-]+)/.exec(/^### `mimo plan (.*)`$/m.exec(readme)![1]!)![1]!.split('|');
+    for (const id of ['h200', 'h20', 'mi300x', 'mi325x']) assert.ok(gpuList.includes(id), `README's mimo plan --gpu list lacks ${id}`);
+  });
+
   it('every --help lists the choices of its options and shows numeric defaults as numbers', () => {
     const mustList: Record<string, string[]> = { run: ['auto', 'ts', 'native'], inspect: ['bf16', 'fp8'], init: ['tiny', 'small', 'bench'], bench: ['auto', 'ts', 'native'], serve: ['auto', 'ts', 'native', 'text', 'json'], plan: ['h200', 'fp8', 'bf16', 'int4'] };
     for (const cmd of COMMANDS) {
