@@ -89,6 +89,19 @@ describe('native build', () => {
     assert.match(cause, /node-gyp failed: .*(Error|error)/);
   });
 
+  it("the loader's error quotes the failed build's cause (what mimo run's fallback warning prints)", () => {
+    // A package copy with the compiled loader, a recorded failure and no addon.
+    const dir = path.join(tmp, 'no-addon');
+    fs.mkdirSync(path.join(dir, 'build'), { recursive: true });
+    fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
+    fs.cpSync(path.join(root, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'build', 'native-build-failure.txt'), "Node's C headers are missing: test cause (full log: build/native-build.log)\n");
+    const code = `import(${JSON.stringify(path.join(dir, 'dist', 'src', 'kernels', 'native', 'addon.js'))}).then((m) => { try { m.loadNativeAddon(); } catch (e) { console.log(e.message); } })`;
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: cleanEnv(tmp) });
+    assert.match(r.stdout, /native addon not built: .*mimo_native\.node is missing: the build failed: Node's C headers are missing: test cause/);
+    assert.match(r.stdout, /run `npm run build:native`; it needs g\+\+, make and Node's C headers/);
+  });
+
   it('names the cause of a failed build', async () => {
     const { failureCause } = (await import(path.join(root, 'scripts', 'build-native.mjs'))) as { failureCause: (out: string, nodeDir: string | null) => string };
     const offline = 'gyp http GET https://nodejs.org/download/release/v20.20.2/node-v20.20.2-headers.tar.gz\ngyp ERR! stack Error: getaddrinfo EAI_AGAIN nodejs.org\ngyp ERR! not ok';
