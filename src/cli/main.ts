@@ -51,6 +51,15 @@ registerBench(program);
 registerServe(program);
 registerPlan(program);
 listChoicesInHelp(program);
+// Preset names are case-insensitive (`--preset MiMo-V2-Flash`), as `--gpu` is: one hook for every command.
+for (const cmd of program.commands) {
+  const opt = cmd.options.find((o) => o.long === '--preset');
+  if (opt) opt.description = `${opt.description} (any case)`;
+}
+program.hook('preAction', (_root, action) => {
+  const preset = action.getOptionValue('preset') as unknown;
+  if (typeof preset === 'string') action.setOptionValue('preset', preset.toLowerCase());
+});
 
 /** The --help hint for the command being run. */
 function helpHint(): string {

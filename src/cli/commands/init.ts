@@ -26,7 +26,7 @@ export function registerInit(program: Command): void {
   program
     .command('init')
     .description('write a random-weight, scaled-down checkpoint of a family member in the official layout')
-    .requiredOption('--preset <name>', 'mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro, or bench (= mimo-v2-flash at --scale bench, the llama.cpp comparison model); any case', (v: string) => v.toLowerCase())
+    .requiredOption('--preset <name>', 'mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro, or bench (= mimo-v2-flash at --scale bench, the llama.cpp comparison model)')
     .requiredOption('--out <dir>', 'output directory (must not exist or be empty)')
     .option('--scale <scale>', `size: ${SCALES.join(', ')}`, parseChoice(SCALES), 'tiny')
     .option('--fp8', 'store FP8 e4m3 weights with 128×128 block scales, as the release', false)

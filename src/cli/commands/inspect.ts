@@ -26,7 +26,7 @@ export function registerInspect(program: Command): void {
     .command('inspect')
     .description('parameters, bytes by dtype, KV-cache size and layer map of a checkpoint or preset')
     .option('--model <dir>', 'checkpoint directory')
-    .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro (any case)', (v: string) => v.toLowerCase())
+    .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro')
     .option('--kv-dtype <dtype>', 'KV-cache element type', parseChoice(Object.keys(KV_DTYPE_BYTES) as KvDtype[]), 'bf16')
     .option('--json', 'print one JSON object', false)
     .action((flags: InspectFlags) => {

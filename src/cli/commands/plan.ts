@@ -121,7 +121,7 @@ export function registerPlan(program: Command): void {
   program
     .command('plan')
     .description('GPUs, layout, KV capacity and SGLang/vLLM launch commands for serving a model; RAM and decode bound on a CPU')
-    .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro (any case)', (v: string) => v.toLowerCase())
+    .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro')
     .option('--model <dir>', 'checkpoint directory (config.json and safetensors headers are read)')
     .option('--gpu <id>', 'GPU kind (data/gpus.json): h200, h100, a100-80g, b200, l40s, rtx4090')
     .option('--gpus <n>', 'use exactly this many GPUs in total, over all nodes (default: the smallest count that fits)')
