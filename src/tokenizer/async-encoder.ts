@@ -39,11 +39,13 @@ export class AsyncEncoder {
     if (text.length <= this.thresholdChars) return Promise.resolve(this.tok.encode(text));
     const worker = this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const ids = new Promise<number[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.ref();
       worker.postMessage({ id, text });
     });
+    // Let requests that queued meanwhile (/health) run before the caller goes on with a million ids.
+    return ids.then((list) => new Promise((resolve) => setImmediate(() => resolve(list))));
   }
 
   /** Stop the worker (pending encodes are rejected). */
