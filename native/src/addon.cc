@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "attention.h"
@@ -432,7 +434,19 @@ Napi::Value BestDispatch(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), mimo::levelName(mimo::bestLevel()));
 }
 
-// mmapFile(path) → ArrayBuffer over a read-only private mapping; unmapped when the buffer is collected.
+// The mapping behind an ArrayBuffer of mmapFile.
+struct MappedBuffer {
+  mimo::Mapping m;
+};
+
+// Live mappings by their data pointer, so unmapFile can find the one behind a buffer. An entry leaves when it is
+// unmapped (by unmapFile or the finalizer); the address may then be reused by a new mapping, so a late finalizer
+// only touches the entry if it is still its own.
+std::mutex gMappedMutex;
+std::unordered_map<void*, MappedBuffer*> gMapped;
+
+// mmapFile(path) → ArrayBuffer over a read-only private mapping; unmapped when the buffer is collected, or earlier
+// by unmapFile.
 Napi::Value MmapFile(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   if (!info[0].IsString()) throwType(env, "mmapFile: path must be a string");
@@ -450,14 +464,41 @@ Napi::Value MmapFile(const Napi::CallbackInfo& info) {
   std::string error;
   if (!mimo::mapFile(path, &m, &error, static_cast<size_t>(offset), static_cast<size_t>(length))) throw Napi::Error::New(env, "mmapFile: " + path + ": " + error);
   if (m.data == nullptr) return Napi::ArrayBuffer::New(env, 0);
-  auto* hint = new mimo::Mapping(m);
+  auto* hint = new MappedBuffer{m};
+  {
+    std::lock_guard<std::mutex> lock(gMappedMutex);
+    gMapped[m.data] = hint;
+  }
   return Napi::ArrayBuffer::New(
       env, m.data, m.size,
-      [](Napi::Env, void*, mimo::Mapping* h) {
-        mimo::unmapFile(*h);
+      [](Napi::Env, void*, MappedBuffer* h) {
+        std::lock_guard<std::mutex> lock(gMappedMutex);
+        auto it = gMapped.find(h->m.data);
+        if (it != gMapped.end() && it->second == h) {
+          mimo::unmapFile(h->m);
+          gMapped.erase(it);
+        }
         delete h;
       },
       hint);
+}
+
+// unmapFile(buffer): unmaps an mmapFile buffer now and detaches it (every view of it then has length 0, so no kernel
+// can read the released pages). An empty buffer (empty file) is left as is; any other buffer is a TypeError.
+Napi::Value UnmapFile(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) throwType(env, "unmapFile: buffer must be an ArrayBuffer from mmapFile");
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  if (ab.ByteLength() == 0) return env.Undefined();
+  {
+    std::lock_guard<std::mutex> lock(gMappedMutex);
+    auto it = gMapped.find(ab.Data());
+    if (it == gMapped.end() || it->second->m.size != ab.ByteLength()) throwType(env, "unmapFile: buffer is not a live mapping from mmapFile");
+    mimo::unmapFile(it->second->m);
+    gMapped.erase(it);
+  }
+  ab.Detach();  // the finalizer (now or at collection) finds no entry of its own and only frees the hint
+  return env.Undefined();
 }
 
 Napi::Value RowInvariantRows(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), mimo::rowInvariantRows()); }
@@ -497,6 +538,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getDispatch", Napi::Function::New(env, GetDispatch, "getDispatch"));
   exports.Set("bestDispatch", Napi::Function::New(env, BestDispatch, "bestDispatch"));
   exports.Set("mmapFile", Napi::Function::New(env, MmapFile, "mmapFile"));
+  exports.Set("unmapFile", Napi::Function::New(env, UnmapFile, "unmapFile"));
   exports.Set("memReadBandwidth", Napi::Function::New(env, MemReadBandwidth, "memReadBandwidth"));
   exports.Set("rowInvariantRows", Napi::Function::New(env, RowInvariantRows, "rowInvariantRows"));
   exports.Set("dispatchOverheadUs", Napi::Function::New(env, DispatchOverhead, "dispatchOverheadUs"));

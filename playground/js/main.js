@@ -12,7 +12,7 @@ import { clearMaps, describeTrack, describeUsage, followLatest, onColourSchemeCh
 import { loadModels, onModelChange } from './models.js';
 import { clearError, el, state, store } from './page.js';
 import { clearStats } from './stats.js';
-import { send, stop } from './turn.js';
+import { checkMaxTokens, send, stop } from './turn.js';
 
 function newChat() {
   if (state.controller) return;
@@ -67,6 +67,7 @@ el.usage.addEventListener('mousemove', describeUsage);
 new ResizeObserver((entries) => onPanelResize(Math.floor(entries[entries.length - 1].contentRect.width))).observe(el.usage.parentElement);
 window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', onColourSchemeChange);
 
+// Until the user sets it, thinking follows the selected model's chat-template default (models.js).
 el.thinking.checked = store.get('thinking', true);
 el.maxTokens.value = String(store.get('maxTokens', 512));
 el.temperature.value = String(store.get('temperature', 0.7));
@@ -76,7 +77,10 @@ try {
   // storage disabled
 }
 el.thinking.addEventListener('change', () => store.set('thinking', el.thinking.checked));
-el.maxTokens.addEventListener('change', () => store.set('maxTokens', Number(el.maxTokens.value) || 512));
+el.maxTokens.addEventListener('change', () => {
+  if (checkMaxTokens() !== null) store.set('maxTokens', el.maxTokens.value.trim() === '' ? '' : Number(el.maxTokens.value));
+});
+el.maxTokens.addEventListener('input', checkMaxTokens);
 el.temperature.addEventListener('change', () => store.set('temperature', Number(el.temperature.value)));
 el.apiKey.addEventListener('change', () => {
   try {

@@ -25,6 +25,10 @@ export async function loadModels() {
     el.conn.textContent = res.status === 401 ? 'API key needed' : `error ${res.status}`;
     showError(`GET /v1/models failed — ${await errorMessage(res)}`);
     if (res.status === 401) {
+      // This server requires a key: the field is no longer optional.
+      el.apiKeyNote.textContent = '(required by this server; sent as Authorization: Bearer)';
+      el.apiKey.placeholder = 'required';
+      el.apiKey.required = true;
       el.settingsBox.open = true;
       el.apiKey.focus();
     }
@@ -37,6 +41,7 @@ export async function loadModels() {
     showError('GET /v1/models did not return JSON.');
     return;
   }
+  if (el.apiKey.value.trim() === '') el.apiKeyNote.textContent = '(optional here: this server takes requests without one; sent as Authorization: Bearer)';
   state.models = body && Array.isArray(body.data) ? body.data : [];
   const previous = el.model.value || store.get('model', '');
   el.model.replaceChildren(...state.models.map((m) => {
@@ -68,6 +73,8 @@ export function onModelChange() {
     info.mtp > 0 ? `MTP ${info.mtp} draft${info.mtp === 1 ? '' : 's'}/step` : 'MTP off',
   ];
   el.modelInfo.textContent = parts.join(' · ');
+  // Thinking follows the model's own chat-template default until the user sets it in this browser.
+  if (typeof info.thinking_default === 'boolean' && store.get('thinking', null) === null) el.thinking.checked = info.thinking_default;
   el.statMtpBox.hidden = !(info.mtp > 0);
   if (!state.shown) buildGrid(info);
 }

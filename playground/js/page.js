@@ -25,6 +25,8 @@ export const el = {
   maxTokens: $('max-tokens'),
   temperature: $('temperature'),
   apiKey: $('api-key'),
+  apiKeyNote: $('api-key-note'),
+  maxTokensNote: $('max-tokens-note'),
   settings: $('settings'),
   settingsBox: $('settings-box'),
   stats: $('stats'),

@@ -30,6 +30,21 @@ function render(final) {
   scrollToEnd();
 }
 
+/**
+ * The Max tokens setting: a whole number ≥ 1, or empty for the server's default. An invalid value is marked invalid
+ * (and the reason shown under the field) instead of being dropped from the request; returns null then.
+ */
+export function checkMaxTokens() {
+  const input = el.maxTokens;
+  const raw = input.value.trim();
+  const n = Number(raw);
+  const bad = input.validity.badInput || (raw !== '' && !(Number.isInteger(n) && n >= 1));
+  input.setAttribute('aria-invalid', bad ? 'true' : 'false');
+  el.maxTokensNote.hidden = !bad;
+  el.maxTokensNote.textContent = bad ? `Max tokens must be a whole number ≥ 1 (or empty for the server's default), got ${input.validity.badInput ? 'text that is not a number' : JSON.stringify(raw)}.` : '';
+  return bad ? null : raw === '' ? undefined : n;
+}
+
 function buildRequest(info) {
   const body = {
     model: el.model.value,
@@ -39,8 +54,8 @@ function buildRequest(info) {
     chat_template_kwargs: { enable_thinking: el.thinking.checked },
     mimo_expert_trace: true,
   };
-  const maxTokens = Number(el.maxTokens.value);
-  if (Number.isInteger(maxTokens) && maxTokens > 0) body.max_tokens = maxTokens;
+  const maxTokens = checkMaxTokens();
+  if (maxTokens !== undefined && maxTokens !== null) body.max_tokens = maxTokens;
   const temperature = Number(el.temperature.value);
   if (el.temperature.value !== '' && Number.isFinite(temperature)) body.temperature = temperature;
   if (!info) delete body.mimo_expert_trace;
@@ -60,6 +75,12 @@ export async function send() {
   if (!text.trim() || state.controller) return;
   if (!el.model.value) {
     showError('No model selected: the model list did not load (check the server and the API key).');
+    return;
+  }
+  if (checkMaxTokens() === null) {
+    el.settingsBox.open = true;
+    showError(el.maxTokensNote.textContent);
+    el.maxTokens.focus();
     return;
   }
   clearError();
@@ -112,8 +133,10 @@ export async function send() {
     if (reply.toolCalls.length) turn.tool_calls = reply.toolCalls.filter(Boolean);
     state.history.push(turn);
   }
-  if (!reply.content && !reply.toolCalls.length && reply.finishReason === 'length' && reply.tokens.length) {
-    reply.answer.append(node('span', 'note', 'The token budget ended inside thinking.'));
+  // Ended inside thinking: no answer came back, which an empty reply would hide. Say so, and what to change.
+  if (!reply.content && !reply.toolCalls.length && reply.reasoning && (reply.finishReason === 'length' || outcome === 'stopped')) {
+    const text = outcome === 'stopped' ? 'Stopped while thinking: no answer yet (you pressed Stop).' : 'Stopped while thinking: raise max tokens or turn thinking off.';
+    reply.answer.append(node('span', 'note stopped-thinking', text));
   }
   paintFinalStats(reply, outcome);
   scrollToEnd();

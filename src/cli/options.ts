@@ -2,7 +2,7 @@
  * Parsers for CLI option values: each rejects a bad value with commander's InvalidArgumentError, which commander
  * prints as one line naming the flag.
  */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 export function parseIntOption(min: number, max = Number.MAX_SAFE_INTEGER) {
   const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`;
@@ -23,11 +23,31 @@ export function parseFloatOption(min: number, max: number, opts: { exclusiveMin?
   };
 }
 
-export function parseChoice<T extends string>(choices: readonly T[]) {
-  return (value: string): T => {
-    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}, got "${value}"`);
-    return value as T;
+/** A parser that also carries its choices, so --help can list them (see {@link listChoicesInHelp}). */
+export type ChoiceParser<T extends string> = ((value: string) => T) & { choices: readonly T[] };
+
+/** One of `choices`, matched case-insensitively (`--gpu H200`, `--preset MiMo-V2-Flash`), returned as listed. */
+export function parseChoice<T extends string>(choices: readonly T[]): ChoiceParser<T> {
+  const parse = (value: string): T => {
+    const hit = choices.find((c) => c.toLowerCase() === value.trim().toLowerCase());
+    if (hit === undefined) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}, got "${value}"`);
+    return hit;
   };
+  return Object.assign(parse, { choices });
+}
+
+/**
+ * Append `(choices: a, b, c)` to the --help text of every option parsed by {@link parseChoice} whose description
+ * does not name all its choices already, in every command under `program`.
+ */
+export function listChoicesInHelp(program: Command): void {
+  for (const cmd of [program, ...program.commands]) {
+    for (const opt of cmd.options) {
+      const choices = (opt.parseArg as Partial<ChoiceParser<string>> | undefined)?.choices;
+      if (!choices || choices.every((c) => opt.description.includes(c))) continue;
+      opt.description = `${opt.description} (choices: ${choices.join(', ')})`;
+    }
+  }
 }
 
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };

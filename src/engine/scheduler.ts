@@ -11,6 +11,7 @@ import { QueueFullError, RequestError } from '../errors.js';
 import type { Generator } from './generate.js';
 import type { GenerateOptions, Sequence, StreamChunk } from './sequence.js';
 import { runStep } from './step.js';
+import { plural } from '../util/plural.js';
 
 export interface SchedulerOptions {
   /** Most sequences in one step (default 8). */
@@ -122,7 +123,7 @@ export class Scheduler {
     const seq = this.generator.newSequence(promptIds, { ...opts, signal: undefined });
     // Cancelled handles already hold their final chunk; they leave at the next step and do not count.
     if (this.pendingCount() >= this.maxBatch + this.maxQueue) {
-      throw new QueueFullError(`the server is busy: ${this.active.length} sequences running and ${this.queue.length} queued (--max-batch ${this.maxBatch}, --max-queue ${this.maxQueue}); retry later`);
+      throw new QueueFullError(`the server is busy: ${plural(this.active.length, 'sequence')} running and ${this.queue.length} queued (--max-batch ${this.maxBatch}, --max-queue ${this.maxQueue}); retry later`);
     }
     const handle = new RequestHandle(seq);
     opts.signal?.addEventListener('abort', () => handle.cancel(), { once: true });

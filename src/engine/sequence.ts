@@ -12,6 +12,7 @@ import { PlainDecoder, SpeculativeDecoder, type Decoder, type StepPlan } from '.
 import { tokenLogprob, type TokenLogprob } from './logprobs.js';
 import { resolveSamplingParams, Sampler, type SamplingParams } from './sampler.js';
 import { StopMatcher, validateStopStrings } from './stop.js';
+import { plural } from '../util/plural.js';
 
 export interface GenerateOptions extends Partial<SamplingParams> {
   /** Most tokens to generate (default 256). */
@@ -112,7 +113,7 @@ export function validateRequest(promptIds: unknown, opts: unknown, model: MiMoMo
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id >= V) throw new RequestError('prompt_ids', `token id ${JSON.stringify(id)} at index ${i} is not an integer in [0, ${V})`);
   });
   const ctx = model.config.maxPositionEmbeddings;
-  if (ctx !== null && promptIds.length >= ctx) throw new RequestError('prompt', `${promptIds.length} tokens do not fit the context length ${ctx} (max_position_embeddings)`);
+  if (ctx !== null && promptIds.length >= ctx) throw new RequestError('prompt', `${plural(promptIds.length, 'token')} do${promptIds.length === 1 ? 'es' : ''} not fit the context length ${ctx} (max_position_embeddings)`);
 }
 
 

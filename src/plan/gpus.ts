@@ -1,7 +1,8 @@
 /**
- * GPU facts for the deployment planner, read from `data/gpus.json` (memory in bytes, HBM/GDDR bandwidth in bytes/s,
- * GPU-to-GPU link, GPUs per node, the pages each figure comes from) and the fraction of memory kept back for
- * activations and runtime (10%, issue 6). The list of GPUs is the data file, not code.
+ * GPU facts for the deployment planner, read from `data/gpus.json` (memory in bytes — datasheet and, where sourced,
+ * what the device reports —, HBM/GDDR bandwidth in bytes/s, GPU-to-GPU link, GPUs per node, the pages each figure
+ * comes from) and the default fraction of memory an engine may use for weights + KV cache (0.9, vLLM's
+ * --gpu-memory-utilization default; issue 14). The list of GPUs is the data file, not code.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +16,11 @@ export interface GpuSpec {
   name: string;
   /** Datasheet capacity in bytes (GB read as 10^9 bytes). */
   memoryBytes: number;
+  /** Capacity the device reports (nvidia-smi memory.total), bytes, when a source shows it. */
+  deviceMemoryBytes?: number;
+  deviceMemorySource?: string;
+  /** A consumer card (no data-center node design). */
+  consumer?: boolean;
   memoryType: string;
   /** Datasheet peak memory bandwidth, bytes/s. */
   memoryBandwidthBytesPerSecond: number;
@@ -31,8 +37,8 @@ export interface GpuSpec {
 
 /** The parsed data file. */
 export interface GpuTable {
-  /** Fraction of each GPU's memory kept back for activations and runtime (0.1). */
-  reservedFraction: number;
+  /** Default fraction of each GPU's memory for weights + KV cache (0.9); the rest is left for activations and runtime. */
+  defaultMemFraction: number;
   gpus: Record<string, GpuSpec>;
 }
 
@@ -53,18 +59,19 @@ const positive = (x: unknown): x is number => typeof x === 'number' && Number.is
 export function loadGpuTable(): GpuTable {
   if (cached) return cached;
   const file = gpusFile();
-  let raw: { reservedFraction?: unknown; gpus?: Record<string, Record<string, unknown>> };
+  let raw: { defaultMemFraction?: unknown; gpus?: Record<string, Record<string, unknown>> };
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new MimoError(`${file}: cannot read the GPU table (${(e as Error).message})`);
   }
-  const reserved = raw.reservedFraction;
-  if (typeof reserved !== 'number' || !(reserved >= 0 && reserved < 1)) throw new MimoError(`${file}: reservedFraction must be a number in [0, 1)`);
+  const fraction = raw.defaultMemFraction;
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1)) throw new MimoError(`${file}: defaultMemFraction must be a number in (0, 1]`);
   const gpus: Record<string, GpuSpec> = {};
   for (const [id, g] of Object.entries(raw.gpus ?? {})) {
     const bad = (field: string): MimoError => new MimoError(`${file}: gpus.${id}.${field} is missing or invalid`);
     if (!positive(g['memoryBytes'])) throw bad('memoryBytes');
+    if (g['deviceMemoryBytes'] !== undefined && (!positive(g['deviceMemoryBytes']) || typeof g['deviceMemorySource'] !== 'string')) throw bad('deviceMemoryBytes');
     if (!positive(g['memoryBandwidthBytesPerSecond'])) throw bad('memoryBandwidthBytesPerSecond');
     if (!positive(g['interconnectBytesPerSecond'])) throw bad('interconnectBytesPerSecond');
     if (!Number.isSafeInteger(g['gpusPerNode']) || (g['gpusPerNode'] as number) < 1) throw bad('gpusPerNode');
@@ -73,7 +80,7 @@ export function loadGpuTable(): GpuTable {
     gpus[id] = { ...(g as unknown as Omit<GpuSpec, 'id'>), id, sources: sources as string[] };
   }
   if (Object.keys(gpus).length === 0) throw new MimoError(`${file}: no GPUs listed`);
-  cached = { reservedFraction: reserved, gpus };
+  cached = { defaultMemFraction: fraction, gpus };
   return cached;
 }
 
@@ -92,7 +99,16 @@ export function findGpu(id: string): GpuSpec {
   return gpu;
 }
 
-/** Bytes of one GPU usable for weights and KV cache: memory × (1 − reserved fraction). */
-export function usableBytes(gpu: GpuSpec): number {
-  return Math.floor(gpu.memoryBytes * (1 - loadGpuTable().reservedFraction));
+/** The capacity engines size their memory fraction against: the device-reported bytes when known, else the datasheet's. */
+export function capacityBytes(gpu: GpuSpec): number {
+  return gpu.deviceMemoryBytes ?? gpu.memoryBytes;
+}
+
+/**
+ * Bytes of one GPU usable for weights and KV cache: capacity × memory fraction (as SGLang's --mem-fraction-static and
+ * vLLM's --gpu-memory-utilization take it).
+ * @param memFraction in (0, 1]; default data/gpus.json defaultMemFraction
+ */
+export function usableBytes(gpu: GpuSpec, memFraction = loadGpuTable().defaultMemFraction): number {
+  return Math.floor(capacityBytes(gpu) * memFraction);
 }

@@ -8,15 +8,18 @@
  * attention TP is num_key_value_heads (4 for Flash/V2.5, 8 for V2.5-Pro): the fused qkv checkpoints are pre-sharded
  * for it and every documented layout uses it (data/launch-flags.json `attentionTensorParallel`); split-qkv models
  * (Flash) may also run plain TP on one node. pp is always 1 (no MiMo recipe pipelines). A GPU fits when weights +
- * KV ≤ memory × (1 − reserved fraction). Per-GPU bytes ignore the few replicated norms and routers (< 0.1%).
+ * KV ≤ capacity × memory fraction (`--mem-fraction`, default 0.9; capacity as the device reports it where known).
+ * Beside the fit: the KV room left past the required sequences and the largest context one sequence can have.
+ * Per-GPU bytes ignore the few replicated norms and routers (< 0.1%).
  * Source: spec §0, §2, §3.7 (KV), §4.4 (MTP), §6; issue 6.
  */
 import { RequestError } from '../errors.js';
 import type { MiMoConfig } from '../model/mimo-v2/config.js';
 import { kvBytesPerToken, kvCacheBytes, KV_DTYPE_BYTES } from '../model/mimo-v2/stats.js';
 import { cpuPlan, type CpuPlan } from './cpu.js';
-import { loadGpuTable, usableBytes, type GpuSpec } from './gpus.js';
+import { capacityBytes, loadGpuTable, usableBytes, type GpuSpec } from './gpus.js';
 import type { WeightBytes } from './weights.js';
+import { plural } from '../util/plural.js';
 
 /** KV-cache element types the engines offer for these models (fp8 = e4m3). */
 export type PlanKvDtype = 'fp8' | 'bf16';
@@ -51,8 +54,12 @@ export interface PlanInput {
   gpus?: number;
   /** Fixed node count (`--nodes`). */
   nodes?: number;
-  /** Context length of each sequence, tokens. */
+  /** Context length each sequence must fit, tokens. */
   contextTokens: number;
+  /** Whether the user asked for contextTokens (`--context`); if not, launch commands carry the largest context that fits. */
+  contextRequested?: boolean;
+  /** Fraction of each GPU's memory for weights + KV cache, (0, 1]; default data/gpus.json defaultMemFraction (0.9). */
+  memFraction?: number;
   /** Sequences that must fit at once. */
   concurrency: number;
   kvDtype: PlanKvDtype;
@@ -83,6 +90,8 @@ export interface LayoutFit {
   freeBytesPerGpu: number;
   /** dp × sequences one rank holds at the context length. */
   maxConcurrentSequences: number;
+  /** Free bytes per GPU left after the required sequences' KV (negative when they do not fit). */
+  kvRoomLeftBytesPerGpu: number;
   fits: boolean;
 }
 
@@ -99,8 +108,16 @@ export interface ParallelismComparison {
 
 export interface Plan {
   input: PlanInput;
-  reservedFraction: number;
+  /** Fraction of memory for weights + KV (the launch commands' --mem-fraction-static / --gpu-memory-utilization). */
+  memFraction: number;
+  /** Capacity per GPU the fraction applies to, and whether the device reports it ('device') or the datasheet says it. */
+  capacityBytesPerGpu: number;
+  capacitySource: 'device' | 'datasheet';
   usableBytesPerGpu: number;
+  /** Largest context (tokens, ≤ max_position_embeddings) for which `concurrency` sequences fit the chosen layout. */
+  largestContextTokens: number;
+  /** The context the launch commands carry: the requested one, else the largest that fits. */
+  launchContextTokens: number;
   attentionTp: number;
   kv: KvPlan;
   minGpus: number;
@@ -165,10 +182,35 @@ export function fitLayout(input: PlanInput, layout: Layout, kv: KvPlan): LayoutF
   const full = kv.perSequence.full * headShare(cfg.fullPlan.numKvHeads, tp);
   const ring = (kv.perSequence.slidingWindow + kv.perSequence.mtp) * headShare(cfg.swaPlan.numKvHeads, tp);
   const kvBytesPerSequencePerGpu = full + ring;
-  const freeBytesPerGpu = usableBytes(input.gpu) - weightBytesPerGpu;
+  const freeBytesPerGpu = usableBytes(input.gpu, memFractionOf(input)) - weightBytesPerGpu;
   const perRank = freeBytesPerGpu > 0 ? Math.floor(freeBytesPerGpu / kvBytesPerSequencePerGpu) : 0;
-  const fits = perRank >= Math.ceil(input.concurrency / dp);
-  return { layout, weightBytesPerGpu, kvBytesPerSequencePerGpu, freeBytesPerGpu, maxConcurrentSequences: dp * perRank, fits };
+  const needed = Math.ceil(input.concurrency / dp);
+  const fits = perRank >= needed;
+  return { layout, weightBytesPerGpu, kvBytesPerSequencePerGpu, freeBytesPerGpu, maxConcurrentSequences: dp * perRank, kvRoomLeftBytesPerGpu: freeBytesPerGpu - needed * kvBytesPerSequencePerGpu, fits };
+}
+
+/** The input's memory fraction, or the data file's default. */
+function memFractionOf(input: PlanInput): number {
+  return input.memFraction ?? loadGpuTable().defaultMemFraction;
+}
+
+/**
+ * Largest context (tokens, at most max_position_embeddings, else `cap`) at which `input.concurrency` sequences fit
+ * `layout`: binary search, KV bytes growing with the context. 0 when not even one token fits.
+ */
+export function largestContext(input: PlanInput, layout: Layout, cap = 1 << 24): number {
+  const max = input.config.maxPositionEmbeddings ?? cap;
+  const fitsAt = (t: number) => fitLayout({ ...input, contextTokens: t }, layout, kvPlan(input.config, t, input.kvDtype, input.numMtpLayers)).fits;
+  if (!fitsAt(1)) return 0;
+  if (fitsAt(max)) return max;
+  let lo = 1;
+  let hi = max;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fitsAt(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The first fitting layout for exactly `gpus` GPUs, or undefined. */
@@ -194,8 +236,8 @@ export function smallestFit(input: PlanInput, kv: KvPlan): LayoutFit {
   }
   throw new RequestError(
     '--gpu',
-    `${input.title} with ${input.concurrency} sequence(s) of ${input.contextTokens} tokens does not fit on up to ${MAX_NODES} nodes of ${perNode} ${input.gpu.id} ` +
-      `(${gb(input.weights.total)} of weights, ${gb(usableBytes(input.gpu))} usable per GPU); lower --context or --concurrency, or pick a larger GPU`,
+    `${input.title} with ${plural(input.concurrency, 'sequence')} of ${plural(input.contextTokens, 'token')} does not fit on up to ${MAX_NODES} nodes of ${perNode} ${input.gpu.id} ` +
+      `(${gb(input.weights.total)} of weights, ${gb(usableBytes(input.gpu, memFractionOf(input)))} usable per GPU at --mem-fraction ${memFractionOf(input)}); lower --context or --concurrency, raise --mem-fraction, or pick a larger GPU`,
   );
 }
 
@@ -244,8 +286,8 @@ function fixedFit(input: PlanInput, kv: KvPlan, minGpus: number): LayoutFit {
   const perRank = Math.ceil(input.concurrency / best.layout.dp);
   throw new RequestError(
     option,
-    `${n} × ${input.gpu.id} do not fit ${input.title} with ${input.concurrency} sequence(s) of ${input.contextTokens} tokens: per GPU ${gb(best.weightBytesPerGpu)} of weights + ` +
-      `${perRank} × ${gb(best.kvBytesPerSequencePerGpu)} of KV > ${gb(usableBytes(input.gpu))} usable; the smallest count that fits is ${minGpus}`,
+    `${n} × ${input.gpu.id} do not fit ${input.title} with ${plural(input.concurrency, 'sequence')} of ${plural(input.contextTokens, 'token')}: per GPU ${gb(best.weightBytesPerGpu)} of weights + ` +
+      `${perRank} × ${gb(best.kvBytesPerSequencePerGpu)} of KV > ${gb(usableBytes(input.gpu, memFractionOf(input)))} usable at --mem-fraction ${memFractionOf(input)}; the smallest count that fits is ${minGpus}`,
   );
 }
 
@@ -271,6 +313,8 @@ export function planDeployment(input: PlanInput): Plan {
   for (const [name, v] of [['--context', input.contextTokens], ['--concurrency', input.concurrency]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RequestError(name, `must be a positive integer, got ${v}`);
   }
+  const memFraction = memFractionOf(input);
+  if (!(memFraction > 0 && memFraction <= 1)) throw new RequestError('--mem-fraction', `must be a number in (0, 1], got ${memFraction}`);
   const maxContext = input.config.maxPositionEmbeddings;
   if (maxContext !== null && input.contextTokens > maxContext) {
     throw new RequestError('--context', `${input.contextTokens} tokens exceed the model's max_position_embeddings ${maxContext}`);
@@ -278,10 +322,15 @@ export function planDeployment(input: PlanInput): Plan {
   const kv = kvPlan(input.config, input.contextTokens, input.kvDtype, input.numMtpLayers);
   const minimum = smallestFit(input, kv);
   const chosen = input.gpus === undefined && input.nodes === undefined ? minimum : fixedFit(input, kv, minimum.layout.gpus);
+  const largestContextTokens = largestContext(input, chosen.layout);
   return {
     input,
-    reservedFraction: loadGpuTable().reservedFraction,
-    usableBytesPerGpu: usableBytes(input.gpu),
+    memFraction,
+    capacityBytesPerGpu: capacityBytes(input.gpu),
+    capacitySource: input.gpu.deviceMemoryBytes !== undefined ? 'device' : 'datasheet',
+    usableBytesPerGpu: usableBytes(input.gpu, memFraction),
+    largestContextTokens,
+    launchContextTokens: input.contextRequested === false ? Math.max(largestContextTokens, input.contextTokens) : input.contextTokens,
     attentionTp: attentionTensorParallel(input.config),
     kv,
     minGpus: minimum.layout.gpus,

@@ -6,6 +6,7 @@
 import { formatBytes } from '../model/mimo-v2/inspect-report.js';
 import { sglangLaunch, vllmLaunch, wrapCommand, type CommandInput } from './launch-commands.js';
 import type { Plan } from './planner.js';
+import { plural } from '../util/plural.js';
 
 /** Launch commands of a plan: headline (node 0) command and every node's, per engine. */
 export interface PlanCommands {
@@ -22,17 +23,34 @@ export function planCommands(plan: Plan): PlanCommands {
     multimodal: i.multimodal,
     numMtpLayers: i.numMtpLayers,
     layout: plan.chosen.layout,
-    contextTokens: i.contextTokens,
+    contextTokens: plan.launchContextTokens,
     kvDtype: i.kvDtype,
-    memoryFraction: Number((1 - plan.reservedFraction).toFixed(4)),
+    memoryFraction: plan.memFraction,
   };
   return { sglang: sglangLaunch(c).perNode, vllm: vllmLaunch(c).perNode };
+}
+
+/**
+ * Why a layout that fits on paper is not a deployment anyone runs, or null: cards without NVLink / Infinity Fabric
+ * (PCIe only) across nodes or beyond one 8-GPU server, or consumer cards past one server. Tensor and expert
+ * parallelism exchange activations at every layer, which PCIe and the network between nodes cannot carry at speed.
+ */
+export function unrealisticLayout(plan: Plan): string | null {
+  const g = plan.input.gpu;
+  const l = plan.chosen.layout;
+  const pcieOnly = /PCIe/.test(g.interconnect) && !/NVLink [0-9]|Infinity Fabric/.test(g.interconnect.replace(/no NVLink/, ''));
+  if (!(pcieOnly && (l.nodes > 1 || l.gpus > 8)) && !(g.consumer && l.nodes > 1)) return null;
+  const kind = g.consumer ? 'consumer cards' : 'PCIe-only cards';
+  return `unrealistic layout: ${l.gpus} × ${g.id} (${kind}) over ${plural(l.nodes, 'node')} — every layer's tensor-/expert-parallel traffic would cross PCIe (${formatBytes(g.interconnectBytesPerSecond)}/s per GPU)` +
+    `${l.nodes > 1 ? ' and the network between nodes' : ''}; it fits on paper, but no SGLang or vLLM MiMo recipe runs such a setup and decode would crawl. Use GPUs with NVLink or Infinity Fabric (e.g. --gpu h200, h20, mi300x), or a smaller --context / --weights int4.`;
 }
 
 /** Caveats that apply to this plan. */
 export function planNotes(plan: Plan): string[] {
   const i = plan.input;
   const notes: string[] = [];
+  const unrealistic = unrealisticLayout(plan);
+  if (unrealistic) notes.push(unrealistic);
   const requantised = i.weights.format === 'bf16' || i.weights.format === 'int4' || (i.weights.format === 'fp8' && i.config.weightBlockSize === null);
   if (requantised) {
     notes.push(`--weights ${i.weights.format} prices a requantised copy; the commands load ${i.modelPath} as it is, so point them at that copy.`);
@@ -60,9 +78,10 @@ export function formatPlanReport(plan: Plan, commands = planCommands(plan)): str
   const kv = plan.kv;
   const out: string[] = [];
   out.push(`${i.title} on ${g.id}: ${g.name}, ${formatBytes(g.memoryBytes)} ${g.memoryType} at ${formatBytes(g.memoryBandwidthBytesPerSecond)}/s, ${g.interconnect}, ${g.gpusPerNode} per node`);
+  const capacity = plan.capacitySource === 'device' ? `${formatBytes(plan.capacityBytesPerGpu)} as the device reports it (${exact(plan.capacityBytesPerGpu / 2 ** 20)} MiB)` : `${formatBytes(plan.capacityBytesPerGpu)} (datasheet; no device-reported figure in data/gpus.json)`;
   out.push(
-    `  usable per GPU ${formatBytes(plan.usableBytesPerGpu)} (${Math.round(plan.reservedFraction * 100)}% reserved for activations and runtime); ` +
-      `context ${tokens(i.contextTokens)}; ${i.concurrency} concurrent sequence${i.concurrency > 1 ? 's' : ''}; KV cache ${i.kvDtype}`,
+    `  usable per GPU ${formatBytes(plan.usableBytesPerGpu)} = ${capacity} × --mem-fraction ${plan.memFraction}; ` +
+      `context ${tokens(i.contextTokens)}${i.contextRequested === false ? ' (default; --context asks for another)' : ''}; ${plural(i.concurrency, 'concurrent sequence')}; KV cache ${i.kvDtype}`,
   );
 
   out.push('', `Weights (${w.format === 'stored' ? 'as stored' : `--weights ${w.format}`}): ${w.method}`);
@@ -83,15 +102,18 @@ export function formatPlanReport(plan: Plan, commands = planCommands(plan)): str
   const fitLine = (label: string, f: Plan['chosen']): string[] => {
     const l = f.layout;
     return [
-      `${label}: ${l.gpus} × ${g.id} — layout tp ${l.tp}, dp ${l.dp}, ep ${l.ep}, pp ${l.pp}, ${l.nodes} node${l.nodes > 1 ? 's' : ''} (${l.gpusPerNode} GPUs each)`,
+      `${label}: ${l.gpus} × ${g.id} — layout tp ${l.tp}, dp ${l.dp}, ep ${l.ep}, pp ${l.pp}, ${l.nodes} node${l.nodes > 1 ? 's' : ''} (${plural(l.gpusPerNode, 'GPU')} each)`,
       `  per GPU: weights ${formatBytes(f.weightBytesPerGpu)}, KV ${formatBytes(f.kvBytesPerSequencePerGpu)} per sequence, ${formatBytes(f.freeBytesPerGpu)} left for KV` +
         ` → ${exact(f.maxConcurrentSequences)} concurrent sequences of ${tokens(i.contextTokens)}`,
+      `  KV room left per GPU after ${plural(i.concurrency, 'sequence')} of ${tokens(i.contextTokens)}: ${formatBytes(f.kvRoomLeftBytesPerGpu)}`,
     ];
   };
   out.push('');
   out.push(...fitLine(`Smallest fit (min_gpus ${plan.minGpus})`, plan.minimum));
   const same = (x: Plan['chosen']['layout'], y: Plan['chosen']['layout']): boolean => x.gpus === y.gpus && x.tp === y.tp && x.nodes === y.nodes;
   if (!same(plan.chosen.layout, plan.minimum.layout)) out.push(...fitLine('Requested', plan.chosen));
+  const maxPos = i.config.maxPositionEmbeddings;
+  out.push(`  largest context that fits ${plural(i.concurrency, 'sequence')} on this layout: ${tokens(plan.largestContextTokens)}${maxPos !== null && plan.largestContextTokens >= maxPos ? ' (the model\'s max_position_embeddings)' : ''}; the commands below use ${tokens(plan.launchContextTokens)}`);
   out.push(`  attention TP = num_key_value_heads = ${plan.attentionTp}; more GPUs add data-parallel attention ranks, routed experts spread over all GPUs`);
 
   const c = plan.comparison;
@@ -138,9 +160,14 @@ export function planJson(plan: Plan, commands = planCommands(plan)): Record<stri
     model_path: i.modelPath,
     gpu: i.gpu.id,
     gpu_memory_bytes: i.gpu.memoryBytes,
+    gpu_capacity_bytes: plan.capacityBytesPerGpu,
+    gpu_capacity_source: plan.capacitySource,
+    mem_fraction: plan.memFraction,
     usable_bytes_per_gpu: plan.usableBytesPerGpu,
-    reserved_fraction: plan.reservedFraction,
     context_tokens: i.contextTokens,
+    context_requested: i.contextRequested !== false,
+    largest_context_tokens: plan.largestContextTokens,
+    launch_context_tokens: plan.launchContextTokens,
     concurrency: i.concurrency,
     kv_dtype: i.kvDtype,
     weights: {
@@ -172,7 +199,9 @@ export function planJson(plan: Plan, commands = planCommands(plan)): Record<stri
       weight_bytes: Math.round(plan.chosen.weightBytesPerGpu),
       kv_bytes_per_sequence: Math.round(plan.chosen.kvBytesPerSequencePerGpu),
       free_bytes: Math.round(plan.chosen.freeBytesPerGpu),
+      kv_room_left_bytes: Math.round(plan.chosen.kvRoomLeftBytesPerGpu),
     },
+    unrealistic: unrealisticLayout(plan),
     max_concurrent_sequences: plan.chosen.maxConcurrentSequences,
     per_gpu_weight_bytes_by_layout: {
       gpus: plan.comparison.gpus,

@@ -15,12 +15,15 @@ import { MiMoEngine } from '../engine/engine.js';
 import type { BackendChoice } from '../kernels/select.js';
 import { RequestError, ServiceUnavailableError } from '../errors.js';
 import { packageRoot } from '../util/package-root.js';
+import { bodyTooLarge, registerJsonBody } from './body.js';
 import { ServerContext } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import { LocalModel } from './local-model.js';
 import { ServerMetrics } from './metrics.js';
+import { formatRequestLog, RequestRecord, withRequestRecord, type LogFormat } from './request-log.js';
 import { chatCompletions } from './routes/chat.js';
 import { completions } from './routes/completions.js';
+import { countTokens } from './routes/count-tokens.js';
 import { messages } from './routes/messages.js';
 import { DEFAULT_UPSTREAM_SETTINGS, Upstream, UpstreamMetrics, type UpstreamEndpoint, type UpstreamOptions, type UpstreamSettings } from './upstream.js';
 
@@ -40,6 +43,8 @@ export interface RouterOptions {
   unknownToolCalls?: 'text' | 'call';
   /** Other engines whose models this server fronts (`--upstream`, see upstream.ts). */
   upstreams?: UpstreamOptions[];
+  /** Print one line per request (method, path, status, tokens, TTFT, duration) to `log` in this format; default none. */
+  requestLog?: { format: LogFormat; log: (line: string) => void };
   /** Health-check period and timeout, request timeout of the upstreams (defaults: 10 s, 5 s, 600 s). */
   upstreamSettings?: Partial<Omit<UpstreamSettings, 'parse'>>;
 }
@@ -74,6 +79,8 @@ export interface ServerOptions extends RouterOptions {
   prefillChunk?: number;
   /** max_tokens when a chat request gives none (default 4096). */
   defaultMaxTokens?: number;
+  /** Load warnings (backend fallback), as MiMoEngine.load's onWarning; default: one process warning. */
+  onWarning?: (message: string) => void;
 }
 
 /** A server without a local model: upstreams only. */
@@ -99,7 +106,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { '.html': 'text/html; c
 export async function createServer(opts: ServerOptions): Promise<MimoServer> {
   const name = opts.servedModelName ?? path.basename(path.resolve(opts.modelDir));
   checkUpstreamNames(opts.upstreams ?? [], name);
-  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads });
+  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
   const metrics = new ServerMetrics();
   const ctx = new ServerContext(metrics);
   const local = new LocalModel(name, engine, {
@@ -161,10 +168,12 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   const upstreamMetrics = new UpstreamMetrics(metrics.registry);
   for (const u of opts.upstreams ?? []) ctx.upstreams.set(u.name, new Upstream(u, settings, upstreamMetrics));
 
-  const app = Fastify({ bodyLimit: opts.maxBody ?? 4 * 1024 * 1024, logger: false, return503OnClosing: true });
+  const bodyLimit = opts.maxBody ?? 4 * 1024 * 1024;
+  const app = Fastify({ bodyLimit, logger: false, return503OnClosing: true });
+  registerJsonBody(app);
   const isAnthropic = (req: FastifyRequest) => req.url.startsWith('/v1/messages');
   const sendError = (req: FastifyRequest, reply: FastifyReply, e: unknown) => {
-    const err = toApiError(e);
+    const err = (e as { code?: unknown })?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? bodyTooLarge(bodyLimit) : toApiError(e);
     // A 500 is our bug (stack); a 502 is an upstream's failure (one line).
     if (err.status >= 500) process.stderr.write(`mimo serve: ${req.method} ${req.url}: ${err.status === 502 ? err.message : ((e as Error)?.stack ?? String(e))}\n`);
     if (reply.sent || reply.raw.headersSent) return;
@@ -174,8 +183,15 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
 
   // Browser clients on other origins (chat UIs), as vLLM and llama-server allow; `--cors-origin` narrows it.
   await app.register(cors, { origin: opts.corsOrigin ?? '*', allowedHeaders: ['authorization', 'content-type', 'x-api-key', 'anthropic-version', 'anthropic-beta', 'openai-organization'] });
+  const records = new WeakMap<FastifyRequest, RequestRecord>();
   app.addHook('onRequest', async (req, reply) => {
-    reply.raw.on('close', () => metrics.requests.inc({ endpoint: endpointLabel(req.routeOptions.url, reply.raw.statusCode), status: String(reply.raw.statusCode) }));
+    const record = new RequestRecord();
+    records.set(req, record);
+    reply.raw.on('close', () => {
+      metrics.requests.inc({ endpoint: endpointLabel(req.routeOptions.url, reply.raw.statusCode), status: String(reply.raw.statusCode) });
+      const rl = opts.requestLog;
+      if (rl) rl.log(formatRequestLog(rl.format, { method: req.method, path: req.url.split('?')[0]!, status: reply.raw.statusCode, durationMs: performance.now() - record.startMs, record }));
+    });
     if (opts.apiKey === undefined || req.method === 'OPTIONS' || !req.url.startsWith('/v1/')) return;
     const auth = req.headers.authorization;
     const bearer = auth && /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
@@ -201,10 +217,12 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   // Routing by `model`: an upstream's name is proxied before the local handler (and its validation) runs; a request
   // that looped back to this server (x-mimo-via) is refused with 508 first.
   type Handler = (ctx: ServerContext, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
-  const byModel = (endpoint: UpstreamEndpoint, local: Handler) => (req: FastifyRequest, reply: FastifyReply) => ctx.route(endpoint, req, reply) ?? local(ctx, req, reply);
+  const byModel = (endpoint: UpstreamEndpoint, local: Handler) => (req: FastifyRequest, reply: FastifyReply) =>
+    ctx.route(endpoint, req, reply) ?? withRequestRecord(records.get(req) ?? new RequestRecord(), () => local(ctx, req, reply));
   app.post('/v1/chat/completions', byModel('chat/completions', chatCompletions));
   app.post('/v1/completions', byModel('completions', completions));
   app.post('/v1/messages', byModel('messages', messages));
+  app.post('/v1/messages/count_tokens', (req, reply) => countTokens(ctx, req, reply));
   // The playground: `/` is its index.html; any other GET that no route above takes is the path of a file under playground/.
   const playgroundDir = path.join(packageRoot(), 'playground');
   app.get('/', async (_req, reply) => {
@@ -227,6 +245,7 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
       for (const u of upstreams) u.stop();
       for (const m of ctx.locals.values()) m.scheduler.failAll(new ServiceUnavailableError('the server is shutting down; this request was cut off before it finished — retry it'));
       await app.close();
+      for (const m of ctx.locals.values()) await m.encoder?.close();
     },
   };
 }

@@ -77,13 +77,15 @@ export async function streamOpenAiChoices(
   handles: readonly RequestHandle[],
   run: (index: number, sse: SseStream) => Promise<void>,
   after: (sse: SseStream) => void,
+  /** Choices to run (default: one per handle; more when some choices generate nothing, e.g. an echo-only score). */
+  count = handles.length,
 ): Promise<FastifyReply> {
   const sse = new SseStream(reply);
   sse.onClientGone(() => {
     for (const h of handles) h.cancel();
   });
   try {
-    await Promise.all(handles.map((_, index) => run(index, sse)));
+    await Promise.all(Array.from({ length: count }, (_, index) => run(index, sse)));
     if (!sse.closed) after(sse);
   } catch (e) {
     for (const h of handles) h.cancel();

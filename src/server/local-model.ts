@@ -13,6 +13,7 @@ import { Scheduler, type RequestHandle } from '../engine/scheduler.js';
 import { MiMoOutputParser } from '../parser/mimo-output-parser.js';
 import { startsInThinking } from '../parser/starts-in-thinking.js';
 import type { ParserDelta, ParseResult } from '../parser/types.js';
+import { AsyncEncoder } from '../tokenizer/async-encoder.js';
 import type { ChatMessage, ChatTool } from '../tokenizer/tokenizer.js';
 import { invalidParam } from './errors.js';
 
@@ -68,11 +69,24 @@ export interface OutputReader {
   end(): { delta: ParserDelta; result: ParseResult };
 }
 
+/** Does the checkpoint's chat template, with enable_thinking left undefined, open `<think>`? false without a template. */
+function templateThinkingDefault(engine: MiMoEngine): boolean {
+  try {
+    return engine.tokenizer ? startsInThinking(engine.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }], { enableThinking: null })) : false;
+  } catch {
+    return false; // no chat template: chat requests are refused anyway
+  }
+}
+
 export class LocalModel {
   readonly scheduler: Scheduler;
   /** Sampling defaults from the checkpoint's generation_config.json, for parameters a request leaves out. */
   readonly samplingDefaults: { temperature?: number; topP?: number; topK?: number };
   readonly created = Math.floor(Date.now() / 1000);
+  /** Whether the chat template, left to its own default, starts the reply inside `<think>` (the playground's default). */
+  readonly thinkingDefault: boolean;
+  /** Tokenizes long prompts on a worker thread, so the event loop keeps serving meanwhile (null: no tokenizer). */
+  readonly encoder: AsyncEncoder | null;
 
   constructor(
     readonly name: string,
@@ -84,7 +98,15 @@ export class LocalModel {
     if (!Number.isSafeInteger(options.defaultMaxTokens) || options.defaultMaxTokens < 1) throw new RequestError('--default-max-tokens', `must be a positive integer, got ${options.defaultMaxTokens}`);
     if (!Number.isSafeInteger(options.prefillChunk) || options.prefillChunk < 1) throw new RequestError('--prefill-chunk', `must be a positive integer, got ${options.prefillChunk}`);
     this.samplingDefaults = generationDefaults(engine.dir);
+    this.encoder = engine.tokenizer ? new AsyncEncoder(engine.tokenizer) : null;
+    this.thinkingDefault = templateThinkingDefault(engine);
     this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk, options.defaultMaxTokens), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
+  }
+
+  /** Token ids of a text, long ones tokenized off the event loop. @throws ApiError 400 without a tokenizer */
+  encode(text: string): Promise<number[]> {
+    if (!this.encoder) throw invalidParam('prompt', `model '${this.name}' has no tokenizer.json; send token ids`);
+    return this.encoder.encode(text);
   }
 
   /** `/v1/models` entry, with the playground's extension fields. */
@@ -103,6 +125,7 @@ export class LocalModel {
         num_layers: cfg.layers.length,
         mtp_layers: this.engine.model.numMtpLayers,
         mtp: this.options.mtp,
+        thinking_default: this.thinkingDefault,
       },
     };
   }
@@ -117,14 +140,14 @@ export class LocalModel {
    *   dropped (a plain new turn). The appended text is not part of the output the parser reads.
    * @throws ApiError 400 naming the parameter (messages, tools, tool_choice)
    */
-  prepareChat(
+  async prepareChat(
     messages: ChatMessage[],
     tools: ChatTool[] | undefined,
     toolChoice: 'none' | 'auto' | 'required' | { name: string } | undefined,
     enableThinking: boolean | undefined,
     keepAllReasoning?: boolean,
-    opts: { continueFinalMessage?: boolean } = {},
-  ): PreparedChat {
+    opts: { continueFinalMessage?: boolean; addGenerationPrompt?: boolean } = {},
+  ): Promise<PreparedChat> {
     const tok = this.engine.tokenizer;
     if (!tok) throw invalidParam('messages', `model '${this.name}' has no tokenizer.json, so chat requests cannot be rendered; use /v1/completions with token ids`);
     if (typeof toolChoice === 'object' && !tools?.some((t) => t.function.name === toolChoice.name)) {
@@ -148,9 +171,10 @@ export class LocalModel {
         continuation = reasoning === '' ? last.content : last.content === '' ? reasoning : `${reasoning}</think>${last.content}`;
       }
     }
-    const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning }) + continuation;
+    const addGenerationPrompt = rendered !== messages || opts.addGenerationPrompt !== false;
+    const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning, addGenerationPrompt }) + continuation;
     const forcedPrefix = typeof toolChoice === 'object' ? `<tool_call>\n<function=${toolChoice.name}>\n` : forced ? '<tool_call>\n' : '';
-    return { promptIds: tok.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
+    return { promptIds: await this.encoder!.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
   }
 
   /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */

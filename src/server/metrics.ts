@@ -2,11 +2,14 @@
  * Prometheus metrics of one server (its own registry, so several servers in one process do not clash), exposed at
  * `GET /metrics` in the text format: requests by endpoint and status, prompt and generated tokens, TTFT and
  * inter-token latency histograms, queue length, active sequences, KV-cache bytes, MTP drafts and acceptance.
- * Names follow vLLM's `vllm:` metrics where one exists (as `mimo_…`). Library: prom-client.
+ * Names follow vLLM's `vllm:` metrics where one exists (as `mimo_…`). prom-client's default collectors add the
+ * process figures (`process_resident_memory_bytes`, `process_cpu_seconds_total`, `nodejs_eventloop_lag_seconds`,
+ * heap and GC). Library: prom-client.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GenerationStats } from '../engine/sequence.js';
 import type { SchedulerState } from '../engine/scheduler.js';
+import { currentRequestRecord } from './request-log.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -24,6 +27,7 @@ export class ServerMetrics {
 
   constructor() {
     const self = this;
+    collectDefaultMetrics({ register: this.registry });
     const perModel = (name: string, help: string, pick: (s: SchedulerState) => number) =>
       new Gauge({
         name,
@@ -61,6 +65,7 @@ export class ServerMetrics {
 
   /** Account one finished (or aborted) generation. */
   finished(model: string, stats: GenerationStats): void {
+    currentRequestRecord()?.add(model, stats);
     this.promptTokens.inc({ model }, stats.promptTokens);
     this.generationTokens.inc({ model }, stats.generatedTokens);
     if (stats.generatedTokens > 0) this.ttft.observe({ model }, stats.ttftSeconds);

@@ -120,18 +120,26 @@ export const ChatRequest = z.strictObject({
   chat_template_kwargs: z.object({ enable_thinking: z.boolean().optional(), keep_all_reasoning: z.boolean().optional() }).loose().nullable().optional(),
   /** Xiaomi platform switch: `{ type: 'enabled' | 'disabled' }` (spec §5.2). */
   thinking: z.strictObject({ type: z.enum(['enabled', 'disabled']) }).nullable().optional(),
+  /** vLLM / transformers: continue the final assistant message instead of starting a new turn. */
+  continue_final_message: z.boolean().nullable().optional(),
+  /** vLLM / transformers: append the assistant generation prompt (default true). */
+  add_generation_prompt: z.boolean().nullable().optional(),
   ...CHAT_IGNORED,
 });
 export type ChatRequest = z.infer<typeof ChatRequest>;
 
 export const CompletionRequest = z.strictObject({
   ...SAMPLING,
-  prompt: z.union([z.string(), z.array(z.number().int().min(0)).min(1), z.array(z.string()).length(1)], {
-    error: 'expected a string, a non-empty array of token ids (integers ≥ 0), or an array with one string',
+  /** A string, token ids, or a batch of either (as OpenAI and vLLM accept); each prompt gets `n` choices. */
+  prompt: z.union([z.string(), z.array(z.number().int().min(0)).min(1), z.array(z.union([z.string(), z.array(z.number().int().min(0))])).min(1)], {
+    error: 'expected a string, a non-empty array of token ids (integers ≥ 0), or a non-empty array of strings or of token-id arrays (a batch)',
   }),
+  /** 0 only with echo: score the prompt, generate nothing (OpenAI). */
+  max_tokens: z.number().int().min(0).nullable().optional(),
   /** Completions API: number of alternatives per token (0 … 5; vLLM allows up to 20). */
   logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  echo: z.literal(false).nullable().optional(),
+  /** Return the prompt before the completion (with its log-probabilities when logprobs is set). */
+  echo: z.boolean().nullable().optional(),
   suffix: z.null().optional(),
   best_of: z.literal(1).nullable().optional(),
 });

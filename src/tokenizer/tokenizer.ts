@@ -37,8 +37,11 @@ export interface ChatTool {
 export interface ChatTemplateOptions {
   /** Append `<|im_start|>assistant\n` and the thinking marker [add_generation_prompt]; default true. */
   addGenerationPrompt?: boolean;
-  /** Open `<think>` (true) or an empty `<think></think>` (false) after the generation prompt [enable_thinking]; default true. */
-  enableThinking?: boolean;
+  /**
+   * Open `<think>` (true) or an empty `<think></think>` (false) after the generation prompt [enable_thinking]; default
+   * true; null leaves the variable undefined, so the template's own default applies.
+   */
+  enableThinking?: boolean | null;
   /** Keep reasoning of assistant turns before the last user turn [keep_all_reasoning]; template default true. */
   keepAllReasoning?: boolean;
   /** Tools rendered into the system turn [tools]; omitted or empty renders no tools block. */
@@ -183,8 +186,8 @@ export class MiMoTokenizer {
     const context: JsonObject = {
       messages: normaliseMessages(messages),
       add_generation_prompt: opts.addGenerationPrompt ?? true,
-      enable_thinking: opts.enableThinking ?? true,
     };
+    if (opts.enableThinking !== null) context.enable_thinking = opts.enableThinking ?? true;
     if (opts.keepAllReasoning !== undefined) context.keep_all_reasoning = opts.keepAllReasoning;
     if (opts.tools !== undefined) context.tools = normaliseTools(opts.tools);
     for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {

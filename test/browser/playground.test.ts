@@ -5,7 +5,10 @@
  * (thinking on: tokens land in the collapsed thinking block), and keeps a screenshot in test-results/playground.png.
  * Each reply is checked against the model: its token ids equal a greedy generation of the same request without the
  * server, and the router's choices, recomputed here from the router logits of one forward over prompt + generated
- * tokens, equal the experts on every token span and the lit cells of the heat map.
+ * tokens, equal the experts on every token span and the lit cells of the heat map. Issue 14: a reply whose budget ends
+ * inside thinking says "Stopped while thinking"; thinking starts at the template's default; an invalid max-tokens
+ * value is marked invalid and nothing is sent; the API-key field says "required" when the server wants a key; the font
+ * stack names CJK faces.
  * Needs /usr/bin/chromium (`apt-get install -y chromium`); without it the test fails, unless MIMO_SKIP_BROWSER=1.
  */
 import assert from 'node:assert/strict';
@@ -40,6 +43,7 @@ interface TokenSpan {
 
 /** The `mimo` extension of a /v1/models entry. */
 interface ModelInfo {
+  thinking_default: boolean;
   num_experts: number;
   experts_per_token: number;
   moe_layers: number[];
@@ -169,6 +173,11 @@ test('playground: streams replies, shows speed figures and a heat map equal to t
     assert.deepEqual(info.moe_layers, config.layers.filter((l) => l.ffn === 'moe').map((l) => l.index), '/v1/models moe_layers');
     assert.equal(info.num_experts, config.nRoutedExperts);
     assert.equal(info.experts_per_token, config.numExpertsPerTok);
+    // Thinking starts at the template's own default (this template opens <think> unless told otherwise).
+    assert.equal(info.thinking_default, true);
+    assert.equal(await page.isChecked('#thinking'), info.thinking_default, 'the Thinking box starts at the template default');
+    assert.match((await page.textContent('#api-key-note')) ?? '', /optional here/, 'a server without a key says the key is optional');
+    assert.match(await page.evaluate(() => getComputedStyle(document.body).fontFamily), /Noto Sans CJK SC/, 'the font stack names a CJK face');
 
     await page.click('#settings-box summary');
     await page.fill('#max-tokens', String(MAX_TOKENS));
@@ -208,10 +217,32 @@ test('playground: streams replies, shows speed figures and a heat map equal to t
     const last2 = second.spans[second.spans.length - 1]!;
     assert.deepEqual(await heatmap(page), { tokenId: last2.id, cells: cellsOf(last2) }, 'the heat map follows the new reply');
     await checkAgainstModel(server, loaded, second.body, second.spans);
+    // The 12-token budget ran out inside the thinking (random weights never close it): the page says so.
+    const secondText = server.engine.tokenizer!.decode(second.spans.map((sp) => sp.id));
+    assert.ok(!secondText.includes('</think>'), 'this reply never leaves thinking');
+    assert.equal((await page.textContent('.msg.assistant[data-reply="1"] .note.stopped-thinking'))?.trim(), 'Stopped while thinking: raise max tokens or turn thinking off.');
 
     assert.deepEqual(pageErrors, [], 'the page threw');
     assert.deepEqual(foreignRequests, [], 'the page requested something outside the server');
     assert.equal(await page.isHidden('#error'), true, `the page shows an error: ${await page.textContent('#error-text')}`);
+
+    // An invalid max-tokens value is shown as invalid and nothing is sent (not silently dropped from the request).
+    let sent = 0;
+    page.on('request', (r) => {
+      if (r.url().endsWith('/v1/chat/completions')) sent++;
+    });
+    await page.fill('#max-tokens', '0');
+    await page.fill('#prompt', 'one more');
+    await page.press('#prompt', 'Enter');
+    await page.waitForSelector('#max-tokens[aria-invalid="true"]', { timeout: timeLeft() });
+    assert.match((await page.textContent('#max-tokens-note')) ?? '', /Max tokens must be a whole number ≥ 1/);
+    assert.equal(await page.isVisible('#max-tokens-note'), true);
+    assert.match((await page.textContent('#error-text')) ?? '', /Max tokens must be a whole number/);
+    await page.waitForTimeout(200);
+    assert.equal(sent, 0, 'no request went out with an invalid max tokens');
+    await page.fill('#max-tokens', String(MAX_TOKENS));
+    assert.equal(await page.getAttribute('#max-tokens', 'aria-invalid'), 'false');
+    await page.click('#error-close');
 
     await page.click('.msg.assistant[data-reply="1"] details.thinking summary');
     const shotPath = path.join(packageRoot(), 'test-results', 'playground.png');
@@ -219,6 +250,19 @@ test('playground: streams replies, shows speed figures and a heat map equal to t
     fs.rmSync(shotPath, { force: true });
     await page.screenshot({ path: shotPath });
     assert.ok(fs.existsSync(shotPath) && fs.statSync(shotPath).size > 0, `screenshot ${shotPath} written and not empty`);
+
+    // A server that wants a key: the field stops saying "optional".
+    const keyed = await createServer({ modelDir, servedModelName: 'mimo-tiny', backend: 'ts', apiKey: 'sekret' });
+    try {
+      await keyed.app.listen({ host: '127.0.0.1', port: 0 });
+      const keyedPage = await browser.newPage();
+      await keyedPage.goto(`http://127.0.0.1:${(keyed.app.server.address() as AddressInfo).port}/`);
+      await keyedPage.waitForSelector('#conn[data-state="down"]', { timeout: timeLeft() });
+      assert.equal((await keyedPage.textContent('#api-key-note'))?.trim(), '(required by this server; sent as Authorization: Bearer)');
+      assert.equal(await keyedPage.getAttribute('#api-key', 'placeholder'), 'required');
+    } finally {
+      await keyed.close();
+    }
   } finally {
     await browser?.close();
     await server?.close();

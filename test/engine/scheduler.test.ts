@@ -14,7 +14,7 @@ import { referenceBackend } from '../../src/kernels/reference/ops.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { discoverCases, readGolden } from '../helpers/fixtures.js';
-import { nativeAddon } from '../helpers/native.js';
+import { nativeSkip } from '../helpers/native.js';
 
 const cases = discoverCases();
 
@@ -33,7 +33,7 @@ async function collect(h: RequestHandle): Promise<{ ids: number[]; logprobs: num
 
 const backendsToTest: Array<{ name: string; make: () => Backend; skip: string | false }> = [
   { name: 'ts', make: () => referenceBackend, skip: false },
-  { name: 'native', make: () => createNativeBackend(), skip: nativeAddon ? false : 'native addon not built' },
+  { name: 'native', make: () => createNativeBackend(), skip: nativeSkip },
 ];
 
 test('fixtures are present', () => assert.ok(cases.length > 0, 'no golden cases found'));

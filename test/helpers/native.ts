@@ -1,5 +1,7 @@
 /**
  * The native addon for tests: loaded once, or the reason it cannot load, so a test can skip loudly with that reason.
+ * Under CI (`CI` set to anything but `false`/`0`/empty) a missing or unloadable addon is a failure, not a skip: a CI
+ * run must not pass with every native test skipped (issue 14).
  */
 import type { TestContext } from 'node:test';
 import { loadNativeAddon, type NativeAddon } from '../../src/kernels/native/addon.js';
@@ -18,8 +20,24 @@ export const nativeAddon: NativeAddon | undefined = loaded;
 /** Why the addon did not load ('' when it did). */
 export const nativeUnavailableReason = reason;
 
-/** The addon, or undefined after marking the test skipped with the reason. */
+/** True when the tests run under CI (`CI=true`, as GitHub Actions and most CI services set it). */
+export function underCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env['CI'];
+  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+/**
+ * What a native test passes as its `skip` option: false when the addon loaded, and false under CI too (the test then
+ * runs and fails on the missing addon); otherwise the reason it is skipped.
+ */
+export const nativeSkip: string | false = loaded || underCi() ? false : `native addon not built: ${reason}`;
+
+/**
+ * The addon, or undefined after marking the test skipped with the reason.
+ * @throws Error naming the reason under CI, where a missing addon fails the test instead of skipping it
+ */
 export function needNative(t: TestContext): NativeAddon | undefined {
+  if (!loaded && underCi()) throw new Error(`CI is set, so native tests must run, but the native addon did not load: ${reason}`);
   if (!loaded) t.skip(`native addon not built: ${reason}`);
   return loaded;
 }

@@ -95,8 +95,8 @@ describe('launch commands', () => {
     assert.deepEqual(JSON.parse(v.flags.get('--speculative-config') as string), { method: 'mtp', num_speculative_tokens: 3 });
     assert.equal(s.get('--speculative-num-steps'), '3');
     assert.equal(s.get('--speculative-num-draft-tokens'), '4');
-    // V2.5-Pro on H200: 2 nodes; SGLang --tp-size 16 --dp-size 2 --enable-dp-attention, vLLM TP 8 × DP 2 + EP.
-    c = planCommands(plan('mimo-v2.5-pro', 'h200'));
+    // V2.5-Pro on 16 H200: 2 nodes; SGLang --tp-size 16 --dp-size 2 --enable-dp-attention, vLLM TP 8 × DP 2 + EP.
+    c = planCommands(plan('mimo-v2.5-pro', 'h200', { gpus: 16 }));
     assert.equal(c.sglang.length, 2);
     s = parse(c.sglang[1]!).flags;
     assert.equal(s.get('--tp-size'), '16');
@@ -130,9 +130,9 @@ describe('launch commands', () => {
 });
 
 describe('data/gpus.json', () => {
-  it('lists the six GPUs of the issue with figures and sources', () => {
-    assert.deepEqual(gpuIds().sort(), ['a100-80g', 'b200', 'h100', 'h200', 'l40s', 'rtx4090']);
-    assert.equal(loadGpuTable().reservedFraction, 0.1);
+  it('lists the GPUs of issues 6 and 14 with figures and sources', () => {
+    assert.deepEqual(gpuIds().sort(), ['a100-80g', 'b200', 'h100', 'h20', 'h200', 'l40s', 'mi300x', 'mi325x', 'rtx4090']);
+    assert.equal(loadGpuTable().defaultMemFraction, 0.9);
     for (const id of gpuIds()) {
       const g = findGpu(id);
       assert.ok(g.memoryBytes >= 24e9 && g.memoryBandwidthBytesPerSecond > 5e11 && g.gpusPerNode >= 1, id);

@@ -16,7 +16,7 @@ import { initCheckpoint } from '../../src/model/mimo-v2/init.js';
 import { loadPreset, PRESET_NUM_MTP_LAYERS } from '../../src/model/mimo-v2/presets.js';
 import { countParameters } from '../../src/model/mimo-v2/stats.js';
 import { countMtpLayers } from '../../src/model/mimo-v2/weights.js';
-import { findGpu, usableBytes } from '../../src/plan/gpus.js';
+import { capacityBytes, findGpu, usableBytes } from '../../src/plan/gpus.js';
 import { kvPlan, layoutsFor, planDeployment, type PlanInput } from '../../src/plan/planner.js';
 import { checkpointWeightBytes, INT4_BYTES_PER_WEIGHT, presetWeightBytes, type WeightsFormat } from '../../src/plan/weights.js';
 
@@ -87,10 +87,12 @@ describe('MiMo-V2-Flash arithmetic', () => {
   it('smallest fit on H200: 4 GPUs, tensor parallel 4, and the sequences that fit', () => {
     const inp = input('mimo-v2-flash', 'h200');
     const plan = planDeployment(inp);
-    const usable = 141e9 * 0.9; // 10% reserved
+    // 0.9 (the default --mem-fraction) of the 143,771 MiB an H200 reports.
+    assert.equal(capacityBytes(inp.gpu), 143771 * 2 ** 20);
+    const usable = Math.floor(143771 * 2 ** 20 * 0.9);
     assert.equal(usableBytes(inp.gpu), usable);
     const total = inp.weights.total; // 313,051,659,008 B
-    // 1 GPU: 313 GB > 126.9 GB; 2 GPUs (tp 2): 156.5 GB > 126.9 GB; 3 GPUs split neither 64 heads nor 4 KV heads;
+    // 1 GPU: 313 GB > 135.7 GB; 2 GPUs (tp 2): 156.5 GB > 135.7 GB; 3 GPUs split neither 64 heads nor 4 KV heads;
     // 4 GPUs (tp = num_key_value_heads = 4): 78.3 GB fits.
     assert.ok(total > usable && total / 2 > usable && total / 4 < usable);
     assert.deepEqual(layoutsFor(inp.config, 3, 8), []);
@@ -128,15 +130,15 @@ describe('MiMo-V2-Flash arithmetic', () => {
     assert.equal(plan.comparison.tensorParallel, w.total / 8);
     assert.equal(plan.comparison.dataParallel, w.total / 4);
     const kvPerGpu = (23_040 * 32768 + (199_680 + 15_360) * 128) / 4;
-    assert.equal(plan.chosen.maxConcurrentSequences, 2 * Math.floor((141e9 * 0.9 - (w.nonExpert / 4 + w.experts / 8)) / kvPerGpu));
+    assert.equal(plan.chosen.maxConcurrentSequences, 2 * Math.floor((Math.floor(143771 * 2 ** 20 * 0.9) - (w.nonExpert / 4 + w.experts / 8)) / kvPerGpu));
   });
 });
 
 // MiMo-V2.5-Pro config.json: H = 6144, 70 layers (10 full, 60 sliding), 128 query heads, 8 KV heads in both layer
 // kinds, fused qkv [27136, 6144] with an 8 × 27-row scale grid, 69 MoE layers of 384 experts (2048), 3 MTP layers.
 describe('MiMo-V2.5-Pro arithmetic', () => {
-  it('KV per token and the smallest fit on H200: 2 nodes, 2 × TP 8, experts over 16', () => {
-    const inp = input('mimo-v2.5-pro', 'h200');
+  it('KV per token and the smallest fit on H200: one node of 8 at --mem-fraction 0.9; 2 nodes (2 × TP 8) at 0.85', () => {
+    const inp = input('mimo-v2.5-pro', 'h200', { memFraction: 0.85 });
     const kvLayer = 8 * (192 + 128) * 2; // 5,120 B per layer per token
     const plan = planDeployment(inp);
     assert.deepEqual(plan.kv.perToken, { full: 10 * kvLayer, slidingWindow: 60 * kvLayer, mtp: 3 * kvLayer });
@@ -146,8 +148,8 @@ describe('MiMo-V2.5-Pro arithmetic', () => {
     const fp8 = 70 * 27136 * H + 3 * Id * H + 69 * 384 * 3 * I * H + 3 * (27136 * H + 3 * Id * H);
     assert.equal(inp.weights.byDtype['F8_E4M3'], fp8);
     assert.equal(inp.weights.byDtype['BF16'], 2 * (2 * V * H) + 70 * H * 128 * 128 * 2 + 141 * H * 2 + 60 * 128 * 2 + 3 * (H * 2 * H * 2 + H * 128 * 128 * 2 + 5 * H * 2 + 128 * 2));
-    const usable = 141e9 * 0.9;
-    // 8 GPUs (tp 8): 1,033.4 GB / 8 = 129.2 GB > 126.9 GB. 16 GPUs: dp 2 × tp 8 → non-experts / 8 + experts / 16.
+    const usable = Math.floor(143771 * 2 ** 20 * 0.85);
+    // 8 GPUs (tp 8): 1,033.4 GB / 8 = 129.2 GB > 128.1 GB. 16 GPUs: dp 2 × tp 8 → non-experts / 8 + experts / 16.
     assert.ok(inp.weights.total / 8 > usable);
     assert.equal(plan.minGpus, 16);
     assert.deepEqual(plan.chosen.layout, { tp: 8, ep: 16, dp: 2, pp: 1, nodes: 2, gpus: 16, gpusPerNode: 8 });
@@ -155,6 +157,11 @@ describe('MiMo-V2.5-Pro arithmetic', () => {
     assert.equal(plan.chosen.weightBytesPerGpu, perGpu);
     const kvPerGpu = (10 * kvLayer * 32768 + (60 + 3) * kvLayer * 128) / 8;
     assert.equal(plan.chosen.maxConcurrentSequences, 2 * Math.floor((usable - perGpu) / kvPerGpu));
+    // At the default 0.9 (as SGLang/vLLM users run Pro on one 8×H200 node): 129.2 GB ≤ 135.7 GB, one node.
+    const at90 = planDeployment(input('mimo-v2.5-pro', 'h200'));
+    assert.ok(inp.weights.total / 8 <= Math.floor(143771 * 2 ** 20 * 0.9));
+    assert.equal(at90.minGpus, 8);
+    assert.deepEqual(at90.chosen.layout, { tp: 8, ep: 1, dp: 1, pp: 1, nodes: 1, gpus: 8, gpusPerNode: 8 });
   });
 
   it('fits one B200 node (180 GB): TP 8, as SGLang\'s cookbook runs it', () => {

@@ -63,10 +63,10 @@ describe('unions say which forms they accept', () => {
   });
 
   test('prompt', async () => {
-    const want = 'expected a string, a non-empty array of token ids (integers ≥ 0), or an array with one string';
+    const want = 'expected a string, a non-empty array of token ids (integers ≥ 0), or a non-empty array of strings or of token-id arrays (a batch)';
     await refused('/v1/completions', completion({ prompt: 5 }), 'prompt', want);
     await refused('/v1/completions', completion({ prompt: [] }), 'prompt', want);
-    await refused('/v1/completions', completion({ prompt: ['a', 'b'] }), 'prompt', want);
+    await refused('/v1/completions', completion({ prompt: [['a']] }), 'prompt', want);
   });
 
   test('Anthropic thinking, tool_choice, content and system', async () => {

@@ -29,10 +29,11 @@ interface PlanFlags {
   gpus?: string;
   nodes?: string;
   context?: string;
-  concurrency: string;
+  concurrency?: string;
   weights?: string;
   kvDtype: string;
   cpuBandwidth?: string;
+  memFraction?: string;
   json: boolean;
 }
 
@@ -106,6 +107,16 @@ function loadModel(flags: PlanFlags, format: WeightsFormat | undefined): Pick<Pl
   return { title: dir, modelPath: dir, config, multimodal: multimodalKeys(raw) || weights.otherModalities > 0, numMtpLayers, weights };
 }
 
+/** Context each sequence must fit when --context is not given, tokens. */
+const DEFAULT_CONTEXT = 32768;
+
+/** `--mem-fraction`: a number in (0, 1]. @throws RequestError('--mem-fraction') otherwise */
+function parseFraction(value: string): number {
+  const f = Number(value);
+  if (value.trim() === '' || !Number.isFinite(f) || f <= 0 || f > 1) throw new RequestError('--mem-fraction', `must be a number in (0, 1] such as 0.9, got ${JSON.stringify(value)}`);
+  return f;
+}
+
 export function registerPlan(program: Command): void {
   program
     .command('plan')
@@ -115,10 +126,11 @@ export function registerPlan(program: Command): void {
     .option('--gpu <id>', 'GPU kind (data/gpus.json): h200, h100, a100-80g, b200, l40s, rtx4090')
     .option('--gpus <n>', 'use exactly this many GPUs in total, over all nodes (default: the smallest count that fits)')
     .option('--nodes <n>', 'spread over this many nodes (default: as few as hold the GPUs)')
-    .option('--context <tokens>', 'context length of each sequence, tokens; k/m suffixes (default: max_position_embeddings)')
-    .option('--concurrency <n>', 'sequences of --context tokens that must fit at once', '1')
+    .option('--context <tokens>', 'context length each sequence must fit, tokens; k/m suffixes (default: 32768 or max_position_embeddings if smaller; the launch commands then carry the largest context that fits)')
+    .option('--concurrency <n>', 'sequences of --context tokens that must fit at once (default: 1)')
     .option('--weights <format>', 'price the FP8-policy matrices as fp8, bf16 or int4 (default: as stored)')
     .option('--kv-dtype <dtype>', 'KV-cache element type: bf16 or fp8', 'bf16')
+    .option('--mem-fraction <f>', "fraction of each GPU's memory for weights + KV cache, as SGLang's --mem-fraction-static / vLLM's --gpu-memory-utilization (default: 0.9, vLLM's default)")
     .option('--cpu-bandwidth <GB/s>', 'CPU memory read bandwidth for the decode bound (default: measured by the native addon)')
     .option('--json', 'print one JSON object', false)
     .action((flags: PlanFlags) => {
@@ -127,17 +139,21 @@ export function registerPlan(program: Command): void {
       const gpu = findGpu(flags.gpu);
       const gpus = flags.gpus === undefined ? undefined : parseCount('--gpus', flags.gpus);
       const nodes = flags.nodes === undefined ? undefined : parseCount('--nodes', flags.nodes);
-      const concurrency = parseCount('--concurrency', flags.concurrency);
+      const concurrency = parseCount('--concurrency', flags.concurrency ?? '1');
       const format = flags.weights === undefined ? undefined : choice('--weights', flags.weights, WEIGHTS_FORMATS);
       const kvDtype = choice<PlanKvDtype>('--kv-dtype', flags.kvDtype, PLAN_KV_DTYPES);
       const requested = flags.context === undefined ? undefined : parseCount('--context', flags.context, true);
+      const memFraction = flags.memFraction === undefined ? undefined : parseFraction(flags.memFraction);
       const model = loadModel(flags, format);
+      const maxPos = model.config.maxPositionEmbeddings;
       const plan = planDeployment({
         ...model,
         gpu,
         gpus,
         nodes,
-        contextTokens: requested ?? model.config.maxPositionEmbeddings ?? 32768,
+        contextTokens: requested ?? Math.min(DEFAULT_CONTEXT, maxPos ?? DEFAULT_CONTEXT),
+        contextRequested: requested !== undefined,
+        ...(memFraction !== undefined ? { memFraction } : {}),
         concurrency,
         kvDtype,
         cpuBandwidth: cpuBandwidth(flags.cpuBandwidth),

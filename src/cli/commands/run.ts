@@ -1,6 +1,7 @@
 /**
- * `mimo run [--model DIR] [...] "prompt"`: chat template applied (or `--raw`), text streamed as generated, then
- * prefill tokens/s, decode tokens/s, TTFT and peak memory.
+ * `mimo run [--model DIR] [...] "prompt" | -`: chat template applied (or `--raw`), text streamed as generated —
+ * thinking shown apart from the answer (labelled, dim on a terminal) —, then prefill tokens/s, decode tokens/s, TTFT
+ * and peak memory. The prompt is read from stdin when it is `-`, or when none is given and stdin is not a terminal.
  */
 import * as fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -11,6 +12,46 @@ import { RequestError } from '../../errors.js';
 import { ensureDefaultModel } from '../default-model.js';
 import { parseChoice, parseFloatOption, parseIntOption } from '../options.js';
 import { formatBytes } from '../../model/mimo-v2/inspect-report.js';
+import { MiMoOutputParser, startsInThinking } from '../../parser/mimo-output-parser.js';
+import { plural } from '../../util/plural.js';
+
+/** Labels around the reasoning, as chat CLIs print it (ollama's words); dim when stdout is a terminal. */
+const THINKING_START = 'Thinking...\n';
+const THINKING_END = '\n...done thinking.\n\n';
+
+/** The whole of stdin as UTF-8 text, without the one line end a shell's `echo` or a file's last line adds. */
+async function readStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of process.stdin) parts.push(chunk as Buffer);
+  return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/**
+ * Writes the model's text with its reasoning set apart: `Thinking...`, the reasoning, `...done thinking.`, then the
+ * answer (ANSI dim for the reasoning when `dim`).
+ */
+class ThinkingPrinter {
+  private inThinking = false;
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly dim: boolean,
+  ) {}
+  reasoning(text: string): void {
+    if (!text) return;
+    if (!this.inThinking) this.write(THINKING_START + (this.dim ? '\x1b[2m' : ''));
+    this.inThinking = true;
+    this.write(text);
+  }
+  answer(text: string): void {
+    if (!text) return;
+    this.close();
+    this.write(text);
+  }
+  close(): void {
+    if (this.inThinking) this.write((this.dim ? '\x1b[0m' : '') + THINKING_END);
+    this.inThinking = false;
+  }
+}
 
 interface RunFlags {
   model?: string;
@@ -40,7 +81,7 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description('generate text from a prompt (chat template applied unless --raw)')
-    .argument('<prompt>', 'the prompt text')
+    .argument('[prompt]', "the prompt text; '-' (or none, with stdin piped) reads it from stdin")
     .option('--model <dir>', 'checkpoint directory (default: a random-weight small MiMo-V2-Flash, created once)')
     .option('--max-tokens <n>', 'most tokens to generate', parseIntOption(1), 256)
     .option('--temperature <t>', 'sampling temperature (0 = greedy; default 0.8 or generation_config.json)', parseFloatOption(0, 100))
@@ -57,18 +98,20 @@ export function registerRun(program: Command): void {
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--mtp <n>', 'MTP drafts per step for self-speculative decoding (0 = off)', parseIntOption(0), 0)
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
-    .action(async (prompt: string, flags: RunFlags) => {
+    .action(async (promptArg: string | undefined, flags: RunFlags) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      if (prompt.length === 0) throw new RequestError('prompt', 'is empty');
+      if (promptArg === undefined && process.stdin.isTTY) throw new RequestError('prompt', "missing: give the prompt text, or '-' to read it from stdin");
+      const fromStdin = promptArg === '-' || promptArg === undefined;
+      const prompt = fromStdin ? await readStdin() : promptArg;
+      if (prompt.trim().length === 0) throw new RequestError('prompt', fromStdin ? 'is empty (nothing was read from stdin)' : 'is empty');
       if (flags.model !== undefined && (flags.model === '' || !fs.existsSync(flags.model))) throw new RequestError('--model', `${JSON.stringify(flags.model)} does not exist`);
       const dir = flags.model ?? (await ensureDefaultModel(log));
       const dflt = generationDefaults(dir);
-      const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads });
-      if (engine.backendWarning) log(`mimo: warning: ${engine.backendWarning}`);
+      const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads, onWarning: (w) => log(`mimo: warning: ${w}`) });
       const { report, loadSeconds } = engine.loaded;
       log(`mimo: loaded ${dir} (${engine.config.modelType}, ${engine.config.numHiddenLayers} layers, ${report.numMtpLayers} MTP) in ${loadSeconds.toFixed(1)} s, backend ${engine.model.backend.name}`);
-      if (report.unusedTensors.length > 0) log(`mimo: warning: ${report.unusedTensors.length} tensors were not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);
-      if (report.skippedTensors.length > 0) log(`mimo: skipped ${report.skippedTensors.length} tensors of other modalities (vision/audio)`);
+      if (report.unusedTensors.length > 0) log(`mimo: warning: ${plural(report.unusedTensors.length, 'tensor')} ${report.unusedTensors.length === 1 ? 'was' : 'were'} not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);
+      if (report.skippedTensors.length > 0) log(`mimo: skipped ${plural(report.skippedTensors.length, 'tensor')} of other modalities (vision/audio)`);
       const stream = engine.stream(
         { prompt, raw: flags.raw, enableThinking: flags.think },
         {
@@ -85,17 +128,27 @@ export function registerRun(program: Command): void {
           mtp: flags.mtp,
         },
       );
+      // Reasoning apart from the answer, read from the rendered prompt as the server does (not with --raw).
+      const parser = flags.raw || !engine.tokenizer ? null : new MiMoOutputParser({ startsInThinking: startsInThinking(engine.tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { enableThinking: flags.think })), toolCalls: false });
+      const out = new ThinkingPrinter((t) => process.stdout.write(t), process.stdout.isTTY === true);
+      const show = (d: { content?: string; reasoningContent?: string }) => {
+        out.reasoning(d.reasoningContent ?? '');
+        out.answer(d.content ?? '');
+      };
       for await (const chunk of stream) {
-        process.stdout.write(chunk.text);
+        if (parser) show(parser.push(chunk.text));
+        else process.stdout.write(chunk.text);
         if (chunk.stats) {
           const s = chunk.stats;
+          if (parser) show(parser.flush());
+          out.close();
           process.stdout.write('\n');
           log(
-            `\nprefill: ${s.promptTokens} tokens, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s | TTFT ${(s.ttftSeconds * 1000).toFixed(0)} ms | ` +
-              `decode: ${s.generatedTokens} tokens, ${s.decodeTokensPerSecond.toFixed(2)} tokens/s | peak memory ${formatBytes(s.peakRssBytes)} | finish: ${chunk.finishReason}`,
+            `\nprefill: ${plural(s.promptTokens, 'token')}, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s | TTFT ${(s.ttftSeconds * 1000).toFixed(0)} ms | ` +
+              `decode: ${plural(s.generatedTokens, 'token')}, ${s.decodeTokensPerSecond.toFixed(2)} tokens/s | peak memory ${formatBytes(s.peakRssBytes)} | finish: ${chunk.finishReason}`,
           );
           if (flags.mtp > 0) {
-            log(`MTP: ${s.draftsAccepted}/${s.draftsProposed} drafts accepted, acceptance length ${s.acceptanceLength.toFixed(2)} tokens per trunk forward (${s.decodeSteps} forwards)`);
+            log(`MTP: ${s.draftsAccepted}/${s.draftsProposed} drafts accepted, acceptance length ${s.acceptanceLength.toFixed(2)} tokens per trunk forward (${plural(s.decodeSteps, 'forward')})`);
           }
         }
       }

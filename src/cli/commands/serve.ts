@@ -12,6 +12,7 @@ import { createRouter, createServer, type MimoRouter, type RouterOptions } from 
 import { parseUpstreamFlag, refuseOwnAddress, type UpstreamOptions } from '../../server/upstream.js';
 import { ensureDefaultModel } from '../default-model.js';
 import { parseChoice, parseIntOption, parseSizeOption } from '../options.js';
+import { LOG_FORMATS, type LogFormat } from '../../server/request-log.js';
 
 interface ServeFlags {
   model?: string;
@@ -32,6 +33,8 @@ interface ServeFlags {
   backend?: BackendChoice;
   threads?: number;
   upstream?: UpstreamOptions[];
+  logFormat: LogFormat;
+  requestLog: boolean;
 }
 
 /** `--model none`: no local model, upstreams only. */
@@ -63,12 +66,14 @@ export function registerServe(program: Command): void {
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
+    .option('--log-format <format>', `per-request log lines on stderr: ${LOG_FORMATS.join(' or ')} (one JSON object per line)`, parseChoice(LOG_FORMATS), 'text')
+    .option('--no-request-log', 'print no per-request log lines')
     .action(async (flags: ServeFlags) => {
       const log = (s: string) => process.stderr.write(`${s}\n`);
       if (flags.apiKey !== undefined && flags.apiKey.trim() === '') throw new RequestError('--api-key', 'is empty; give a key, or leave the flag out to serve without one');
       if (flags.servedModelName !== undefined && flags.servedModelName.trim() === '') throw new RequestError('--served-model-name', 'is empty');
       if (flags.corsOrigin !== undefined && flags.corsOrigin.trim() === '') throw new RequestError('--cors-origin', 'is empty');
-      const common: RouterOptions = { apiKey: flags.apiKey, maxBody: flags.maxBody, parse: flags.parse, upstreams: flags.upstream ?? [], corsOrigin: flags.corsOrigin };
+      const common: RouterOptions = { apiKey: flags.apiKey, maxBody: flags.maxBody, parse: flags.parse, upstreams: flags.upstream ?? [], corsOrigin: flags.corsOrigin, ...(flags.requestLog ? { requestLog: { format: flags.logFormat, log: (line: string) => process.stderr.write(`${line}\n`) } } : {}) };
       refuseOwnAddress(common.upstreams ?? [], flags.host, flags.port);
       let server: MimoRouter;
       let engineLine = 'no local model';
@@ -89,8 +94,8 @@ export function registerServe(program: Command): void {
           unknownToolCalls: flags.unknownToolCalls,
           prefillChunk: flags.prefillChunk,
           defaultMaxTokens: flags.defaultMaxTokens,
+          onWarning: (w) => log(`mimo serve: warning: ${w}`),
         });
-        if (withModel.engine.backendWarning) log(`mimo serve: ${withModel.engine.backendWarning}`);
         if (!withModel.engine.tokenizer) log(`mimo serve: warning: ${dir} has no tokenizer.json — chat requests will be refused; /v1/completions takes token-id prompts only`);
         engineLine = `backend ${withModel.engine.model.backend.name}, batch ${flags.maxBatch}, MTP ${flags.mtp || 'off'}`;
         server = withModel;

@@ -107,6 +107,11 @@ export interface NativeAddon {
    */
   mmapFile(path: string, offset?: number, length?: number): ArrayBuffer;
   /**
+   * Unmaps a buffer of `mmapFile` now and detaches it (its views then have length 0); TypeError for any other buffer
+   * or one already released. An empty buffer (of an empty file) is left as is.
+   */
+  unmapFile(buffer: ArrayBuffer): void;
+  /**
    * Bytes per second read by `threads` threads summing a freshly touched buffer of `bytes` (best of `repeats`), with
    * ordinary 4 KiB pages like weights in JS memory or a mapped file, or transparent huge pages when `hugePages`.
    */
@@ -122,6 +127,15 @@ export function nativeAddonPath(): string {
 
 let loaded: NativeAddon | undefined;
 
+/** `: <cause>` of the last failed build (scripts/build-native.mjs writes build/native-build-failure.txt), or ''. */
+function lastBuildFailure(): string {
+  try {
+    return `: the build failed: ${fs.readFileSync(path.join(packageRoot(), 'build', 'native-build-failure.txt'), 'utf8').trim()}`;
+  } catch {
+    return '';
+  }
+}
+
 /**
  * The native addon, loaded once; `MIMO_CPU` is applied at the first load.
  * @throws BackendUnavailableError with the reason when `MIMO_NATIVE_DISABLE=1`, the addon was not built, it fails to
@@ -135,7 +149,7 @@ export function loadNativeAddon(): NativeAddon {
   if (loaded) return loaded;
   const file = nativeAddonPath();
   if (!fs.existsSync(file)) {
-    throw new BackendUnavailableError(`native addon not built: ${file} is missing (run \`npm run build:native\`; needs g++ and make)`);
+    throw new BackendUnavailableError(`native addon not built: ${file} is missing${lastBuildFailure()} (run \`npm run build:native\`; it needs g++, make and Node's C headers, which it takes from the Node install when present)`);
   }
   let addon: NativeAddon;
   try {

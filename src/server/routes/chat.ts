@@ -60,13 +60,30 @@ function finishReason(ev: Extract<ChoiceEvent, { kind: 'end' }>): string {
   return ev.result.toolCalls.length ? 'tool_calls' : 'stop';
 }
 
+/**
+ * vLLM's `continue_final_message` / `add_generation_prompt`: continue a final assistant message (either switch
+ * asks for it when the last message is the assistant's), or render without the generation prompt.
+ * @throws ApiError 400 naming the parameter when both are true, or continuing without a final assistant message
+ */
+function continuation(body: ChatRequest, lastRole: string | undefined): { continueFinalMessage: boolean; addGenerationPrompt: boolean } {
+  if (body.continue_final_message && body.add_generation_prompt === true) {
+    throw invalidParam('continue_final_message', 'continue_final_message: cannot be combined with add_generation_prompt: true (continuing the final message adds no new turn); leave add_generation_prompt out or set it false');
+  }
+  if (body.continue_final_message && lastRole !== 'assistant') {
+    throw invalidParam('continue_final_message', `continue_final_message: the final message must be the assistant's to continue, got role '${lastRole}'`);
+  }
+  const continueFinalMessage = body.continue_final_message === true || (body.add_generation_prompt === false && lastRole === 'assistant');
+  return { continueFinalMessage, addGenerationPrompt: continueFinalMessage || body.add_generation_prompt !== false };
+}
+
 export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = parseBody(ChatRequest, req.body);
   const model = ctx.local(body.model);
   if (body.top_logprobs != null && !body.logprobs) throw invalidParam('top_logprobs', 'top_logprobs needs logprobs: true');
   const enableThinking = body.chat_template_kwargs?.enable_thinking ?? (body.thinking ? body.thinking.type === 'enabled' : undefined);
   const toolChoice = body.tool_choice == null ? undefined : typeof body.tool_choice === 'string' ? body.tool_choice : { name: body.tool_choice.function.name };
-  const prep = model.prepareChat(toChatMessages(body.messages), body.tools ?? undefined, toolChoice, enableThinking, body.chat_template_kwargs?.keep_all_reasoning);
+  const messages = toChatMessages(body.messages);
+  const prep = await model.prepareChat(messages, body.tools ?? undefined, toolChoice, enableThinking, body.chat_template_kwargs?.keep_all_reasoning, continuation(body, messages[messages.length - 1]?.role));
   const opts = model.generateOptions(body, body.max_completion_tokens ?? body.max_tokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined);
   checkChoiceCount(body.n ?? 1, model.scheduler);
   const handles = model.submit(prep.promptIds, opts, body.n ?? 1);

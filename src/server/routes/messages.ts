@@ -21,7 +21,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
   const body = parseBody(MessagesRequest, req.body);
   const model = ctx.local(body.model);
   const input = toChatInput(body);
-  const prep = model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking, undefined, { continueFinalMessage: true });
+  const prep = await model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking, undefined, { continueFinalMessage: true });
   const opts = model.generateOptions({ temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences }, body.max_tokens, undefined);
   const [handle] = model.submit(prep.promptIds, opts, 1);
   const { reader, initial } = model.reader(prep);
