@@ -10,7 +10,7 @@
 #include "mxfp4.h"
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+#pragma GCC target("avx2,fma,f16c,ssse3")
 
 namespace mimo {
 namespace {
@@ -188,15 +188,23 @@ void matmulRowsT(const MatmulArgs& a, int r0, int r1) {
   for (; r < r1; r++) rowsGroup<D, 1>(a, r);
 }
 
-// ---- MXFP4 (see kernels_avx512.cc): 8 lanes, the FP4 magnitude by vpermps over 8 values, the sign from bit 3 ----
-inline __m256 fp4Lookup(__m256i codes, __m256 mag) {
-  const __m256 m = _mm256_permutevar8x32_ps(mag, codes);
-  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(codes, _mm256_set1_epi32(8)), 28);
-  return _mm256_or_ps(m, _mm256_castsi256_ps(sign));
+// ---- MXFP4 (see kernels_avx512.cc): the 16 bytes of a block split into low and high nibbles, looked up 16 at a time
+// (pshufb) as int8 2·FP4 values, widened to f32 8 at a time; the block scale carries the ½ (exact: a power of two).
+// FP4 −0 becomes +0, which no sum can tell apart from −0 except an all-zero one. ----
+inline void fp4Block(const uint8_t* p, __m256& l0, __m256& l1, __m256& h0, __m256& h1) {
+  const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i lo = _mm_shuffle_epi8(lut, _mm_and_si128(b, m4));
+  const __m128i hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(b, 4), m4));
+  l0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+  l1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+  h0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+  h1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
 }
 
-// Per (row, token) and block: part = Σ over the block's two 8-byte halves h of FP4[lo]·xe[8h..] + FP4[hi]·xo[8h..]
-// (one mul and three FMAs), acc = part · 2^(e−127) + acc. Same steps for every R and TT.
+// Per (row, token) and block: part = Σ over the block's two 8-byte halves h of 2·FP4[lo]·xe[8h..] + 2·FP4[hi]·xo[8h..]
+// (one mul and three FMAs), acc = part · 2^(e−128) + acc. Same steps for every R and TT.
 template <int R, int TT>
 void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
   const int K = a.w.cols;
@@ -208,18 +216,14 @@ void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
   const uint8_t* const(&sp)[R] = rows.scales;
   const float* xp[TT];
   for (int t = 0; t < TT; t++) xp[t] = xd + static_cast<size_t>(t0 + t) * K;
-  const __m256 mag = _mm256_load_ps(kFp4Values);
-  const __m256i low4 = _mm256_set1_epi32(0x0F);
   __m256 acc[R][TT];
   for (int i = 0; i < R; i++)
     for (int t = 0; t < TT; t++) acc[i][t] = _mm256_setzero_ps();
   for (int b = 0; b < blocks; b++) {
     for (int i = 0; i < R; i++) {
-      const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp[i] + b * 16)));
-      const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp[i] + b * 16 + 8)));
-      const __m256 l0 = fp4Lookup(_mm256_and_si256(v0, low4), mag), h0 = fp4Lookup(_mm256_srli_epi32(v0, 4), mag);
-      const __m256 l1 = fp4Lookup(_mm256_and_si256(v1, low4), mag), h1 = fp4Lookup(_mm256_srli_epi32(v1, 4), mag);
-      const __m256 sc = _mm256_set1_ps(ev[sp[i][b]]);
+      __m256 l0, l1, h0, h1;
+      fp4Block(wp[i] + b * 16, l0, l1, h0, h1);
+      const __m256 sc = _mm256_set1_ps(ev[sp[i][b]] * 0.5f);
       for (int t = 0; t < TT; t++) {
         const float* x = xp[t] + b * kMxBlock;
         __m256 part = _mm256_mul_ps(l0, _mm256_loadu_ps(x));
