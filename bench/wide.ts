@@ -6,7 +6,7 @@
  * are written once (`mimo init --scale wide`, ≈ 8.5 GB and ≈ 12 GB) under <cache>/wide unless given.
  * Run it on an idle machine.
  *
- *   node dist/bench/wide.js [--runs 3] [--threads 2] [--prompt-tokens 512] [--gen-tokens 32] [--mxfp4 DIR] [--fp8 DIR]
+ *   node dist/bench/wide.js [--runs 3] [--threads 2] [--prompt-tokens 512] [--gen-tokens 32] [--mxfp4 DIR] [--fp8 DIR] [--profile]
  * Source: issue 10 (Measure).
  */
 import * as fs from 'node:fs';
@@ -18,6 +18,7 @@ import { parseIntOption } from '../src/cli/options.js';
 import { runBench, type BenchResult } from '../src/engine/bench.js';
 import { initCheckpoint } from '../src/model/mimo-v2/init.js';
 import { formatBytes } from '../src/model/mimo-v2/inspect-report.js';
+import { formatProfile } from '../src/cli/commands/bench.js';
 
 const program = new Command()
   .option('--runs <n>', 'timed runs per checkpoint', parseIntOption(1), 3)
@@ -26,8 +27,9 @@ const program = new Command()
   .option('--gen-tokens <n>', 'generated tokens per run', parseIntOption(1), 32)
   .option('--mxfp4 <dir>', 'a V2.6-Flash wide checkpoint (default <cache>/wide/mimo-v2.6-flash-wide)')
   .option('--fp8 <dir>', 'a V2-Flash wide FP8 checkpoint (default <cache>/wide/mimo-v2-flash-wide-fp8)')
+  .option('--profile', 'also print each checkpoint\'s per-op decode profile (mimo bench --profile)', false)
   .parse();
-const o = program.opts<{ runs: number; threads: number; promptTokens: number; genTokens: number; mxfp4?: string; fp8?: string }>();
+const o = program.opts<{ runs: number; threads: number; promptTokens: number; genTokens: number; mxfp4?: string; fp8?: string; profile: boolean }>();
 
 async function ensure(dir: string | undefined, preset: string, fp8: boolean, name: string): Promise<string> {
   const d = dir ?? path.join(cacheDir(), 'wide', name);
@@ -45,7 +47,7 @@ console.log(`# node ${process.argv.slice(1).join(' ')}`);
 console.log(`# ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average before ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const results: Array<{ label: string; r: BenchResult }> = [];
 for (const c of cases) {
-  const r = runBench({ modelDir: c.dir, backend: 'native', threads: o.threads, runs: o.runs, promptTokens: o.promptTokens, genTokens: o.genTokens, log: (l) => console.error(l) });
+  const r = runBench({ modelDir: c.dir, backend: 'native', threads: o.threads, runs: o.runs, promptTokens: o.promptTokens, genTokens: o.genTokens, profile: o.profile, log: (l) => console.error(l) });
   results.push({ label: c.label, r });
 }
 console.log('');
@@ -57,6 +59,9 @@ for (const { label, r } of results) {
     `| ${label} | ${r.prefillTokensPerSecond.median.toFixed(1)} | ${r.decodeTokensPerSecond.median.toFixed(2)} | ${formatBytes(r.decodeWeightBytes.total)} (experts ${formatBytes(r.decodeWeightBytes.activeExperts)}) | ` +
       `${bw ? `${(bw / 1e9).toFixed(1)} GB/s` : 'n/a'} | ${bw ? (bw / r.decodeWeightBytes.total).toFixed(2) : 'n/a'} tok/s | ${r.decodeFractionOfBound !== null ? `${(100 * r.decodeFractionOfBound).toFixed(1)}%` : 'n/a'} |`,
   );
+}
+if (o.profile) {
+  for (const { label, r } of results) console.log(`\n### ${label}\n${formatProfile(r).join('\n')}`);
 }
 const foreign = results.map((x) => x.r.maxForeignCores);
 console.log(`\n# ${o.threads} threads, ${o.runs} runs, prompt ${o.promptTokens}, ${o.genTokens} generated; other processes' cores during runs: ${foreign.map((f) => (f === null ? 'n/a' : f.toFixed(2))).join(', ')}; load average after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
