@@ -8,6 +8,7 @@
  */
 import { RequestError } from '../errors.js';
 import { validateGrammarSpec, type GrammarSpec } from './spec.js';
+import { expandXmlParameters } from './xml-parameters.js';
 import { loadXGrammarInstance, type MatcherHandle, type XGrammarBinding, type XGrammarInstance } from './xgrammar-module.js';
 
 /** The tokenizer's vocabulary as xgrammar reads it. */
@@ -114,7 +115,7 @@ export class GrammarRuntime {
       // The instance aborted: later compiles get a fresh one (grammars already compiled keep their instance).
       this.instance = null;
       this.cache.clear();
-      throw new RequestError(param, `xgrammar cannot compile it: ${fatal ?? (e as Error).message}`);
+      throw new RequestError(param, `xgrammar cannot compile it: ${fatal ?? (typeof (e as Error)?.message === 'string' ? (e as Error).message : 'rejected without a message')}`);
     }
     const grammar = new CompiledGrammar(spec, inst, compiled, (performance.now() - t0) / 1000, this.vocabulary.vocabSize);
     this.cache.set(key, grammar);
@@ -126,7 +127,7 @@ export class GrammarRuntime {
 /** JSON output: no whitespace between tokens, `,` and `:` separators (xgrammar's compact form). */
 const COMPACT: [string, string] = [',', ':'];
 
-function compileOn(inst: Instance, spec: GrammarSpec) {
+async function compileOn(inst: Instance, spec: GrammarSpec) {
   const c = inst.compiler;
   switch (spec.type) {
     case 'json_object':
@@ -140,6 +141,10 @@ function compileOn(inst: Instance, spec: GrammarSpec) {
     case 'ebnf':
       return c.compileGrammar(spec.grammar);
     case 'structural_tag':
-      return c.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format: spec.format }));
+    {
+      const toEbnf = (schema: Record<string, unknown> | boolean) => inst.xg.api.Testings._jsonSchemaToEBNF(JSON.stringify(schema), false, -1, COMPACT, true);
+      const format = await expandXmlParameters(spec.format, toEbnf);
+      return c.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format }));
+    }
   }
 }

@@ -147,21 +147,22 @@ export function toolCallGrammar(tools: readonly GrammarTool[], mode: ToolGrammar
   const forced = mode.kind !== 'auto';
   if (!forced && !tools.some((t) => t.strict)) return undefined;
   const chosen = mode.kind === 'named' ? tools.filter((t) => t.name === mode.name) : tools;
-  const tag = (t: GrammarTool, begin: string) => ({
-    type: 'tag',
-    begin,
-    content: { type: 'qwen_xml_parameter', json_schema: forced || t.strict ? schemaOf(t) : { type: 'object' } },
-    end: '\n</function>\n</tool_call>',
-  });
-  if (forced) {
-    const tags = chosen.map((t) => tag(t, `${CALL_OPEN}\n<function=${t.name}>\n`));
-    return { type: 'structural_tag', format: { type: 'tags_with_separator', tags, separator: '\n', at_least_one: true, stop_after_first: !parallel } };
-  }
-  const tags = chosen.map((t) => tag(t, `${CALL_OPEN}\n<function=${t.name}>\n`));
+  const tags = chosen.map((t) => callTag(t, forced || t.strict === true));
+  if (forced) return { type: 'structural_tag', format: { type: 'tags_with_separator', tags, separator: '\n', at_least_one: true, stop_after_first: !parallel } };
   return { type: 'structural_tag', format: { type: 'triggered_tags', triggers: [CALL_OPEN], tags, at_least_one: false, stop_after_first: !parallel } };
 }
 
-/** A tool's parameter schema as an object schema (no parameters: an object without properties). */
-function schemaOf(t: GrammarTool): Record<string, unknown> {
-  return t.parameters && Object.keys(t.parameters).length ? t.parameters : { type: 'object', properties: {} };
+/**
+ * One call's tag. Constrained: the parameters in Qwen's XML format under the tool's schema (a tool without
+ * properties has none: `<function=NAME>\n</function>`); unconstrained (a non-strict tool under `auto`): any text up
+ * to `</function>` (xgrammar's qwen_xml_parameter needs at least one property).
+ */
+function callTag(t: GrammarTool, constrained: boolean): Record<string, unknown> {
+  const begin = `${CALL_OPEN}\n<function=${t.name}>`;
+  const end = '\n</function>\n</tool_call>';
+  const props = t.parameters?.properties;
+  const hasProps = props !== null && typeof props === 'object' && Object.keys(props).length > 0;
+  if (!constrained) return { type: 'tag', begin: `${begin}\n`, content: { type: 'any_text' }, end };
+  if (!hasProps) return { type: 'tag', begin, content: { type: 'const_string', value: '\n' }, end: '</function>\n</tool_call>' };
+  return { type: 'tag', begin: `${begin}\n`, content: { type: 'qwen_xml_parameter', json_schema: t.parameters }, end };
 }

@@ -14,7 +14,9 @@ import { MiMoOutputParser } from '../parser/mimo-output-parser.js';
 import { startsInThinking } from '../parser/starts-in-thinking.js';
 import type { ParserDelta, ParseResult } from '../parser/types.js';
 import type { ChatMessage, ChatTool } from '../tokenizer/tokenizer.js';
+import { prepareConstraint } from '../grammar/prepare.js';
 import { invalidParam } from './errors.js';
+import type { RequestedGrammar } from './structured.js';
 
 /** Settings of a served model. */
 export interface LocalModelOptions {
@@ -37,7 +39,10 @@ export interface PreparedChat {
   promptIds: number[];
   /** The rendered prompt ended inside an open `<think>`. */
   startsInThinking: boolean;
-  /** Text appended after the generation prompt to force a tool call (tool_choice required / named); '' otherwise. */
+  /**
+   * Text appended after the generation prompt to start a tool call; '' (forced calls are written by the model
+   * under the tool-call grammar, which admits nothing else).
+   */
   forcedPrefix: string;
   tools: ChatTool[] | undefined;
 }
@@ -147,8 +152,7 @@ export class LocalModel {
       }
     }
     const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning }) + continuation;
-    const forcedPrefix = typeof toolChoice === 'object' ? `<tool_call>\n<function=${toolChoice.name}>\n` : forced ? '<tool_call>\n' : '';
-    return { promptIds: tok.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
+    return { promptIds: tok.encode(prompt), startsInThinking: startsInThinking(prompt), forcedPrefix: '', tools: offered };
   }
 
   /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */
@@ -175,6 +179,35 @@ export class LocalModel {
     if (logprobs !== undefined) o.logprobs = logprobs;
     if (f.mimo_expert_trace) o.recordExperts = true;
     return o;
+  }
+
+  /**
+   * Compile a request's output constraint (grammar, logit bias, reasoning budget) into `opts.constraint`.
+   * @returns the options to submit, and the grammar's compile figures for the response (`mimo.grammar`)
+   * @throws ApiError 400 naming the parameter when the grammar is invalid or does not compile (the server goes on)
+   */
+  async constrain(
+    promptIds: readonly number[],
+    opts: GenerateOptions,
+    grammar: RequestedGrammar | undefined,
+    extra: { logit_bias?: Record<string, number> | null; reasoning_budget?: number | null } = {},
+  ): Promise<{ opts: GenerateOptions; report?: { compile_ms: number; cached: boolean } }> {
+    const logitBias = extra.logit_bias && Object.keys(extra.logit_bias).length ? (extra.logit_bias as Record<number, number>) : undefined;
+    if (!grammar && !logitBias) return { opts };
+    const gen = this.scheduler.generator;
+    const prepared = await prepareConstraint(
+      gen.grammar(),
+      this.engine.tokenizer,
+      promptIds,
+      { ...(grammar ? { grammar: grammar.spec } : {}), ...(logitBias ? { logitBias } : {}), ...(extra.reasoning_budget != null ? { reasoningBudget: extra.reasoning_budget } : {}) },
+      gen.defaultStopTokenIds(),
+      this.engine.config.vocabSize,
+      grammar ? { grammar: grammar.param } : {},
+    );
+    if (!prepared) return { opts };
+    if (prepared.plan.grammar && opts.stopTokenIds !== undefined) throw invalidParam('ignore_eos', 'ignore_eos cannot be combined with an output constraint (the grammar ends on the stop tokens)');
+    const compile = prepared.compile;
+    return { opts: { ...opts, constraint: prepared.plan }, ...(compile ? { report: { compile_ms: compile.grammar.compileSeconds * 1000, cached: compile.cached } } : {}) };
   }
 
   /**

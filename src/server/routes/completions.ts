@@ -11,6 +11,7 @@ import { cancelOnDisconnect, checkChoiceCount, runChoice, streamOpenAiChoices } 
 import type { ServerContext } from '../context.js';
 import { invalidParam } from '../errors.js';
 import { CompletionRequest, parseBody } from '../schemas.js';
+import { requestedGrammar } from '../structured.js';
 import { statsJson, tokenTrace } from './chat.js';
 
 /** Accumulates the completions-API logprobs of one choice. */
@@ -60,7 +61,8 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
     if (text.length === 0) throw invalidParam('prompt', 'prompt is empty');
     promptIds = tok.encode(text);
   }
-  const opts = model.generateOptions(body, body.max_tokens ?? 16, body.logprobs ?? undefined);
+  const base = model.generateOptions(body, body.max_tokens ?? 16, body.logprobs ?? undefined);
+  const { opts, report } = await model.constrain(promptIds, base, requestedGrammar(body), body);
   checkChoiceCount(body.n ?? 1, model.scheduler);
   const handles = model.submit(promptIds, opts, body.n ?? 1);
   const id = `cmpl-${randomUUID().replaceAll('-', '')}`;
@@ -88,7 +90,7 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
       }),
     );
     const completion = results.reduce((n, r) => n + r.stats.generatedTokens, 0);
-    return { id, object: 'text_completion', created, model: model.name, choices: results.map((r) => r.choice), usage: usage(completion), mimo: { stats: results.map((r) => statsJson(r.stats)) } };
+    return { id, object: 'text_completion', created, model: model.name, choices: results.map((r) => r.choice), usage: usage(completion), mimo: { stats: results.map((r) => statsJson(r.stats)), ...(report ? { grammar: report } : {}) } };
   }
 
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'text_completion', created, model: model.name, choices, ...extra });
