@@ -25,8 +25,11 @@ export interface ConstraintPlan {
   stopIds: readonly number[];
 }
 
-/** Per-token history entry, for rollBack: 0 reasoning token, 1 the `</think>` that opened the grammar, 2 grammar token. */
-type Entry = 0 | 1 | 2;
+/**
+ * Per-token history entry, for rollBack: 0 reasoning token, 1 the `</think>` that opened the grammar, 2 grammar
+ * token, 3 a token after the grammar terminated (an MTP draft past a stop token; never emitted).
+ */
+type Entry = 0 | 1 | 2 | 3;
 
 export class OutputConstraint {
   private readonly matcher: MatcherHandle | null;
@@ -87,6 +90,13 @@ export class OutputConstraint {
       for (const id of this.plan.stopIds) if (id < logits.length) logits[id] = -Infinity;
       return;
     }
+    if (this.matcher.IsTerminated()) {
+      // Only an MTP draft after a stop token gets here; it is never emitted. Allow the stop ids alone.
+      const keep = this.plan.stopIds.map((id) => logits[id]!);
+      logits.fill(-Infinity);
+      this.plan.stopIds.forEach((id, i) => (logits[id] = Number.isFinite(keep[i]!) ? keep[i]! : 0));
+      return;
+    }
     this.fillBits();
     this.single = applyBitmask(this.bits, logits);
   }
@@ -112,6 +122,10 @@ export class OutputConstraint {
       } else this.history.push(0);
       return;
     }
+    if (this.matcher.IsTerminated()) {
+      this.history.push(3);
+      return;
+    }
     this.bitsFresh = false;
     if (!this.matcher.AcceptToken(token, false)) throw new Error(`grammar constraint: token ${token} is not allowed here (the mask should have excluded it)`);
     this.history.push(2);
@@ -121,6 +135,7 @@ export class OutputConstraint {
   allows(token: number): boolean {
     if (!this.matcher) return true;
     if (this.inReasoning) return this.reasoningTokens >= this.reasoningBudget ? token === this.plan.thinkEndId : !this.plan.stopIds.includes(token);
+    if (this.matcher.IsTerminated()) return false;
     this.fillBits();
     return token < this.vocabSize && ((this.bits[token >>> 5]! >>> (token & 31)) & 1) === 1;
   }
@@ -133,7 +148,7 @@ export class OutputConstraint {
       const e = this.history.pop();
       if (e === undefined) throw new Error('grammar constraint: rollBack past the first token');
       if (e === 2) grammarTokens++;
-      else {
+      else if (e === 0 || e === 1) {
         this.reasoningTokens--;
         if (e === 1) this.inReasoning = true;
       }

@@ -26,6 +26,7 @@ export type GrammarSpec =
 /** Largest schema / grammar / regex text accepted (characters): compile time grows with it. */
 export const MAX_GRAMMAR_CHARS = 65536;
 
+const NUMBER_BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const;
 const JSON_TYPES = new Set(['object', 'array', 'string', 'number', 'integer', 'boolean', 'null']);
 
 /**
@@ -93,6 +94,15 @@ function checkSchema(s: Record<string, unknown>, ptr: string, param: string): vo
   if (s.pattern !== undefined) {
     if (typeof s.pattern !== 'string') throw new RequestError(param, `${at('pattern')}must be a string`);
     checkRegex(s.pattern, param, at('pattern'));
+  }
+  // Known xgrammar 0.1.27 defects that would give schema-invalid output silently: refused instead.
+  const types = Array.isArray(t) ? t : [t];
+  if (types.includes('number') && NUMBER_BOUNDS.some((k) => s[k] !== undefined)) {
+    const k = NUMBER_BOUNDS.find((b) => s[b] !== undefined)!;
+    throw new RequestError(param, `${at(k)}${k} on a "number" is not supported: xgrammar 0.1.27 does not enforce number ranges correctly (e.g. [-1, 1] admits -1.5 and refuses -0.5); use "integer", or drop the bound`);
+  }
+  if (s.format !== undefined && (s.minLength !== undefined || s.maxLength !== undefined)) {
+    throw new RequestError(param, `${at('format')}"format" together with minLength/maxLength is not supported: xgrammar applies the format and ignores the length (output could exceed maxLength); drop one of them`);
   }
   if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0)) throw new RequestError(param, `${at('enum')}must be a non-empty array`);
   if (s.required !== undefined && (!Array.isArray(s.required) || s.required.some((r) => typeof r !== 'string'))) throw new RequestError(param, `${at('required')}must be an array of property names`);
