@@ -19,7 +19,7 @@ import { BOUNDED_SCHEMAS } from './schemas.js';
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 const SAMPLES = 8;
 const MAX_TOKENS = 512;
-const REASONING_BUDGET = 24;
+const REASONING_BUDGET = 12;
 
 let engine: MiMoEngine;
 let scheduler: Scheduler;

@@ -61,6 +61,25 @@ test('response_format json_schema: 8 samples at temperature 1, thinking off and 
   }
 });
 
+test('streaming under a grammar gives the non-streaming text; a stop string still ends a constrained reply', async () => {
+  const rf = { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'object', properties: { word: { type: 'string', maxLength: 8 }, n: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['word', 'n'], additionalProperties: false } } };
+  const args = { model: 'tiny', messages: user('stream json'), temperature: 1, seed: 21, max_tokens: 128, response_format: rf, chat_template_kwargs: { enable_thinking: false } };
+  const whole = (await client.chat.completions.create(args as never)) as OpenAI.ChatCompletion;
+  const stream = (await client.chat.completions.create({ ...args, stream: true } as never)) as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>;
+  let text = '';
+  let finish: string | null = null;
+  for await (const chunk of stream) for (const c of chunk.choices) {
+    text += c.delta.content ?? '';
+    finish = c.finish_reason ?? finish;
+  }
+  assert.equal(text, whole.choices[0]!.message.content);
+  assert.equal(finish, 'stop');
+  JSON.parse(text);
+  const cut = (await client.chat.completions.create({ ...args, stop: [',"n"'] } as never)) as OpenAI.ChatCompletion;
+  assert.equal(cut.choices[0]!.finish_reason, 'stop');
+  assert.equal(cut.choices[0]!.message.content, text.slice(0, text.indexOf(',"n"')));
+});
+
 test('response_format json_object and structured_outputs / guided_* on chat and completions', async () => {
   const obj = await client.chat.completions.create({ model: 'tiny', messages: user('json'), temperature: 0, max_tokens: 64, response_format: { type: 'json_object' }, chat_template_kwargs: { enable_thinking: false } } as never) as OpenAI.ChatCompletion;
   const c0 = obj.choices[0]!;
