@@ -47,6 +47,8 @@ export abstract class Decoder {
   constraint: OutputConstraint | null = null;
   /** Append tokens the constraint admits alone without sampling them (jump-forward; PlainDecoder only). */
   jumpForward = false;
+  /** Also append xgrammar's jump-forward string, retokenised (opt-in; may change tokens; PlainDecoder only). */
+  jumpForwardString = false;
   /** Tokens appended by jump-forward (each saved a sampling step; they share the next forward). */
   jumpForwardTokens = 0;
   /** The `budget` of the latest plan (most tokens the caller still wants). */
@@ -193,10 +195,16 @@ export class PlainDecoder extends Decoder {
     const out = [token];
     while (this.jumpForward && out.length < this.budget) {
       const only = c.onlyAdmissible();
-      if (only < 0) break;
-      c.accept(only);
-      out.push(only);
-      this.jumpForwardTokens++;
+      if (only >= 0) {
+        c.accept(only);
+        out.push(only);
+        this.jumpForwardTokens++;
+        continue;
+      }
+      const more = this.jumpForwardString ? c.jumpForwardString(this.budget - out.length) : [];
+      if (more.length === 0) break;
+      out.push(...more);
+      this.jumpForwardTokens += more.length;
     }
     return out;
   }

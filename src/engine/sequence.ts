@@ -36,6 +36,12 @@ export interface GenerateOptions extends Partial<SamplingParams>, ConstraintOpti
    */
   jumpForward?: boolean;
   /**
+   * Opt-in: also append xgrammar's jump-forward string (the longest text the grammar forces), retokenised with the
+   * model's tokenizer. Saves forwards on long literal stretches but may give other tokens (and so other text later)
+   * than token-by-token decoding. Default false; needs jumpForward.
+   */
+  jumpForwardString?: boolean;
+  /**
    * The prepared constraint (grammar compiled, logit bias checked): what `Generator.prepare` makes from
    * responseFormat / grammar / logitBias / reasoningBudget. Low level; the scheduler takes only prepared options.
    */
@@ -97,7 +103,7 @@ export function peakRssBytes(): number {
 }
 
 /** Every key GenerateOptions accepts (a misspelled option is an error, not silently ignored). */
-const OPTION_KEYS = new Set(['maxTokens', 'stop', 'stopTokenIds', 'mtp', 'signal', 'logprobs', 'recordExperts', 'responseFormat', 'grammar', 'reasoningBudget', 'logitBias', 'jumpForward', 'constraint', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed']);
+const OPTION_KEYS = new Set(['maxTokens', 'stop', 'stopTokenIds', 'mtp', 'signal', 'logprobs', 'recordExperts', 'responseFormat', 'grammar', 'reasoningBudget', 'logitBias', 'jumpForward', 'jumpForwardString', 'constraint', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed']);
 
 /**
  * Validate generation options and the prompt before any compute.
@@ -195,6 +201,11 @@ export class Sequence {
       // Without a budget a constrained reply may think for at most half its tokens, so the answer fits.
       this.decoder.constraint = new OutputConstraint(plan, model.config.vocabSize, Math.max(1, Math.floor(this.maxTokens / 2)));
       this.decoder.jumpForward = (opts.jumpForward ?? true) && opts.logprobs === undefined && !opts.recordExperts && !(opts.mtp! > 0);
+      if (opts.jumpForwardString) {
+        if (!tokenizer) throw new RequestError('jumpForwardString', 'needs the model\'s tokenizer');
+        this.decoder.jumpForwardString = this.decoder.jumpForward;
+        this.decoder.constraint.plan.encode ??= (text) => tokenizer.encode(text);
+      }
     }
   }
 

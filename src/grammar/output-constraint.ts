@@ -23,6 +23,8 @@ export interface ConstraintPlan {
   logitBias?: ReadonlyMap<number, number>;
   /** Ids that end generation: never allowed inside the reasoning of a constrained request. */
   stopIds: readonly number[];
+  /** Tokeniser for xgrammar's jump-forward string (opt-in `jumpForwardString`); absent = off. */
+  encode?: (text: string) => number[];
 }
 
 /**
@@ -183,6 +185,25 @@ export class OutputConstraint {
     }
     this.single = found < this.vocabSize ? found : -1;
     return this.single;
+  }
+
+  /**
+   * Opt-in multi-token jump-forward: the longest text the grammar forces from here (xgrammar's
+   * FindJumpForwardString), tokenised by `plan.encode` and accepted token by token (at most `max`, stopping at the
+   * first token the grammar refuses). The retokenised ids may differ from what sampling token by token would give.
+   * @returns the ids accepted (already advanced past)
+   */
+  jumpForwardString(max: number): number[] {
+    if (!this.matcher || !this.plan.encode || this.inReasoning || max <= 0 || this.matcher.IsTerminated()) return [];
+    const text = this.matcher.FindJumpForwardString();
+    if (!text) return [];
+    const out: number[] = [];
+    for (const id of this.plan.encode(text)) {
+      if (out.length >= max || !this.allows(id)) break;
+      this.accept(id);
+      out.push(id);
+    }
+    return out;
   }
 
   private fillBits(): void {

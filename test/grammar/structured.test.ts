@@ -175,4 +175,9 @@ test('jump-forward appends the tokens the grammar forces and counts them', async
   assert.equal(r.finishReason, 'stop');
   assert.ok(/^\{"a_long_property_name":(true|false)\}$/.test(r.text), r.text);
   assert.ok(r.stats.jumpForwardTokens! > 0 && r.stats.decodeSteps < r.tokenIds.length, `jump-forward ${r.stats.jumpForwardTokens}, steps ${r.stats.decodeSteps}, tokens ${r.tokenIds.length}`);
+  // Opt-in jump-forward string: the forced literal `{"a_long_property_name":` is retokenised and appended at once.
+  const s = await engine.generator.generate(promptIds, { temperature: 1, seed: 1, maxTokens: 64, responseFormat: { type: 'json_schema', schema }, jumpForwardString: true });
+  assert.equal(s.finishReason, 'stop');
+  assert.ok(/^\{"a_long_property_name":(true|false)\}$/.test(s.text), s.text);
+  assert.ok(s.stats.decodeSteps < r.stats.decodeSteps, `steps with the string ${s.stats.decodeSteps} < without ${r.stats.decodeSteps}`);
 });
