@@ -215,6 +215,8 @@ export class OutputConstraint {
     } finally {
       v.delete();
     }
+    const allow = this.plan.grammar!.allowMask;
+    if (allow) for (let w = 0; w < this.bits.length; w++) this.bits[w]! &= allow[w]!;
   }
 }
 

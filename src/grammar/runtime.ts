@@ -38,6 +38,12 @@ export class CompiledGrammar {
     /** Compile wall time, seconds (of the first compile; a cache hit reports the original figure). */
     readonly compileSeconds: number,
     readonly vocabSize: number,
+    /**
+     * Ids allowed on top of xgrammar's mask `[ceil(V / 32)]` int32 bitmask, or null. For JSON grammars: tokens
+     * without raw control bytes (0x00–0x1F), which compact JSON never contains; xgrammar 0.1.27 admits a raw tab
+     * inside strings that have a maxLength.
+     */
+    readonly allowMask: Int32Array | null = null,
   ) {}
 
   /** A new matcher at the grammar's start (one per sequence); free it with `delete()`. */
@@ -66,6 +72,24 @@ export class GrammarRuntime {
 
   constructor(readonly vocabulary: GrammarVocabulary) {
     if (vocabulary.encoded.length > vocabulary.vocabSize) throw new RequestError('vocab_size', `tokenizer has ${vocabulary.encoded.length} tokens, more than the logits' ${vocabulary.vocabSize}`);
+  }
+
+  private noControl: Int32Array | null = null;
+
+  /** Bitmask of ids whose bytes hold no control byte 0x00–0x1F (byte-level alphabet: U+0100 … U+011F). */
+  private noControlBytes(): Int32Array {
+    if (this.noControl) return this.noControl;
+    const V = this.vocabulary.vocabSize;
+    const bits = new Int32Array(Math.ceil(V / 32));
+    this.vocabulary.encoded.forEach((t, id) => {
+      for (let i = 0; i < t.length; i++) {
+        const c = t.charCodeAt(i);
+        if (c >= 0x100 && c < 0x120) return;
+      }
+      bits[id >>> 5]! |= 1 << (id & 31);
+    });
+    // Ids past the tokenizer stay 0: never allowed (xgrammar refuses them too).
+    return (this.noControl = bits);
   }
 
   /** Start xgrammar and preprocess the vocabulary (once; later calls return the same promise). */
@@ -117,7 +141,8 @@ export class GrammarRuntime {
       this.cache.clear();
       throw new RequestError(param, `xgrammar cannot compile it: ${fatal ?? (typeof (e as Error)?.message === 'string' ? (e as Error).message : 'rejected without a message')}`);
     }
-    const grammar = new CompiledGrammar(spec, inst, compiled, (performance.now() - t0) / 1000, this.vocabulary.vocabSize);
+    const json = spec.type === 'json_object' || spec.type === 'json_schema';
+    const grammar = new CompiledGrammar(spec, inst, compiled, (performance.now() - t0) / 1000, this.vocabulary.vocabSize, json ? this.noControlBytes() : null);
     this.cache.set(key, grammar);
     if (this.cache.size > CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     return { grammar, cached: false };

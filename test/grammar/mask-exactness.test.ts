@@ -180,3 +180,22 @@ test('152K vocabulary: greedy under a grammar equals a reference loop masked by 
     }
   }
 });
+
+test('JSON grammars never admit a raw control character (xgrammar 0.1.27 admits a tab in strings with maxLength)', async () => {
+  const texts = ['{', '}', '"', ':', 's', 'a', 'b', '\u0109' /* byte-level tab */, 'a\u0109', '\u010a' /* newline */];
+  const STOP = texts.length;
+  const runtime = new GrammarRuntime({ encoded: [...texts, ''], vocabSize: STOP + 1, stopIds: [STOP] });
+  const spec: GrammarSpec = { type: 'json_schema', schema: { type: 'object', properties: { s: { type: 'string', maxLength: 4 } }, required: ['s'], additionalProperties: false } };
+  const { grammar } = await runtime.compile(spec, 'schema');
+  const walk = (withFix: boolean) => {
+    const c = new OutputConstraint({ grammar: withFix ? grammar : Object.assign(Object.create(Object.getPrototypeOf(grammar)), grammar, { allowMask: null }), startsInThinking: false, stopIds: [STOP] }, STOP + 1);
+    for (const t of ['{', '"', 's', '"', ':', '"', 'a']) c.accept(texts.indexOf(t));
+    const allowed = maskAllowed(c, STOP + 1).map((id) => texts[id] ?? 'STOP');
+    c.dispose();
+    return allowed;
+  };
+  const fixed = walk(true);
+  assert.ok(fixed.includes('a') && fixed.includes('"'), fixed.join(' '));
+  assert.ok(!fixed.some((t) => /[\u0100-\u011f]/.test(t)), `no control bytes: ${JSON.stringify(fixed)}`);
+  assert.ok(walk(false).includes('\u0109'), 'xgrammar alone admits the tab (the reason for the extra mask)');
+});
