@@ -3,6 +3,9 @@
  * streaming from memory: the timed calls rotate over copies of the matrix totalling ≥ 512 MiB, as a decode step
  * reads every weight once), prefill GEMM GFLOP/s at T = 512, attention GFLOP/s, the thread pool's overhead per
  * empty parallel op, and the machine's read bandwidth (AVX-512 sum over 1 GiB, the decode bound's denominator).
+ * The routed-experts op at decode on MiMo-V2-Flash's real expert shapes (hidden 4096, expert width 2048, 8 of 64
+ * experts per token), FP8 as V2-Flash ships it and MXFP4 as V2.6 ships it, in GB/s of expert bytes read and as a
+ * fraction of the bandwidth measured in the same run (`--experts-only` runs just that section and the bandwidth).
  * Each figure: median (and min time) over several timed calls after a warm-up. Other processes on the machine slow
  * every figure, so the load average is printed before and after.
  *
@@ -14,6 +17,7 @@ import { loadNativeAddon } from '../src/kernels/native/addon.js';
 
 const addon = loadNativeAddon();
 const quick = process.argv.includes('--quick');
+const expertsOnly = process.argv.includes('--experts-only');
 
 interface Timing {
   medianS: number;
@@ -47,6 +51,50 @@ function weight(dtype: 'bf16' | 'fp8', rows: number, cols: number, seed: number)
   return { rows, cols, dtype, data, scales: new Float32Array(Math.ceil(rows / 128) * scaleCols).fill(0.01), scaleCols, blockCols, rowScale };
 }
 
+/** A random MXFP4 weight (every code; exponents 118…121, so values stay O(0.01–0.1)). */
+function mxfp4Weight(rows: number, cols: number, seed: number): Weight {
+  const data = new Uint8Array((rows * cols) / 2);
+  for (let i = 0; i < data.length; i++) data[i] = ((i + seed) * 37) & 0xff;
+  const e8m0 = new Uint8Array((rows * cols) / 32);
+  for (let i = 0; i < e8m0.length; i++) e8m0[i] = 118 + ((i + seed) % 4);
+  return { rows, cols, dtype: 'mxfp4', data, e8m0 };
+}
+
+/** Bytes a weight's kernel reads: data plus scales. */
+function weightBytesRead(w: Weight): number {
+  return w.data.byteLength + (w.e8m0?.byteLength ?? 0) + (w.scales?.byteLength ?? 0);
+}
+
+/** The routed-experts op of one token: `active` of `experts` chosen (rotating through them), real shapes. */
+function expertsSection(threads: number, bandwidth: number): void {
+  const [D, I, E, K] = [4096, 2048, 64, 8];
+  for (const dtype of ['fp8', 'mxfp4'] as const) {
+    const make = (rows: number, cols: number, seed: number) => (dtype === 'fp8' ? weight('fp8', rows, cols, seed) : mxfp4Weight(rows, cols, seed));
+    const experts = Array.from({ length: E }, (_, e) => ({ gate: make(I, D, 3 * e), up: make(I, D, 3 * e + 1), down: make(D, I, 3 * e + 2) }));
+    const perCall = K * (weightBytesRead(experts[0]!.gate) + weightBytesRead(experts[0]!.up) + weightBytesRead(experts[0]!.down));
+    const x = new Float32Array(D).fill(0.1);
+    const out = new Float32Array(D);
+    const rowStart = Int32Array.from({ length: K + 1 }, (_, j) => j);
+    const rows = new Int32Array(K);
+    const rowWeights = new Float32Array(K).fill(0.125);
+    const runs = quick ? 24 : 64;
+    // Call i uses experts 8i … 8i+7 (mod 64): 8 calls sweep all 64 (1.6 GB FP8, 0.85 GB MXFP4), far beyond the caches.
+    const t = time((i) => {
+      const list: Weight[] = [];
+      for (let k = 0; k < K; k++) {
+        const ex = experts[(i * K + k) % E]!;
+        list.push(ex.gate, ex.up, ex.down);
+      }
+      addon.moeExperts(out, x, 1, list, rowStart, rows, rowWeights);
+    }, runs);
+    const gbs = perCall / t.medianS;
+    console.log(
+      `decode experts ${dtype} (8 of 64, gate/up [${I}, ${D}], down [${D}, ${I}]): ${fmt(gbs / 1e9)} GB/s median = ${fmt((100 * gbs) / bandwidth)}% of ${fmt(bandwidth / 1e9)} GB/s, ` +
+        `${fmt(perCall / t.minS / 1e9)} best; ${fmt(perCall / 1e6)} MB per token (${fmt(t.medianS * 1e3, 2)} ms)`,
+    );
+  }
+}
+
 function matmul(w: Weight, x: Float32Array, y: Float32Array, T: number): void {
   addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null);
 }
@@ -72,6 +120,8 @@ for (const threads of [1, 2]) {
   const bw = addon.memReadBandwidth(1 << 30, threads, 5);
   const bwHuge = addon.memReadBandwidth(1 << 30, threads, 5, true);
   console.log(`memory read bandwidth: ${fmt(bw / 1e9)} GB/s with 4 KiB pages, ${fmt(bwHuge / 1e9)} GB/s with huge pages (sum over 1 GiB, best of 5)`);
+  expertsSection(threads, bw);
+  if (expertsOnly) continue;
   for (const dtype of ['bf16', 'fp8'] as const) {
     for (const [rows, cols] of decodeShapes) {
       const bytes = rows * cols * (dtype === 'bf16' ? 2 : 1);

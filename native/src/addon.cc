@@ -120,8 +120,25 @@ mimo::WeightView weightView(const Napi::Env& env, const char* op, const char* na
     const Span<uint8_t> d = typedValue<uint8_t>(env, dataV, napi_uint8_array, op, name, "data (fp8)", "Uint8Array");
     w.data = d.data;
     dataLength = d.length;
+  } else if (dtype == "mxfp4") {
+    w.dtype = WDType::MXFP4;
+    if (cols % 32 != 0) throwRange(env, where(op, name) + "an mxfp4 weight needs cols divisible by 32, got " + std::to_string(cols));
+    const Span<uint8_t> d = typedValue<uint8_t>(env, dataV, napi_uint8_array, op, name, "data (mxfp4)", "Uint8Array");
+    if (isNullish(scalesV)) throwType(env, where(op, name) + "an mxfp4 weight needs its e8m0 scales");
+    const Span<uint8_t> s = typedValue<uint8_t>(env, scalesV, napi_uint8_array, op, name, "e8m0 scales", "Uint8Array");
+    const size_t need = static_cast<size_t>(rows) * (cols / 2);
+    if (d.length < need)
+      throwRange(env, where(op, name) + "mxfp4 data has " + std::to_string(d.length) + " bytes, expected " + std::to_string(need));
+    const size_t needS = static_cast<size_t>(rows) * (cols / 32);
+    if (s.length < needS)
+      throwRange(env, where(op, name) + "mxfp4 e8m0 scales have " + std::to_string(s.length) + " bytes, expected " + std::to_string(needS));
+    w.data = d.data;
+    w.e8m0 = s.data;
+    w.scaleCols = cols / 32;
+    w.blockCols = 32;
+    return w;
   } else {
-    throwRange(env, where(op, name) + "dtype must be 'f32', 'bf16', 'f16' or 'fp8', got '" + dtype + "'");
+    throwRange(env, where(op, name) + "dtype must be 'f32', 'bf16', 'f16', 'fp8' or 'mxfp4', got '" + dtype + "'");
   }
   const size_t weightElems = static_cast<size_t>(rows) * cols;
   if (dataLength < weightElems)
@@ -171,9 +188,9 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
 // The property names of a `Weight`, kept per environment in an array (Node 20 cannot reference a string directly):
 // looking up a name through a handle costs less than internalising it from a C string for every property read.
-enum WeightKey { kRows, kCols, kDType, kData, kScales, kScaleCols, kBlockCols, kRowScale, kWeightKeys };
-const char* const kWeightKeyNames[kWeightKeys] = {"rows",   "cols",      "dtype",     "data",
-                                                  "scales", "scaleCols", "blockCols", "rowScale"};
+enum WeightKey { kRows, kCols, kDType, kData, kScales, kScaleCols, kBlockCols, kRowScale, kE8m0, kWeightKeys };
+const char* const kWeightKeyNames[kWeightKeys] = {"rows",   "cols",      "dtype",     "data",    "scales",
+                                                  "scaleCols", "blockCols", "rowScale", "e8m0"};
 
 struct AddonData {
   Napi::ObjectReference weightKeys;
@@ -206,6 +223,10 @@ mimo::WeightView weightObject(const Napi::Env& env, const WeightKeys& keys, cons
   const int rows = static_cast<int>(intValue(env, get(kRows), op, name, "rows", 0, kMaxDim));
   const int cols = static_cast<int>(intValue(env, get(kCols), op, name, "cols", 0, kMaxDim));
   const DTypeName dtype = dtypeName(env, op, name, get(kDType));
+  if (std::strcmp(dtype.s, "mxfp4") == 0) {
+    const Napi::Value none = env.Undefined();
+    return weightView(env, op, name, dtype, get(kData), rows, cols, get(kE8m0), none, none, none);
+  }
   if (std::strcmp(dtype.s, "fp8") != 0) {
     const Napi::Value none = env.Undefined();
     return weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none);

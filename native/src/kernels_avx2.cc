@@ -3,9 +3,11 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels.h"
+#include "mxfp4.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
@@ -186,12 +188,76 @@ void matmulRowsT(const MatmulArgs& a, int r0, int r1) {
   for (; r < r1; r++) rowsGroup<D, 1>(a, r);
 }
 
+// ---- MXFP4 (see kernels_avx512.cc): 8 lanes, the FP4 magnitude by vpermps over 8 values, the sign from bit 3 ----
+inline __m256 fp4Lookup(__m256i codes, __m256 mag) {
+  const __m256 m = _mm256_permutevar8x32_ps(mag, codes);
+  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(codes, _mm256_set1_epi32(8)), 28);
+  return _mm256_or_ps(m, _mm256_castsi256_ps(sign));
+}
+
+// Per (row, token) and block: part = Σ over the block's two 8-byte halves h of FP4[lo]·xe[8h..] + FP4[hi]·xo[8h..]
+// (one mul and three FMAs), acc = part · 2^(e−127) + acc. Same steps for every R and TT.
+template <int R, int TT>
+void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
+  const int K = a.w.cols;
+  const int N = a.w.rows;
+  const int blocks = K / kMxBlock;
+  const float* ev = e8m0Values();
+  const MxRows<R> rows(a.w, r);
+  const uint8_t* const(&wp)[R] = rows.codes;
+  const uint8_t* const(&sp)[R] = rows.scales;
+  const float* xp[TT];
+  for (int t = 0; t < TT; t++) xp[t] = xd + static_cast<size_t>(t0 + t) * K;
+  const __m256 mag = _mm256_load_ps(kFp4Values);
+  const __m256i low4 = _mm256_set1_epi32(0x0F);
+  __m256 acc[R][TT];
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm256_setzero_ps();
+  for (int b = 0; b < blocks; b++) {
+    for (int i = 0; i < R; i++) {
+      const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp[i] + b * 16)));
+      const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp[i] + b * 16 + 8)));
+      const __m256 l0 = fp4Lookup(_mm256_and_si256(v0, low4), mag), h0 = fp4Lookup(_mm256_srli_epi32(v0, 4), mag);
+      const __m256 l1 = fp4Lookup(_mm256_and_si256(v1, low4), mag), h1 = fp4Lookup(_mm256_srli_epi32(v1, 4), mag);
+      const __m256 sc = _mm256_set1_ps(ev[sp[i][b]]);
+      for (int t = 0; t < TT; t++) {
+        const float* x = xp[t] + b * kMxBlock;
+        __m256 part = _mm256_mul_ps(l0, _mm256_loadu_ps(x));
+        part = _mm256_fmadd_ps(l1, _mm256_loadu_ps(x + 8), part);
+        part = _mm256_fmadd_ps(h0, _mm256_loadu_ps(x + 16), part);
+        part = _mm256_fmadd_ps(h1, _mm256_loadu_ps(x + 24), part);
+        acc[i][t] = _mm256_fmadd_ps(part, sc, acc[i][t]);
+      }
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[i][t]);
+      a.y[static_cast<size_t>(t0 + t) * N + r + i] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    }
+}
+
+void mxMatmulRows(const MatmulArgs& a, int r0, int r1) {
+  float* const xdStore = mxScratch(static_cast<size_t>(a.T) * a.w.cols);
+  deinterleaveMxfp4(a.x, a.T, a.w.cols, xdStore);
+  int r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    int t0 = 0;
+    for (; t0 + 2 <= a.T; t0 += 2) mxRowsTile<4, 2>(a, xdStore, r, t0);
+    if (t0 < a.T) mxRowsTile<4, 1>(a, xdStore, r, t0);
+  }
+  for (; r < r1; r++)
+    for (int t0 = 0; t0 < a.T; t0++) mxRowsTile<1, 1>(a, xdStore, r, t0);
+}
+
 void matmulRows(const MatmulArgs& a, int r0, int r1) {
   switch (a.w.dtype) {
     case WDType::F32: matmulRowsT<WDType::F32>(a, r0, r1); break;
     case WDType::BF16: matmulRowsT<WDType::BF16>(a, r0, r1); break;
     case WDType::F16: matmulRowsT<WDType::F16>(a, r0, r1); break;
     case WDType::FP8: matmulRowsT<WDType::FP8>(a, r0, r1); break;
+    case WDType::MXFP4: mxMatmulRows(a, r0, r1); break;
   }
 }
 
@@ -230,7 +296,10 @@ void packBT(const WeightView& w, int n0, int k0, int kc, float* bp) {
   alignas(32) static thread_local float tmp[kNR * kMaxKc];
   const int nValid = w.rows - n0 < kNR ? w.rows - n0 : kNR;
   for (int j = 0; j < kNR; j++) {
-    if (j < nValid) decodeRow<D>(w, n0 + j, k0, kc, tmp + j * kc);
+    if (j < nValid) {
+      if constexpr (D == WDType::MXFP4) decodeMxfp4(static_cast<const uint8_t*>(w.data), w.e8m0, w.cols, n0 + j, k0, kc, tmp + j * kc);
+      else decodeRow<D>(w, n0 + j, k0, kc, tmp + j * kc);
+    }
     else std::memset(tmp + j * kc, 0, sizeof(float) * kc);
   }
   for (int k = 0; k < kc; k++)
@@ -243,6 +312,7 @@ void packB(const WeightView& w, int n0, int k0, int kc, float* bp) {
     case WDType::BF16: packBT<WDType::BF16>(w, n0, k0, kc, bp); break;
     case WDType::F16: packBT<WDType::F16>(w, n0, k0, kc, bp); break;
     case WDType::FP8: packBT<WDType::FP8>(w, n0, k0, kc, bp); break;
+    case WDType::MXFP4: packBT<WDType::MXFP4>(w, n0, k0, kc, bp); break;
   }
 }
 

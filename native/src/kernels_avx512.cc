@@ -10,9 +10,11 @@
 #pragma GCC diagnostic pop
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels.h"
+#include "mxfp4.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
@@ -236,12 +238,95 @@ void matmulRowsT(const MatmulArgs& a, int r0, int r1) {
   for (; r < r1; r++) rowsGroup<D, 1>(a, r);
 }
 
+// ---- MXFP4 (spec §2.8): codes looked up in registers (vpermps over the 16 FP4 values), one E8M0 scale per block ----
+// Per (row, token) and 32-column block b: part = Σ_j FP4[lo_j]·xe_j + Σ_j FP4[hi_j]·xo_j (16 lanes, one mul and one
+// FMA), then acc = part · 2^(e−127) + acc (one FMA); x is de-interleaved (mxfp4.h) so that lane j of the low nibbles
+// meets column 2j. The same steps for every R and TT, so a row's bits do not depend on the rows beside it.
+template <int R, int TT>
+void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
+  const int K = a.w.cols;
+  const int N = a.w.rows;
+  const int half = K / 2;
+  const int blocks = K / kMxBlock;
+  const float* ev = e8m0Values();
+  const MxRows<R> rows(a.w, r);
+  const uint8_t* const(&wp)[R] = rows.codes;
+  const uint8_t* const(&sp)[R] = rows.scales;
+  const float* xp[TT];
+  for (int t = 0; t < TT; t++) xp[t] = xd + static_cast<size_t>(t0 + t) * K;
+  const __m512 table = _mm512_load_ps(kFp4Values);
+  __m512 acc[R][TT];
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm512_setzero_ps();
+  for (int b = 0; b < blocks; b++) {
+    __m512 xe[TT], xo[TT];
+    for (int t = 0; t < TT; t++) {
+      xe[t] = _mm512_loadu_ps(xp[t] + b * kMxBlock);
+      xo[t] = _mm512_loadu_ps(xp[t] + b * kMxBlock + 16);
+    }
+    if ((b & 3) == 0)
+      for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(wp[i] + b * 16 + static_cast<size_t>(kPrefetchRows) * half), _MM_HINT_T0);
+    for (int i = 0; i < R; i++) {
+      const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[i] + b * 16)));
+      const __m512 wl = _mm512_permutexvar_ps(v, table);
+      const __m512 wh = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
+      const __m512 sc = _mm512_set1_ps(ev[sp[i][b]]);
+      for (int t = 0; t < TT; t++) {
+        const __m512 part = _mm512_fmadd_ps(wh, xo[t], _mm512_mul_ps(wl, xe[t]));
+        acc[i][t] = _mm512_fmadd_ps(part, sc, acc[i][t]);
+      }
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+// x de-interleaved per 32-column block, 16 lanes at a time (the same layout as deinterleaveMxfp4).
+void mxDeinterleave(const float* x, int T, int K, float* xd) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const size_t n = static_cast<size_t>(T) * K;
+  for (size_t c = 0; c < n; c += kMxBlock) {
+    const __m512 lo = _mm512_loadu_ps(x + c), hi = _mm512_loadu_ps(x + c + 16);
+    _mm512_storeu_ps(xd + c, _mm512_permutex2var_ps(lo, even, hi));
+    _mm512_storeu_ps(xd + c + 16, _mm512_permutex2var_ps(lo, odd, hi));
+  }
+}
+
+void mxMatmulRows(const MatmulArgs& a, int r0, int r1) {
+  float* const xdStore = mxScratch(static_cast<size_t>(a.T) * a.w.cols);
+  float* const xd = xdStore;
+  mxDeinterleave(a.x, a.T, a.w.cols, xd);
+  int r = r0;
+  if (a.T == 1) {
+    for (; r + 8 <= r1; r += 8) mxRowsTile<8, 1>(a, xd, r, 0);
+    for (; r < r1; r++) mxRowsTile<1, 1>(a, xd, r, 0);
+    return;
+  }
+  for (; r + 4 <= r1; r += 4) {
+    int t0 = 0;
+    for (; t0 + 4 <= a.T; t0 += 4) mxRowsTile<4, 4>(a, xd, r, t0);
+    switch (a.T - t0) {
+      case 3: mxRowsTile<4, 3>(a, xd, r, t0); break;
+      case 2: mxRowsTile<4, 2>(a, xd, r, t0); break;
+      case 1: mxRowsTile<4, 1>(a, xd, r, t0); break;
+      default: break;
+    }
+  }
+  for (; r < r1; r++) {
+    int t0 = 0;
+    for (; t0 + 4 <= a.T; t0 += 4) mxRowsTile<1, 4>(a, xd, r, t0);
+    for (; t0 < a.T; t0++) mxRowsTile<1, 1>(a, xd, r, t0);
+  }
+}
+
 void matmulRows(const MatmulArgs& a, int r0, int r1) {
   switch (a.w.dtype) {
     case WDType::F32: matmulRowsT<WDType::F32>(a, r0, r1); break;
     case WDType::BF16: matmulRowsT<WDType::BF16>(a, r0, r1); break;
     case WDType::F16: matmulRowsT<WDType::F16>(a, r0, r1); break;
     case WDType::FP8: matmulRowsT<WDType::FP8>(a, r0, r1); break;
+    case WDType::MXFP4: mxMatmulRows(a, r0, r1); break;
   }
 }
 
@@ -300,12 +385,42 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
+// MXFP4 rows decoded 32 columns at a time in registers (exact), the partial blocks at the ends by the scalar decoder.
+void decodeRowMx(const WeightView& w, int r, int k0, int kc, float* out) {
+  const uint8_t* codes = static_cast<const uint8_t*>(w.data);
+  const int end = k0 + kc;
+  int c = k0;
+  const int alignedStart = ((k0 + kMxBlock - 1) / kMxBlock) * kMxBlock;
+  if (alignedStart > c) {
+    const int n = (alignedStart < end ? alignedStart : end) - c;
+    decodeMxfp4(codes, w.e8m0, w.cols, r, c, n, out);
+    c += n;
+  }
+  const __m512 table = _mm512_load_ps(kFp4Values);
+  const __m512i lowIdx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i highIdx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const float* ev = e8m0Values();
+  const uint8_t* row = codes + static_cast<size_t>(r) * (w.cols / 2);
+  for (; c + kMxBlock <= end; c += kMxBlock) {
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c / 2)));
+    const __m512 sc = _mm512_set1_ps(ev[w.e8m0[static_cast<size_t>(r) * (w.cols / kMxBlock) + c / kMxBlock]]);
+    const __m512 lo = _mm512_mul_ps(_mm512_permutexvar_ps(v, table), sc);
+    const __m512 hi = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table), sc);
+    _mm512_storeu_ps(out + (c - k0), _mm512_permutex2var_ps(lo, lowIdx, hi));
+    _mm512_storeu_ps(out + (c - k0) + 16, _mm512_permutex2var_ps(lo, highIdx, hi));
+  }
+  if (c < end) decodeMxfp4(codes, w.e8m0, w.cols, r, c, end - c, out + (c - k0));
+}
+
 template <WDType D>
 void packBT(const WeightView& w, int n0, int k0, int kc, float* bp) {
   alignas(64) static thread_local float tmp[kNR * kMaxKc];
   const int nValid = w.rows - n0 < kNR ? w.rows - n0 : kNR;
   for (int j = 0; j < kNR; j++) {
-    if (j < nValid) decodeRow<D>(w, n0 + j, k0, kc, tmp + j * kc);
+    if (j < nValid) {
+      if constexpr (D == WDType::MXFP4) decodeRowMx(w, n0 + j, k0, kc, tmp + j * kc);
+      else decodeRow<D>(w, n0 + j, k0, kc, tmp + j * kc);
+    }
     else std::memset(tmp + j * kc, 0, sizeof(float) * kc);
   }
   int k = 0;
@@ -327,6 +442,7 @@ void packB(const WeightView& w, int n0, int k0, int kc, float* bp) {
     case WDType::BF16: packBT<WDType::BF16>(w, n0, k0, kc, bp); break;
     case WDType::F16: packBT<WDType::F16>(w, n0, k0, kc, bp); break;
     case WDType::FP8: packBT<WDType::FP8>(w, n0, k0, kc, bp); break;
+    case WDType::MXFP4: packBT<WDType::MXFP4>(w, n0, k0, kc, bp); break;
   }
 }
 

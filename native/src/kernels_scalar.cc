@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "mxfp4.h"
 
 namespace mimo {
 namespace {
@@ -73,6 +74,9 @@ void decodeRow(const WeightView& w, int r, float* out) {
       for (int c = 0; c < K; c++) out[c] = table[p[c]] * srow[c / w.blockCols];
       break;
     }
+    case WDType::MXFP4:
+      decodeMxfp4(static_cast<const uint8_t*>(w.data), w.e8m0, K, r, 0, K, out);
+      break;
   }
 }
 

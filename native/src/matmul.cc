@@ -30,6 +30,7 @@ namespace {
 int smallTLimit(WDType d) {
   switch (d) {
     case WDType::FP8: return 12;
+    case WDType::MXFP4: return 12;
     case WDType::F32: return 24;
     default: return 32;
   }
@@ -108,7 +109,7 @@ bool matmulUsesRows(WDType dtype, int T) { return kernels().gemmTile == nullptr 
 
 int rowInvariantRows() {
   if (kernels().gemmTile == nullptr) return 1 << 30;
-  return minInt(smallTLimit(WDType::FP8), minInt(smallTLimit(WDType::F32), minInt(smallTLimit(WDType::BF16), smallTLimit(WDType::F16))));
+  return minInt(minInt(smallTLimit(WDType::MXFP4), smallTLimit(WDType::FP8)), minInt(smallTLimit(WDType::F32), minInt(smallTLimit(WDType::BF16), smallTLimit(WDType::F16))));
 }
 
 void matmul(const MatmulArgs& a) {

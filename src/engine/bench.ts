@@ -15,6 +15,7 @@
  * Source: ../shared/tools/llamacpp-anchor/bench_llamacpp.mjs; STYLE.md habit 12 (figures are measured, never tested).
  */
 import * as fs from 'node:fs';
+import { OpProfiler, type OpStat } from './profile.js';
 import { RequestError } from '../errors.js';
 import type { Backend } from '../kernels/backend.js';
 import { loadNativeAddon } from '../kernels/native/addon.js';
@@ -45,6 +46,8 @@ export interface BenchOptions {
   /** Progress lines (load, warm-up, each run), e.g. to stderr. */
   log?: (line: string) => void;
   /** Also time greedy decode with MTP self-speculation of this many drafts per step (0 = off, default). */
+  /** Also run one greedy decode with every op timed and its weight bytes counted (`mimo bench --profile`). */
+  profile?: boolean;
   mtp?: number;
 }
 
@@ -110,6 +113,16 @@ export interface BenchResult {
   /** Time to first token = prefill seconds. */
   ttftSeconds: Spread;
   decodeWeightBytes: DecodeWeightBytes;
+  /**
+   * Machine read bandwidth measured in this process after the runs (the native addon's probe: `threads` threads
+   * summing a freshly touched 1 GiB buffer of 4 KiB pages, as mapped weights are, best of 3), bytes/s; null when the
+   * addon is not available. Decode's bound is this ÷ `decodeWeightBytes.total`.
+   */
+  readBandwidthBytesPerSecond: number | null;
+  /** Median decode tokens/s ÷ that bound (null without a bandwidth figure). */
+  decodeFractionOfBound: number | null;
+  /** With `profile`: per-op figures of one extra greedy decode (see engine/profile.ts). */
+  profile?: DecodeProfile;
   /** Every run generated the same tokens (greedy decoding is deterministic). */
   deterministicTokens: boolean;
   /** Largest {@link BenchRun.foreignCores} of the runs (null where unmeasurable). */
@@ -117,6 +130,14 @@ export interface BenchResult {
   perRun: BenchRun[];
   /** With `mtp` > 0: the same greedy decode with MTP self-speculation. */
   mtp?: MtpBench;
+}
+
+/** Per-op figures of a profiled greedy decode of `tokens` tokens after the bench prompt. */
+export interface DecodeProfile {
+  tokens: number;
+  /** Wall seconds of the whole decode (ops + sampling + glue). */
+  seconds: number;
+  ops: OpStat[];
 }
 
 const DEFAULT_SEED = 1234;
@@ -275,9 +296,10 @@ export function runBench(opts: BenchOptions): BenchResult {
 
   const { backend, warning } = selectBackend(opts.backend, { threads: opts.threads }); // undefined: $MIMO_BACKEND, else auto
   if (warning) log(warning);
+  const profiler = opts.profile ? new OpProfiler(backend) : undefined;
   // As MiMoEngine.load: the native backend maps the safetensors files, so weights never pass through the JS heap.
   const map = backend.name === 'native' ? (file: string) => loadNativeAddon().mmapFile(file) : undefined;
-  const loaded = loadModel(opts.modelDir, { backend, map });
+  const loaded = loadModel(opts.modelDir, { backend: profiler?.backend() ?? backend, map });
   const rssAfterLoadBytes = process.memoryUsage.rss();
   const { model, config } = loaded;
   const threads = backendThreads(backend);
@@ -313,6 +335,28 @@ export function runBench(opts: BenchOptions): BenchResult {
       sameTokensAsPlain: mtpRuns.every((m) => m.tokens.join(',') === tokens[0]),
     };
   }
+  let profile: DecodeProfile | undefined;
+  if (profiler) {
+    // One more greedy decode with every op timed (the timed runs above ran with the profiler off).
+    const cache = model.newCache();
+    const D = config.hiddenSize;
+    let next = argmax(model.computeLogits(model.forward(prompt, cache).subarray((prompt.length - 1) * D), 1));
+    profiler.reset();
+    profiler.enabled = true;
+    const t0 = performance.now();
+    for (let i = 0; i < genTokens; i++) next = argmax(model.computeLogits(model.forward([next], cache), 1));
+    const seconds = (performance.now() - t0) / 1000;
+    profiler.enabled = false;
+    profile = { tokens: genTokens, seconds, ops: profiler.entries() };
+  }
+  let readBandwidth: number | null = null;
+  try {
+    readBandwidth = loadNativeAddon().memReadBandwidth(1 << 30, threads, 3);
+  } catch {
+    readBandwidth = null; // no addon: no probe (the figure is omitted, never guessed)
+  }
+  const weightBytes = decodeWeightBytes(opts.modelDir, config);
+  const decodeTps = spread(perRun.map((r) => r.decodeTokensPerSecond));
   return {
     ...(mtp ? { mtp } : {}),
     modelDir: opts.modelDir,
@@ -328,9 +372,12 @@ export function runBench(opts: BenchOptions): BenchResult {
     rssAfterLoadBytes,
     peakRssBytes: peakRssBytes(),
     prefillTokensPerSecond: spread(perRun.map((r) => r.prefillTokensPerSecond)),
-    decodeTokensPerSecond: spread(perRun.map((r) => r.decodeTokensPerSecond)),
+    decodeTokensPerSecond: decodeTps,
     ttftSeconds: spread(perRun.map((r) => r.prefillSeconds)),
-    decodeWeightBytes: decodeWeightBytes(opts.modelDir, config),
+    decodeWeightBytes: weightBytes,
+    readBandwidthBytesPerSecond: readBandwidth,
+    ...(profile ? { profile } : {}),
+    decodeFractionOfBound: readBandwidth ? decodeTps.median / (readBandwidth / weightBytes.total) : null,
     deterministicTokens: tokens.every((t) => t === tokens[0]),
     maxForeignCores: perRun.some((r) => r.foreignCores === null) ? null : Math.max(...perRun.map((r) => r.foreignCores!)),
     perRun,

@@ -5,14 +5,17 @@
  */
 
 /** Element type of a stored weight: as in the checkpoint (no up-front conversion). */
-export type WeightDType = 'f32' | 'bf16' | 'f16' | 'fp8';
+export type WeightDType = 'f32' | 'bf16' | 'f16' | 'fp8' | 'mxfp4';
 
 /**
  * A linear layer's weight `[out, in]` (PyTorch convention: y = x · Wᵀ) in its stored dtype.
  * - f32: `data` is a Float32Array of rows × cols values;
  * - bf16 / f16: `data` is a Uint16Array of the raw 16-bit patterns;
  * - fp8 (E4M3FN): `data` is a Uint8Array of codes, and W[r, c] = fp8(data[r·cols + c]) ×
- *   scales[rowScale[r] · scaleCols + ⌊c / blockCols⌋] (spec §2.5; `rowScale` encodes uniform and per-chunk grids).
+ *   scales[rowScale[r] · scaleCols + ⌊c / blockCols⌋] (spec §2.5; `rowScale` encodes uniform and per-chunk grids);
+ * - mxfp4 (V2.6 routed experts): `data` is a Uint8Array `[rows, cols/2]` of packed FP4 e2m1 codes (column 2j in the
+ *   low nibble) and `e8m0` a Uint8Array `[rows, cols/32]` of exponents: W[r, c] = FP4[code] · 2^(e8m0 − 127)
+ *   (spec §2.8; tensor/formats/mxfp4.ts is the definition).
  */
 export interface Weight {
   rows: number;
@@ -26,6 +29,12 @@ export interface Weight {
   blockCols?: number;
   /** fp8 only: scale row of each weight row, `[rows]`. */
   rowScale?: Int32Array;
+  /** mxfp4 only: E8M0 scale bytes `[rows, cols/32]`. */
+  e8m0?: Uint8Array;
+  /** Checkpoint tensor name, for errors found when the weight is first used (e.g. an E8M0 NaN scale byte). */
+  name?: string;
+  /** File holding the tensor (for those errors). */
+  file?: string;
 }
 
 /** The three projections of a SwiGLU MLP (one routed expert): gate and up `[I, D]`, down `[D, I]`. */

@@ -128,6 +128,17 @@ export class Checkpoint {
     return this.where.get(name)?.tensors.get(name);
   }
 
+  /**
+   * The raw stored bytes of a tensor (a view of the mapping when the checkpoint maps its files, else a fresh read);
+   * does not mark the tensor used.
+   * @throws CheckpointError when the tensor is absent
+   */
+  tensorBytes(name: string): Uint8Array {
+    const f = this.where.get(name);
+    if (!f) throw new CheckpointError(this.dir, `${name} not found in any shard`);
+    return f.view(name);
+  }
+
   /** Path of the file holding a tensor (for error messages). */
   fileOf(name: string): string {
     return this.where.get(name)?.path ?? this.dir;
@@ -171,17 +182,27 @@ export class Checkpoint {
    *   candidate, or a scale is not finite.
    */
   readStoredWeight(name: string, expectedShape: readonly [number, number], blockSize: readonly [number, number] | null, chunks: readonly number[] = [1]): Weight {
+    const pre = this.info(name);
+    if (pre?.dtype === 'U8') {
+      const expert = /\.mlp\.experts\.\d+\./.test(name);
+      throw new CheckpointError(
+        this.fileOf(name),
+        expert
+          ? `tensor ${name} is U8 (packed MXFP4), but config.json's quantization_config has no store_dtype "mxfp4"`
+          : `tensor ${name} is U8, but only routed experts may be stored as MXFP4 (U8); this tensor must be F32, BF16, F16 or F8_E4M3`,
+      );
+    }
     const info = this.require(name, expectedShape);
     const [R, C] = expectedShape;
     const file = this.fileOf(name);
     const bytes = () => this.where.get(name)!.view(name);
     switch (info.dtype) {
       case 'F32':
-        return { rows: R, cols: C, dtype: 'f32', data: typedView(bytes(), Float32Array) };
+        return { rows: R, cols: C, dtype: 'f32', data: typedView(bytes(), Float32Array), name, file };
       case 'BF16':
-        return { rows: R, cols: C, dtype: 'bf16', data: typedView(bytes(), Uint16Array) };
+        return { rows: R, cols: C, dtype: 'bf16', data: typedView(bytes(), Uint16Array), name, file };
       case 'F16':
-        return { rows: R, cols: C, dtype: 'f16', data: typedView(bytes(), Uint16Array) };
+        return { rows: R, cols: C, dtype: 'f16', data: typedView(bytes(), Uint16Array), name, file };
       case 'F8_E4M3':
         break;
       default:
@@ -214,7 +235,41 @@ export class Checkpoint {
       const c = Math.floor(r / chunkRows);
       rowScale[r] = c * blocksPerChunk + Math.floor((r - c * chunkRows) / b0);
     }
-    return { rows: R, cols: C, dtype: 'fp8', data: bytes(), scales, scaleCols, blockCols: b1, rowScale };
+    return { rows: R, cols: C, dtype: 'fp8', data: bytes(), scales, scaleCols, blockCols: b1, rowScale, name, file };
+  }
+
+  /**
+   * Read a routed expert's MXFP4 weight (MiMo-V2.6, spec §2.8): U8 codes `[R, C/2]` and the U8 E8M0 sibling
+   * `<name>_scale` `[R, C/32]`, both as views (no copy, no scan; the scale bytes are checked when the weight is first
+   * used, see checkMxfp4Scales).
+   * @param expectedShape the logical shape [R, C] from config.json; C must be a multiple of 32
+   * @throws CheckpointError naming the tensor for a dtype other than U8, a wrong shape, C not a multiple of 32, a
+   *   missing `weight_scale`, or a scale whose dtype or shape is not U8 `[R, C/32]`
+   */
+  readMxfp4Weight(name: string, expectedShape: readonly [number, number]): Weight {
+    const [R, C] = expectedShape;
+    const info = this.info(name);
+    if (!info) throw new CheckpointError(this.dir, `${name} not found in any shard; expected U8 [${R}, ${C / 2}] (MXFP4) from config.json`);
+    const file = this.fileOf(name);
+    if (info.dtype !== 'U8') {
+      throw new CheckpointError(file, `tensor ${name} has dtype ${info.rawDtype}, but quantization_config.store_dtype "mxfp4" stores routed experts as U8 (packed FP4 e2m1)`);
+    }
+    if (C % 32 !== 0) throw new CheckpointError(file, `tensor ${name}: its input dimension ${C} is not a multiple of the MXFP4 block of 32 columns`);
+    this.require(name, [R, C / 2]);
+    const scaleName = `${name}_scale`;
+    const sInfo = this.info(scaleName);
+    if (!sInfo) {
+      const hint = this.has(`${name}_scale_inv`) ? ` (found ${name}_scale_inv, the FP8 scale name: MXFP4 scales are named weight_scale)` : '';
+      throw new CheckpointError(this.dir, `${scaleName} not found in any shard (MXFP4 tensor ${name} needs its E8M0 scales)${hint}`);
+    }
+    if (sInfo.dtype !== 'U8') throw new CheckpointError(this.fileOf(scaleName), `tensor ${scaleName} has dtype ${sInfo.rawDtype}; MXFP4 scales are U8 E8M0 exponents`);
+    if (sInfo.shape.length !== 2 || sInfo.shape[0] !== R || sInfo.shape[1] !== C / 32) {
+      throw new CheckpointError(this.fileOf(scaleName), `tensor ${scaleName} has shape [${sInfo.shape.join(', ')}], expected [${R}, ${C / 32}] ([out, in/32]) for a logical [${R}, ${C}] MXFP4 weight`);
+    }
+    this.require(scaleName);
+    const data = this.where.get(name)!.view(name);
+    const e8m0 = this.where.get(scaleName)!.view(scaleName);
+    return { rows: R, cols: C, dtype: 'mxfp4', data, e8m0, name, file };
   }
 
   /** {@link readStoredWeight} dequantised to float32 (the reference values of the weight). */

@@ -4,13 +4,13 @@
  * `mimo` / vLLM's `qwen3_xml` tool parsers (spec §5.2).
  */
 import { randomBytes } from 'node:crypto';
-import { RequestError } from '../errors.js';
-import type { ChatTool } from '../tokenizer/tokenizer.js';
+import { checkOptions, type MiMoOutputParserOptions } from './parser-options.js';
 import { ToolParameterTypes } from './tool-arguments.js';
-import { TOOL_CALL_OPEN, ToolCallXmlReader, type ToolCallEvent } from './tool-call-xml.js';
+import { TOOL_CALL_OPEN, ToolCallXmlReader, type ToolCallEvent, type ToolCallRules } from './tool-call-xml.js';
 import type { ParseResult, ParserDelta, ToolCall, ToolCallDelta } from './types.js';
 
 export { startsInThinking } from './starts-in-thinking.js';
+export type { MiMoOutputParserOptions } from './parser-options.js';
 
 const THINK_OPEN = '<think>';
 const THINK_CLOSE = '</think>';
@@ -18,57 +18,8 @@ const THINK_CLOSE = '</think>';
 const CONTENT_TAGS = [TOOL_CALL_OPEN];
 const REASONING_TAGS = [THINK_CLOSE, TOOL_CALL_OPEN];
 
-/** Options of {@link MiMoOutputParser}. */
-export interface MiMoOutputParserOptions {
-  /**
-   * The request's tools; their parameter schemas type argument values. Calls of other tools are still returned.
-   * undefined or null: none (values stay strings).
-   */
-  tools?: readonly ChatTool[] | null;
-  /** True when the prompt left reasoning open: `startsInThinking(renderedPrompt)` (starts-in-thinking.ts). */
-  startsInThinking: boolean;
-  /**
-   * Read `<tool_call>` blocks as tool calls; default true. false: they are ordinary text of their section, as vLLM
-   * does when the request offered no tools or set tool_choice "none" (its tool parser is not run then).
-   */
-  toolCalls?: boolean;
-  /** Return complete `<tool_call>` blocks written inside the reasoning as tool calls; default true. */
-  toolCallsInThinking?: boolean;
-  /** Id of the call at `index` (0-based, in stream order); default `call_` + 24 random hex digits. */
-  toolCallId?: (index: number) => string;
-}
-
-const OPTION_KEYS: readonly string[] = ['tools', 'startsInThinking', 'toolCalls', 'toolCallsInThinking', 'toolCallId'];
-
-function typeName(value: unknown): string {
-  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
-}
-
-/**
- * Checks the options of {@link MiMoOutputParser} as a JavaScript caller may pass anything.
- * @throws RequestError naming the option (`options`, `tools`, `startsInThinking`, …, or the unknown key)
- */
-function checkOptions(options: unknown): asserts options is MiMoOutputParserOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new RequestError('options', `MiMoOutputParser needs an options object such as {startsInThinking: false}, got ${typeName(options)}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!OPTION_KEYS.includes(key)) throw new RequestError(key, `unknown MiMoOutputParser option '${key}'; the options are ${OPTION_KEYS.join(', ')}`);
-  }
-  if (typeof o.startsInThinking !== 'boolean') {
-    throw new RequestError('startsInThinking', `must be a boolean (startsInThinking(renderedPrompt) gives it), got ${typeName(o.startsInThinking)}`);
-  }
-  if (o.tools !== undefined && o.tools !== null && !Array.isArray(o.tools)) {
-    throw new RequestError('tools', `must be an array of tools ({type: 'function', function: {name, parameters}}), undefined or null, got ${typeName(o.tools)}`);
-  }
-  for (const key of ['toolCalls', 'toolCallsInThinking']) {
-    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new RequestError(key, `must be a boolean or undefined, got ${typeName(o[key])}`);
-  }
-  if (o.toolCallId !== undefined && typeof o.toolCallId !== 'function') {
-    throw new RequestError('toolCallId', `must be a function (index) => string or undefined, got ${typeName(o.toolCallId)}`);
-  }
-}
+/** Characters no tool name holds (vLLM's `_is_valid_function_name`): template text and free text are not calls. */
+const NOT_IN_NAMES = /[\s{}<>"']/;
 
 type Section = 'reasoning' | 'content';
 
@@ -102,7 +53,12 @@ interface OpenCall {
  * - Tool calls (grammar: {@link ToolCallXmlReader}; value typing: `typedValueJson` in tool-arguments.ts) are read
  *   in the content, and inside the reasoning when `toolCallsInThinking`. Whitespace before a call, between calls and
  *   after the last call is not content; text after a call is content (with the whitespace before it).
- * - A malformed or unfinished call is text of its section (`<tool_call>` and all), read again for tags after it.
+ * - A call is read once `<function=NAME>` is followed by `<parameter=` or `</function>` (NAME a plausible
+ *   identifier and, with tools offered, one of theirs unless `unknownTools: 'call'`); before that, a malformed block
+ *   is text of its section (`<tool_call>` and all), read again for tags after it (`forcedToolCall`: the first call
+ *   is read at its name, for a call the caller started in the prompt). After that the call is always
+ *   returned: if the text ends inside it (cut off by `max_tokens`), with the parameters whose values ended; a value
+ *   cut off is left out (see tool-call-xml.ts for where a value ends, tag text inside values included).
  * - With `toolCalls: false` no calls are read: `<tool_call>` blocks are text of their section (reasoning or
  *   content), like any other text.
  * - A parameter name written twice in one call (`<parameter=city>A</parameter><parameter=city>B</parameter>`):
@@ -110,17 +66,19 @@ interface OpenCall {
  *   `JSON.parse` reads duplicate keys.
  * - Streaming: text that could still be the start of a tag (`<too`, a trailing `</thi`) or content whitespace that
  *   may precede a call is held back until decided. A call's first delta (`{index, id, type, function: {name,
- *   arguments: ''}}`) comes once `<function=NAME>` is read; then one arguments piece per completed parameter
- *   (`{"city":"Paris"`, `,"days":3`) and the closing `}` (or `{}`) at `</function>`.
+ *   arguments: ''}}`) comes once the call is read (above); then one arguments piece per parameter whose end is
+ *   decided (`{"city":"Paris"`, `,"days":3`: a `</parameter>` is decided by what follows it) and the closing `}`
+ *   (or `{}`) at `</function>` or the end of the text.
  * - The result of {@link finish} is identical however the text was split, and the concatenated deltas (of every
- *   push and the {@link flush}) equal it, except in two cases, both because deltas cannot be taken back:
- *   1. a call whose first delta was streamed and that then turned out malformed stays in the stream but is text
- *      in the result;
- *   2. a call that repeats a parameter name: the streamed arguments hold every occurrence in order
- *      (`{"city":"A","city":"B"}`), the result only the last; `JSON.parse` gives the same object for both.
+ *   push and the {@link flush}) equal it, except for a call that repeats a parameter name, because deltas cannot be
+ *   taken back: the streamed arguments hold every occurrence in order (`{"city":"A","city":"B"}`), the result only
+ *   the last; `JSON.parse` gives the same object for both.
  */
 export class MiMoOutputParser {
   private readonly parameterTypes: ToolParameterTypes;
+  private readonly rules: ToolCallRules;
+  /** The next `<tool_call>` read is the forced one (`forcedToolCall`, before any call was read). */
+  private forcedPending: boolean;
   private readonly toolCalls: boolean;
   private readonly toolCallsInThinking: boolean;
   private readonly toolCallId: (index: number) => string;
@@ -154,11 +112,17 @@ export class MiMoOutputParser {
    */
   constructor(options: MiMoOutputParserOptions) {
     checkOptions(options);
-    this.parameterTypes = new ToolParameterTypes(options.tools ?? undefined);
+    const types = (this.parameterTypes = new ToolParameterTypes(options.tools ?? undefined));
+    const anyTool = types.toolCount === 0 || options.unknownTools === 'call';
+    this.rules = {
+      acceptFunction: (name) => !NOT_IN_NAMES.test(name) && (anyTool || types.hasTool(name)),
+      parameterNames: (name) => types.parameterNames(name),
+    };
     this.section = options.startsInThinking ? 'reasoning' : 'content';
     this.toolCalls = options.toolCalls ?? true;
     this.toolCallsInThinking = options.toolCallsInThinking ?? true;
     this.toolCallId = options.toolCallId ?? (() => `call_${randomBytes(12).toString('hex')}`);
+    this.forcedPending = options.forcedToolCall ?? false;
   }
 
   /**
@@ -256,7 +220,8 @@ export class MiMoOutputParser {
     } else {
       const heldWhitespace = this.section === 'content' ? this.heldWhitespace : '';
       this.heldWhitespace = '';
-      const reader = new ToolCallXmlReader(this.pos);
+      const reader = new ToolCallXmlReader(this.pos, this.rules, this.forcedPending);
+      this.forcedPending = false;
       this.call = { reader, start: found, rawParts: [], heldWhitespace, arguments: '', parameters: new Map(), repeated: false };
     }
     return true;
@@ -271,7 +236,8 @@ export class MiMoOutputParser {
     const cut = call === undefined ? this.pos : call.reader.pos;
     if (cut === 0) return;
     if (call !== undefined) {
-      call.rawParts.push(this.text.slice(call.start, cut));
+      // Once the call's first delta is out it cannot turn into text again, so its raw text is no longer kept.
+      if (call.index === undefined) call.rawParts.push(this.text.slice(call.start, cut));
       call.start = 0;
       call.reader.shift(cut);
     }
@@ -293,8 +259,12 @@ export class MiMoOutputParser {
   /** Advances the open call. Returns false when it must wait for more text. */
   private readCall(eof: boolean): boolean {
     const call = this.call as OpenCall;
-    const { events, status } = call.reader.scan(this.text, eof);
+    const { events, status, replay } = call.reader.scan(this.text, eof);
     for (const event of events) this.onCallEvent(call, event);
+    if (replay !== undefined) {
+      this.text = replay.text + this.text.slice(replay.from);
+      return true;
+    }
     if (status === 'open') return false;
     this.call = undefined;
     if (status === 'complete') {

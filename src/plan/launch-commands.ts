@@ -15,7 +15,7 @@ import type { Layout, PlanKvDtype } from './planner.js';
 export type Engine = 'sglang' | 'vllm';
 export const ENGINES: readonly Engine[] = ['sglang', 'vllm'];
 /** Key of a model family in the data file's `models`. */
-export type ModelFamily = 'mimo_v2_flash' | 'mimo_v2' | 'mimo_v2_multimodal';
+export type ModelFamily = 'mimo_v2_flash' | 'mimo_v2' | 'mimo_v2_multimodal' | 'mimo_v2_6';
 
 export interface FlagEntry {
   engine: Engine;
@@ -29,9 +29,28 @@ interface EnvEntry {
   meaning: string;
   source: string;
 }
+/** A flag with an optional value, as the data file lists a family's extra flags. */
+interface DataArg {
+  flag: string;
+  value?: string;
+}
 interface FamilyEntry {
-  sglang: { reasoningParser: string; toolCallParser: string; env: Record<string, string>; dpAttentionFlags: string[] };
-  vllm: { reasoningParser: string; toolCallParser: string };
+  sglang: {
+    reasoningParser: string;
+    toolCallParser: string;
+    env: Record<string, string>;
+    dpAttentionFlags: string[];
+    /** Flags the family's recipe always sets (V2.6: its MoE backends). */
+    extraFlags?: DataArg[];
+    /** A separate drafter in the snapshot (V2.6's `dflash/`) instead of MTP speculation; DP attention then unsupported. */
+    draft?: { algorithm: string; numDraftTokens: number; draftSubdir: string };
+  };
+  vllm: {
+    reasoningParser: string;
+    toolCallParser: string;
+    extraFlags?: DataArg[];
+    draft?: { method: string; numSpeculativeTokens: number; draftSubdir: string };
+  };
 }
 /** The parsed data/launch-flags.json (the fields the builder uses). */
 export interface LaunchData {
@@ -75,9 +94,10 @@ export function loadLaunchData(): LaunchData {
   return (cached = data);
 }
 
-/** The family whose parsers and flags apply: Flash, V2.5-Pro (text), or V2.5 (vision/audio towers). */
+/** The family whose parsers and flags apply: Flash, V2.5-Pro (text), V2.5 (vision/audio towers), or V2.6 (MXFP4 experts). */
 export function modelFamily(cfg: MiMoConfig, multimodal: boolean): ModelFamily {
   if (cfg.modelType === 'mimo_v2_flash') return 'mimo_v2_flash';
+  if (cfg.expertStorage === 'mxfp4') return 'mimo_v2_6';
   return multimodal ? 'mimo_v2_multimodal' : 'mimo_v2';
 }
 
@@ -186,7 +206,15 @@ export function sglangLaunch(c: CommandInput): EngineLaunch {
     }
     args.push({ flag: '--context-length', value: String(c.contextTokens) }, { flag: '--mem-fraction-static', value: String(c.memoryFraction) });
     if (c.kvDtype === 'fp8') args.push({ flag: '--kv-cache-dtype', value: 'fp8_e4m3' });
-    if (steps > 0) {
+    args.push(...(fam.extraFlags ?? []));
+    // The family's drafter (V2.6 DFlash) cannot run beside DP attention in SGLang (its cookbook): no speculation then.
+    if (fam.draft && steps > 0 && dp === 1) {
+      args.push(
+        { flag: '--speculative-algorithm', value: fam.draft.algorithm },
+        { flag: '--speculative-draft-model-path', value: `${c.modelPath}/${fam.draft.draftSubdir}` },
+        { flag: '--speculative-num-draft-tokens', value: String(fam.draft.numDraftTokens) },
+      );
+    } else if (steps > 0 && !fam.draft) {
       args.push(
         { flag: '--speculative-algorithm', value: spec.algorithm },
         { flag: '--speculative-num-steps', value: String(steps) },
@@ -220,7 +248,13 @@ export function vllmLaunch(c: CommandInput): EngineLaunch {
     }
     args.push({ flag: '--max-model-len', value: String(c.contextTokens) }, { flag: '--gpu-memory-utilization', value: String(c.memoryFraction) });
     if (c.kvDtype === 'fp8') args.push({ flag: '--kv-cache-dtype', value: 'fp8' });
-    if (steps > 0) args.push({ flag: '--speculative-config', value: JSON.stringify({ method: data.speculative.vllm.method, num_speculative_tokens: steps }) });
+    args.push(...(fam.extraFlags ?? []));
+    if (fam.draft && steps > 0) {
+      const cfg = { method: fam.draft.method, model: `${c.modelPath}/${fam.draft.draftSubdir}`, num_speculative_tokens: fam.draft.numSpeculativeTokens, draft_tensor_parallel_size: tp };
+      args.push({ flag: '--speculative-config', value: JSON.stringify(cfg) });
+    } else if (steps > 0) {
+      args.push({ flag: '--speculative-config', value: JSON.stringify({ method: data.speculative.vllm.method, num_speculative_tokens: steps }) });
+    }
     args.push({ flag: '--reasoning-parser', value: fam.reasoningParser }, { flag: '--enable-auto-tool-choice' }, { flag: '--tool-call-parser', value: fam.toolCallParser });
     perNode.push(render('vllm', {}, data.engines.vllm.executable, [c.modelPath], args, data));
   }

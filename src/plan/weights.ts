@@ -9,7 +9,7 @@
 import { CheckpointError } from '../errors.js';
 import type { Checkpoint } from '../loader/checkpoint.js';
 import type { MiMoConfig } from '../model/mimo-v2/config.js';
-import { SAFETENSORS_DTYPE, weightInventory, type Component, type WeightGroup } from '../model/mimo-v2/stats.js';
+import { groupBytesByDtype, weightInventory, type Component, type WeightGroup } from '../model/mimo-v2/stats.js';
 
 /** Weight format to price: as stored, or the FP8-policy matrices requantised to one of these. */
 export type WeightsFormat = 'fp8' | 'bf16' | 'int4';
@@ -74,15 +74,17 @@ function policyGroups(cfg: MiMoConfig, numMtpLayers: number): { policy: WeightGr
   return policy.map((p, i) => ({ policy: p, stored: stored[i]! }));
 }
 
+/** Matrices the official release quantises (FP8, or MXFP4 for V2.6's experts): those `--weights` re-prices. */
+function isQuantisedPolicy(g: WeightGroup): boolean {
+  return g.storage === 'fp8' || g.storage === 'mxfp4';
+}
+
 /** Stored bytes of a preset: the official release's dtypes (stats.ts), group by group. */
 function presetGroups(cfg: MiMoConfig, numMtpLayers: number): PricedGroup[] {
-  const bytesPerElement = { fp8: 1, bf16: 2, f32: 4 } as const;
   return policyGroups(cfg, numMtpLayers).map(({ policy, stored }) => {
-    const storedByDtype: Record<string, number> = {};
-    add(storedByDtype, SAFETENSORS_DTYPE[stored.storage], numel(stored.shape) * stored.count * bytesPerElement[stored.storage]);
-    if (stored.scaleShape) add(storedByDtype, SAFETENSORS_DTYPE.f32, numel(stored.scaleShape) * stored.count * 4);
+    const storedByDtype = groupBytesByDtype(stored);
     const storedBytes = Object.values(storedByDtype).reduce((a, b) => a + b, 0);
-    return { group: policy, fp8Policy: policy.storage === 'fp8', storedByDtype, storedBytes };
+    return { group: policy, fp8Policy: isQuantisedPolicy(policy), storedByDtype, storedBytes };
   });
 }
 
@@ -97,7 +99,7 @@ function checkpointGroups(ckpt: Checkpoint, cfg: MiMoConfig, numMtpLayers: numbe
     const storedByDtype: Record<string, number> = {};
     for (let e = 0; e < policy.count; e++) {
       const name = policy.name.replace('{e}', String(e));
-      for (const n of [name, `${name}_scale_inv`]) {
+      for (const n of [name, `${name}_scale_inv`, `${name}_scale`]) {
         const info = ckpt.info(n);
         if (!info) {
           if (n === name) throw new CheckpointError(ckpt.dir, `${name} not found in any shard; expected shape [${policy.shape.join(', ')}] from config.json`);
@@ -108,7 +110,7 @@ function checkpointGroups(ckpt: Checkpoint, cfg: MiMoConfig, numMtpLayers: numbe
       }
     }
     const storedBytes = Object.values(storedByDtype).reduce((a, b) => a + b, 0);
-    return { group: policy, fp8Policy: policy.storage === 'fp8', storedByDtype, storedBytes };
+    return { group: policy, fp8Policy: isQuantisedPolicy(policy), storedByDtype, storedBytes };
   });
   const other: Record<string, number> = {};
   for (const n of ckpt.names()) {
@@ -124,7 +126,8 @@ function requantised(g: WeightGroup, format: WeightsFormat): Record<string, numb
   const elements = numel(g.shape) * g.count;
   if (format === 'bf16') return { BF16: elements * 2 };
   if (format === 'int4') return { [INT4_DTYPE]: elements * INT4_BYTES_PER_WEIGHT };
-  return { F8_E4M3: elements, F32: numel(g.scaleShape!) * g.count * 4 };
+  const scales = g.scaleShape ?? [Math.ceil(g.shape[0]! / FP8_BLOCK[0]), Math.ceil(g.shape[1]! / FP8_BLOCK[1])];
+  return { F8_E4M3: elements, F32: numel(scales) * g.count * 4 };
 }
 
 function summarise(groups: PricedGroup[], other: Record<string, number>, cfg: MiMoConfig, format: WeightsFormat | undefined, source: string): WeightBytes {

@@ -192,7 +192,8 @@ export function contentBlocks(result: ParseResult): ContentBlock[] {
 }
 
 /**
- * Why generation stopped, in Anthropic's words: the token budget → `max_tokens` (also inside thinking); tool calls
+ * Why generation stopped, in Anthropic's words: the token budget → `max_tokens` (also inside thinking, and inside
+ * a tool call, whose tool_use block then holds the parameters that ended before the cut); tool calls
  * made → `tool_use`; one of `stop_sequences` matched → `stop_sequence` (named in `stop_sequence`); else `end_turn`.
  */
 export function stopReason(finishReason: FinishReason, result: ParseResult, stopString: string | undefined): { stop_reason: StopReason; stop_sequence: string | null } {

@@ -36,6 +36,8 @@ export interface RouterOptions {
   corsOrigin?: string;
   /** Return well-formed tool calls the model wrote inside its reasoning as tool calls (default true). */
   toolCallsInThinking?: boolean;
+  /** A call of a tool the request did not offer: 'text' (default) keeps it as text, 'call' returns it as a call. */
+  unknownToolCalls?: 'text' | 'call';
   /** Other engines whose models this server fronts (`--upstream`, see upstream.ts). */
   upstreams?: UpstreamOptions[];
   /** Health-check period and timeout, request timeout of the upstreams (defaults: 10 s, 5 s, 600 s). */
@@ -106,6 +108,7 @@ export async function createServer(opts: ServerOptions): Promise<MimoServer> {
     mtp: opts.mtp ?? 0,
     parse: opts.parse ?? true,
     toolCallsInThinking: opts.toolCallsInThinking ?? true,
+    unknownToolCalls: opts.unknownToolCalls ?? 'text',
     defaultMaxTokens: opts.defaultMaxTokens ?? 4096,
     prefillChunk: opts.prefillChunk ?? 256,
   });

@@ -28,6 +28,8 @@ export interface LocalModelOptions {
   parse: boolean;
   /** Return well-formed tool calls written inside the reasoning as tool calls (default true). */
   toolCallsInThinking?: boolean;
+  /** A call of a tool the request did not offer: 'text' (default) or 'call' (MiMoOutputParser's `unknownTools`). */
+  unknownToolCalls?: 'text' | 'call';
   /** max_tokens when a request gives none. */
   defaultMaxTokens: number;
   /** Prompt tokens per prefill chunk (and most prompt tokens per step). */
@@ -250,6 +252,8 @@ export class LocalModel {
       startsInThinking: prep.startsInThinking,
       toolCalls: prep.tools !== undefined || prep.forcedPrefix !== '',
       toolCallsInThinking: this.options.toolCallsInThinking ?? true,
+      forcedToolCall: prep.forcedPrefix !== '',
+      unknownTools: this.options.unknownToolCalls ?? 'text',
     });
     const initial = prep.forcedPrefix ? parser.push(prep.forcedPrefix) : {};
     const reader: OutputReader = {

@@ -4,7 +4,7 @@
  */
 
 /** Safetensors dtype strings this engine reads. */
-export type DType = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I64' | 'I32';
+export type DType = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I64' | 'I32' | 'U8';
 
 /** Bytes per element of each dtype. */
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
@@ -14,6 +14,7 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   F8_E4M3: 1,
   I64: 8,
   I32: 4,
+  U8: 1,
 };
 
 /** True when `s` is a dtype string this engine can read. */
@@ -74,21 +75,31 @@ export function numberToFp8E4M3(x: number): number {
   const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
   const a = Math.abs(x);
   if (a >= 464) return sign | 0x7e; // 464 is the midpoint between 448 and the (nonexistent) 480
-  // Binary search over the 127 non-negative finite codes (monotone in their value).
-  let lo = 0;
-  let hi = 0x7e;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (FP8_E4M3_TABLE[mid]! <= a) lo = mid;
-    else hi = mid - 1;
+  if (a < 2 ** -6) return sign | roundHalfEven(a * 512); // subnormal codes, spaced 2^-9 (exact in float64)
+  // Normal: from the float64 bits keep 3 mantissa bits and round the other 49 to nearest, ties to even.
+  f64Scratch[0] = a;
+  const hi = u32OfF64[1]!;
+  const lo = u32OfF64[0]!;
+  let e = ((hi >>> 20) & 0x7ff) - 1016; // E4M3 exponent field (bias 7) of a float64 (bias 1023)
+  let m = (hi >>> 17) & 7;
+  const rest = hi & 0x1ffff;
+  if (rest > 0x10000 || (rest === 0x10000 && (lo !== 0 || (m & 1) === 1))) {
+    m++;
+    if (m === 8) {
+      m = 0;
+      e++;
+    }
   }
-  if (lo === 0x7e) return sign | 0x7e;
-  const below = FP8_E4M3_TABLE[lo]!;
-  const above = FP8_E4M3_TABLE[lo + 1]!;
-  const dBelow = a - below;
-  const dAbove = above - a;
-  const code = dBelow < dAbove ? lo : dAbove < dBelow ? lo + 1 : lo % 2 === 0 ? lo : lo + 1;
-  return sign | code;
+  return sign | Math.min((e << 3) | m, 0x7e);
+}
+
+const f64Scratch = new Float64Array(1);
+const u32OfF64 = new Uint32Array(f64Scratch.buffer); // little-endian: [low word, high word]
+
+/** Round to the nearest integer, ties to even. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v); // ties go up
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**
@@ -121,6 +132,9 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, count: number): Flo
       break;
     case 'I32':
       for (let i = 0; i < count; i++) out[i] = dv.getInt32(i * 4, true);
+      break;
+    case 'U8':
+      for (let i = 0; i < count; i++) out[i] = bytes[i]!;
       break;
   }
   return out;

@@ -89,7 +89,7 @@ test('decode weight bytes = the active tensors of the inventory (one embedding r
   const dir = ensureTiny();
   const cfg = loadConfig(path.join(dir, 'config.json'));
   const wb = decodeWeightBytes(dir, cfg);
-  const bytesPer = { bf16: 2, f32: 4, fp8: 1 } as const;
+  const bytesPer = { bf16: 2, f32: 4, fp8: 1, mxfp4: 0.5 + 1 / 32 } as const;
   let expected = 0;
   for (const g of weightInventory(cfg, 0)) {
     const n = g.shape.reduce((a, b) => a * b, 1) * bytesPer[g.storage];
@@ -97,4 +97,25 @@ test('decode weight bytes = the active tensors of the inventory (one embedding r
   }
   assert.ok(Math.abs(wb.total - expected) <= 1, `decodeWeightBytes ${wb.total}, inventory ${expected}`);
   assert.equal(wb.lmHead, cfg.vocabSize * cfg.hiddenSize * 2);
+});
+
+test('bench --profile: per-op figures of a decode, weight bytes per op from the tensors each op read', () => {
+  const dir = ensureTiny();
+  const cfg = loadConfig(path.join(dir, 'config.json'));
+  const r = mimo('bench', '--model', dir, '--json', '--profile', '--prompt-tokens', '8', '--gen-tokens', '3', '--runs', '1');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { profile: { tokens: number; ops: { label: string; calls: number; bytes: number; seconds: number }[] } };
+  assert.equal(j.profile.tokens, 3);
+  const op = (label: string) => j.profile.ops.find((o) => o.label === label);
+  // One LM head matmul per token, reading the whole [V, D] BF16 head.
+  assert.equal(op('LM head')!.calls, 3);
+  assert.equal(op('LM head')!.bytes, 3 * cfg.vocabSize * cfg.hiddenSize * 2);
+  const moeLayers = cfg.layers.filter((l) => l.ffn === 'moe').length;
+  assert.equal(op('routed experts')!.calls, 3 * moeLayers);
+  assert.ok(op('routed experts')!.bytes > 0);
+  assert.ok(op('router') && op('attention q/k/v projection') && op('attention o_proj') && op('RMSNorm'));
+  assert.ok(j.profile.ops.every((o) => o.seconds >= 0));
+  const text = mimo('bench', '--model', dir, '--profile', '--prompt-tokens', '8', '--gen-tokens', '2', '--runs', '1');
+  assert.match(text.stdout, /profile: 2 greedy decode steps/);
+  assert.match(text.stdout, /other \(sampling, JS glue\)/);
 });

@@ -15,6 +15,7 @@ import { moeExpertsVia } from '../../src/kernels/reference/moe-experts.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
 import { numberToBf16Bits } from '../../src/tensor/dtype.js';
 import { nativeAddon, needNative } from '../helpers/native.js';
+import { assertBitwise, assertClose, randomF32, rng } from '../helpers/kernel-check.js';
 
 const addon = nativeAddon;
 const initialThreads = addon?.getThreads() ?? 1;
@@ -32,21 +33,7 @@ function levels(a: NativeAddon): DispatchLevel[] {
   return DISPATCH_LEVELS.slice(best);
 }
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function randomF32(n: number, r: () => number, scale = 1): Float32Array {
-  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
-}
 
 /** Random f16 bit patterns: normals in ~[2^-7, 2^5] and some subnormals, both signs, no inf/NaN. */
 function randomF16Bits(n: number, r: () => number): Uint16Array {
@@ -95,6 +82,12 @@ function makeWeight(dtype: Weight['dtype'], rows: number, cols: number, r: () =>
       const scales = Float32Array.from({ length: scaleRows * scaleCols }, () => 2 ** -(4 + Math.floor(r() * 8)) * (0.5 + r()));
       return { rows, cols, dtype, data, scales, scaleCols, blockCols: grid.blockCols, rowScale };
     }
+    case 'mxfp4': {
+      // Every code; exponent bytes 117…136 (scales 2^−10 … 2^9); cols must be a multiple of 32.
+      const data = Uint8Array.from({ length: (rows * cols) / 2 }, () => Math.floor(r() * 256));
+      const e8m0 = Uint8Array.from({ length: (rows * cols) / 32 }, () => 117 + Math.floor(r() * 20));
+      return { rows, cols, dtype, data, e8m0 };
+    }
   }
 }
 
@@ -104,26 +97,7 @@ function absWeight(w: Weight): Weight {
   return { rows: w.rows, cols: w.cols, dtype: 'f32', data: d.map(Math.abs) };
 }
 
-/** Asserts |got − want| ≤ tol(i) everywhere (NaN must match NaN). */
-function assertClose(got: Float32Array, want: Float32Array, tol: (i: number) => number, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < got.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    if (Number.isNaN(w) || Number.isNaN(g)) {
-      assert.ok(Number.isNaN(w) && Number.isNaN(g), `${what}[${i}]: got ${g}, want ${w}`);
-      continue;
-    }
-    if (!(Math.abs(g - w) <= tol(i))) assert.fail(`${what}[${i}]: got ${g}, want ${w} (|diff| ${Math.abs(g - w)} > ${tol(i)})`);
-  }
-}
 
-function assertBitwise(a: Float32Array, b: Float32Array, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.fail(`${what}[${i}]: ${a[i]} vs ${b[i]} differ in bits`);
-}
 
 /** Native matmul vs the reference on dequantised weights, error ≤ 2e-5 · Σ|x||w| (float32 accumulation). */
 function checkMatmul(w: Weight, T: number, r: () => number, what: string): void {

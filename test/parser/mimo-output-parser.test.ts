@@ -130,8 +130,8 @@ describe('tool calls', () => {
     assert.deepEqual(args([['opts', '[1]'], ['hours', "{'a': 1}"]]), { opts: '[1]', hours: "{'a': 1}" }, 'wrong kind or not JSON');
   });
 
-  it('an unknown tool, an unknown parameter and a tool without parameters keep string values', () => {
-    const r = parse(call('search', [['q', 'mimo'], ['n', '5']]));
+  it('an unknown tool (kept with unknownTools: call), an unknown parameter and a tool without parameters keep string values', () => {
+    const r = parse(call('search', [['q', 'mimo'], ['n', '5']]), { unknownTools: 'call' });
     assert.deepEqual(r.toolCalls, [{ id: 'call_0', type: 'function', function: { name: 'search', arguments: '{"q":"mimo","n":"5"}' } }]);
     assert.deepEqual(args([['zone', '8']]), { zone: '8' });
     assert.deepEqual(args([['x', '1']], 'get_time'), { x: '1' });
@@ -152,15 +152,30 @@ describe('tool calls', () => {
 
 describe('malformed and unfinished calls are text', () => {
   const cases: [string, string][] = [
-    ['truncated in a value', `Hi ${'<tool_call>\n<function=get_weather>\n<parameter=city>Pa'}`],
-    ['no </tool_call>', `Hi ${'<tool_call>\n<function=get_time>\n</function>\nbye'}`],
+    ['truncated after the function name', 'Hi <tool_call>\n<function=get_weather>\n'],
     ['text where <function= should be', 'Hi <tool_call> is the tag'],
+    ['text where <parameter= or </function> should be', 'Hi <tool_call>\n<function=get_time>\nnow\n</function>\n</tool_call>'],
+    ['a tool that was not offered (tools offered)', 'Hi <tool_call>\n<function=search>\n<parameter=q>x</parameter>\n</function>\n</tool_call>'],
+    ['template text as the name', 'Hi <tool_call>\n<function={{ tc.name }}>\n</function>\n</tool_call>'],
     ['a name with a newline', 'Hi <tool_call>\n<function=get\n_time>\n</function>\n</tool_call>'],
     ['an empty name', 'Hi <tool_call>\n<function=>\n</function>\n</tool_call>'],
   ];
   for (const [name, text] of cases) {
     it(name, () => assert.deepEqual(parse(text), { content: text, reasoningContent: '', toolCalls: [], finishedInThinking: false }));
   }
+
+  it('once <function=NAME> is followed by <parameter= the call is read: cut off, it keeps the ended parameters', () => {
+    const cut = parse('Hi <tool_call>\n<function=get_weather>\n<parameter=city>Pa</parameter>\n<parameter=days>1');
+    assert.deepEqual(cut.toolCalls.map((t) => t.function.arguments), ['{"city":"Pa"}'], 'the cut value of days is left out');
+    assert.equal(cut.content, 'Hi');
+    assert.equal(parse('Hi <tool_call>\n<function=get_weather>\n<parameter=city>Pa').toolCalls[0].function.arguments, '{}');
+  });
+
+  it('a missing </tool_call> after </function> still completes the call; the text after it is content', () => {
+    const r = parse('Hi <tool_call>\n<function=get_time>\n</function>\nbye');
+    assert.deepEqual(r.toolCalls.map((t) => t.function.name), ['get_time']);
+    assert.equal(r.content, 'Hi\nbye');
+  });
 
   it('a call after a malformed one is still found', () => {
     const r = parse(`<tool_call> oops ${call('get_time', [])}`);
@@ -186,7 +201,7 @@ describe('calls inside the reasoning', () => {
 });
 
 describe('streaming', () => {
-  it('the first delta comes with <function=NAME>, one arguments piece per parameter, then the closing brace', () => {
+  it('the first delta comes with <function=NAME> and the first <parameter=, one arguments piece per parameter, then the closing brace', () => {
     const parser = new MiMoOutputParser({ tools: TOOLS, startsInThinking: false, toolCallId: (i) => `id${i}` });
     assert.deepEqual(parser.push('Sure.\n<tool'), { content: 'Sure.' });
     assert.deepEqual(parser.push('_call>\n<function=get_weather'), {});
@@ -194,9 +209,9 @@ describe('streaming', () => {
       toolCallDeltas: [{ index: 0, id: 'id0', type: 'function', function: { name: 'get_weather', arguments: '' } }],
     });
     assert.deepEqual(parser.push('eter>\n<parameter=days>2</parameter>\n'), {
-      toolCallDeltas: [{ index: 0, function: { arguments: '{"city":"Rome","days":2' } }],
-    });
-    assert.deepEqual(parser.push('</function>\n</tool_call>\n'), { toolCallDeltas: [{ index: 0, function: { arguments: '}' } }] });
+      toolCallDeltas: [{ index: 0, function: { arguments: '{"city":"Rome"' } }],
+    }, 'the last </parameter> is decided only by what follows it');
+    assert.deepEqual(parser.push('</function>\n</tool_call>\n'), { toolCallDeltas: [{ index: 0, function: { arguments: ',"days":2}' } }] });
     assert.deepEqual(parser.flush(), {});
     assert.equal(parser.finish().toolCalls[0].function.arguments, '{"city":"Rome","days":2}');
   });
@@ -239,6 +254,28 @@ describe('toolCalls: false (the request offered no tools)', () => {
     const s = streamed(parser, [...text]);
     assert.deepEqual(s, { content: text, reasoning: '', args: [] });
     assert.equal(parser.finish().content, text);
+  });
+});
+
+describe('forcedToolCall: the caller forced the first call (tool_choice)', () => {
+  const forced = (chunks: string[]) => {
+    const parser = new MiMoOutputParser({ tools: TOOLS, startsInThinking: false, forcedToolCall: true, toolCallId: (i) => `call_${i}` });
+    const deltas = chunks.map((c) => parser.push(c));
+    deltas.push(parser.flush());
+    return { deltas, result: parser.finish() };
+  };
+  it('the call is streamed as soon as its name is read', () => {
+    const { deltas, result } = forced(['<tool_call>\n<function=get_weather>\n', '<parameter=city>Oslo</parameter>\n</function>\n</tool_call>']);
+    assert.deepEqual(deltas[0], { toolCallDeltas: [{ index: 0, id: 'call_0', type: 'function', function: { name: 'get_weather', arguments: '' } }] });
+    assert.equal(result.toolCalls[0].function.arguments, '{"city":"Oslo"}');
+  });
+  it('text where a parameter should be ends the call (no arguments) and is content; later calls are read as usual', () => {
+    const { result } = forced(['<tool_call>\n<function=get_weather>\n', 'Sorry. <tool_call>\n<function=nope>\n</function>\n</tool_call>']);
+    assert.deepEqual(result.toolCalls.map((t) => [t.function.name, t.function.arguments]), [['get_weather', '{}']]);
+    assert.equal(result.content, 'Sorry. <tool_call>\n<function=nope>\n</function>\n</tool_call>');
+  });
+  it('without the option the same text is no call', () => {
+    assert.deepEqual(parse('<tool_call>\n<function=get_weather>\nSorry.').toolCalls, []);
   });
 });
 
@@ -289,6 +326,8 @@ describe('options are checked', () => {
     refused({ startsInThinking: false, toolCalls: 'no' }, 'toolCalls', /must be a boolean/);
     refused({ startsInThinking: false, toolCallsInThinking: 1 }, 'toolCallsInThinking', /must be a boolean/);
     refused({ startsInThinking: false, toolCallId: 'call_1' }, 'toolCallId', /must be a function/);
+    refused({ startsInThinking: false, forcedToolCall: 'yes' }, 'forcedToolCall', /must be a boolean/);
+    refused({ startsInThinking: false, unknownTools: 'drop' }, 'unknownTools', /must be 'text', 'call' or undefined, got "drop"/);
   });
   it('optional options may be undefined; tools may be null', () => {
     const p = new MiMoOutputParser({ startsInThinking: false, tools: null, toolCalls: undefined, toolCallsInThinking: undefined, toolCallId: undefined });

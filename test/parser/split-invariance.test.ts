@@ -3,11 +3,12 @@
  * pushes and one character per push give the same finish() result as one push, and the concatenated stream deltas
  * (every push plus flush) rebuild that result: content, reasoning, and per call index id, name and arguments (a
  * call that repeats a parameter name streams every occurrence; its result text is that JSON with the name once).
+ * A call the stream started is never dropped from the result, cut off or not.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MiMoOutputParser, type MiMoOutputParserOptions } from '../../src/parser/mimo-output-parser.js';
-import type { ParseResult, ParserDelta } from '../../src/parser/types.js';
+import type { ParseResult } from '../../src/parser/types.js';
+import { checkStream, parseChunks, type Stream } from './stream-check.js';
 import type { ChatTool } from '../../src/tokenizer/tokenizer.js';
 
 const TOOLS: ChatTool[] = [
@@ -35,10 +36,9 @@ interface Case {
   name: string;
   text: string;
   thinking: boolean;
-  /** A call's first delta is streamed, then the call turns out malformed: the stream keeps it, the result does not. */
-  streamKeepsDroppedCall?: boolean;
   toolCallsInThinking?: boolean;
   toolCalls?: boolean;
+  forcedToolCall?: boolean;
 }
 
 const CALL_WEATHER = '<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>';
@@ -49,7 +49,10 @@ const CASES: Case[] = [
   { name: '<think> at the start opens reasoning', thinking: false, text: '\n<think>reason <b>bold</b></think>\nHello <b>world</b>, a < b & c </thin' },
   { name: 'two calls back to back, the first without parameters', thinking: false, text: `${CALL_TIME}\n${CALL_WEATHER}\n` },
   { name: 'text ends inside thinking', thinking: true, text: 'still thinking about <tool_call> and </thi' },
-  { name: 'truncated call after its name', thinking: false, text: 'Answer: <tool_call>\n<function=get_weather>\n<parameter=city>Pa', streamKeepsDroppedCall: true },
+  { name: 'truncated call after its name', thinking: false, text: 'Answer: <tool_call>\n<function=get_weather>\n<parameter=city>Pa' },
+  { name: 'forced call, then text where a parameter should be', thinking: false, forcedToolCall: true, text: '<tool_call>\n<function=get_weather>\nI cannot <tool_call>\n<function=get_time>\n</function>\n</tool_call>' },
+  { name: 'forced call cut off after its name', thinking: false, forcedToolCall: true, text: '<tool_call>\n<function=get_weather>\n' },
+  { name: 'truncated call after a parameter', thinking: false, text: 'A <tool_call>\n<function=get_weather>\n<parameter=city>Pa</parameter>\n<parameter=da' },
   { name: 'tag-like text that is no call', thinking: false, text: 'See <tool_call> tag use; <tool_call>\n<function=x\n> and <tool_cal' },
   { name: 'call inside the reasoning', thinking: true, text: `I need data.\n${CALL_TIME}\nThen answer.</think>Done.` },
   { name: 'call inside the reasoning kept as reasoning', thinking: true, toolCallsInThinking: false, text: `I need data.\n${CALL_TIME}\nThen answer.</think>Done.` },
@@ -61,7 +64,7 @@ const CASES: Case[] = [
       '<parameter=dry>True</parameter>\n</function>\n</tool_call>',
   },
   { name: 'content before, between and after calls', thinking: false, text: `Checking.\n\n${CALL_TIME}\n\nDone.\n\n${CALL_TIME}\n ` },
-  { name: 'unclosed call in reasoning holding </think>', thinking: true, text: 'a <tool_call>\n<function=f>\n<parameter=x>v</think>\nanswer', streamKeepsDroppedCall: true },
+  { name: 'unclosed call of a tool not offered, in reasoning holding </think>', thinking: true, text: 'a <tool_call>\n<function=f>\n<parameter=x>v</think>\nanswer' },
   { name: 'not a <think> tag at the start', thinking: false, text: '  <thinker> and <think>' },
   { name: 'redundant <think> when reasoning is already open', thinking: true, text: ' <think>r</think>c' },
   { name: 'empty output', thinking: false, text: '' },
@@ -74,76 +77,24 @@ const CASES: Case[] = [
   },
 ];
 
-/** Everything the stream said, concatenated; per call index: id, name and arguments. */
-interface Stream {
-  content: string;
-  reasoning: string;
-  calls: Map<number, { id?: string; name: string; arguments: string }>;
-}
-
-function collect(stream: Stream, delta: ParserDelta): void {
-  stream.content += delta.content ?? '';
-  stream.reasoning += delta.reasoningContent ?? '';
-  for (const d of delta.toolCallDeltas ?? []) {
-    const call = stream.calls.get(d.index) ?? { name: '', arguments: '' };
-    if (d.id !== undefined) {
-      assert.equal(call.id, undefined, `index ${d.index} got a second id`);
-      call.id = d.id;
-    }
-    call.name += d.function.name ?? '';
-    call.arguments += d.function.arguments ?? '';
-    stream.calls.set(d.index, call);
-  }
-}
-
 function parse(c: Case, chunks: string[]): { result: ParseResult; stream: Stream } {
-  const options: MiMoOutputParserOptions = {
-    tools: TOOLS,
-    startsInThinking: c.thinking,
-    toolCallsInThinking: c.toolCallsInThinking,
-    toolCalls: c.toolCalls,
-    toolCallId: (i) => `call_${i}`,
-  };
-  const parser = new MiMoOutputParser(options);
-  const stream: Stream = { content: '', reasoning: '', calls: new Map() };
-  for (const chunk of chunks) collect(stream, parser.push(chunk));
-  collect(stream, parser.flush());
-  return { result: parser.finish(), stream };
-}
-
-function checkStream(c: Case, { result, stream }: { result: ParseResult; stream: Stream }, label: string): void {
-  assert.equal(stream.content, result.content, `${label}: streamed content`);
-  assert.equal(stream.reasoning, result.reasoningContent, `${label}: streamed reasoning`);
-  const complete = result.toolCalls.map((t) => ({ id: t.id, name: t.function.name, arguments: t.function.arguments }));
-  const streamed = [...stream.calls.entries()].sort((a, b) => a[0] - b[0]).map(([, call]) => {
-    const done = complete.find((r) => r.id === call.id);
-    if (done === undefined || done.arguments === call.arguments) return call;
-    // A repeated parameter name: the stream has every occurrence; the result the same JSON with each name once.
-    assert.ok(call.arguments.length > done.arguments.length, `${label}: ${call.arguments} vs ${done.arguments}`);
-    assert.equal(JSON.stringify(JSON.parse(call.arguments)), done.arguments, `${label}: streamed arguments parse to the result's`);
-    return { ...call, arguments: done.arguments };
-  });
-  if (c.streamKeepsDroppedCall) {
-    assert.ok(streamed.length > complete.length, `${label}: the malformed call's first delta was streamed`);
-    for (const call of complete) assert.deepEqual(streamed.find((s) => s.id === call.id), call, `${label}: ${call.id}`);
-  } else {
-    assert.deepEqual(streamed, complete, `${label}: streamed tool calls`);
-  }
+  const options = { tools: TOOLS, startsInThinking: c.thinking, toolCallsInThinking: c.toolCallsInThinking, toolCalls: c.toolCalls, forcedToolCall: c.forcedToolCall };
+  return parseChunks(options, chunks);
 }
 
 describe('MiMoOutputParser: the result does not depend on how the text is split', () => {
   for (const c of CASES) {
     it(c.name, () => {
       const whole = parse(c, [c.text]);
-      checkStream(c, whole, 'one push');
+      checkStream(whole, 'one push');
       for (let cut = 0; cut <= c.text.length; cut++) {
         const split = parse(c, [c.text.slice(0, cut), c.text.slice(cut)]);
         assert.deepEqual(split.result, whole.result, `split at ${cut}`);
-        checkStream(c, split, `split at ${cut}`);
+        checkStream(split, `split at ${cut}`);
       }
       const chars = parse(c, [...c.text]);
       assert.deepEqual(chars.result, whole.result, 'one character per push');
-      checkStream(c, chars, 'one character per push');
+      checkStream(chars, 'one character per push');
     });
   }
 
@@ -175,12 +126,15 @@ const FRAGMENTS = [
   'a', 'b c', ' ', '\n', '\n\n', '<', '>', '&lt;', '<think>', '</think>', '</thi', '<tool_call>', '<tool_call>\n',
   '</tool_call>', '<function=get_weather>', '<function=get_time>\n', '<function=', '</function>', '<parameter=city>',
   '<parameter=days>', '3', '</parameter>', '</parameter>\n', CALL_TIME, CALL_WEATHER,
+  // Tag text inside values, unclosed values, names that are not calls, the tool with code/options parameters.
+  '<function=run>\n', '<parameter=code>', '<parameter=options>', '<parameter=dry>', '<function={{ x }}>', '<function=nope>',
+  '<tool_call>\n<function=run>\n<parameter=code>\n', '</function>\n</tool_call>', 'print("</parameter>")',
 ];
 
 describe('MiMoOutputParser: random texts from tag fragments, random splits', () => {
-  it('300 texts × (3 random splits + one character per push) give the one-push result (every 7th without tool calls)', () => {
+  it('600 texts × (3 random splits + one character per push) give the one-push result (every 7th without tool calls)', () => {
     const random = prng(20240611);
-    for (let n = 0; n < 300; n++) {
+    for (let n = 0; n < 600; n++) {
       const parts = Array.from({ length: 1 + Math.floor(random() * 14) }, () => FRAGMENTS[Math.floor(random() * FRAGMENTS.length)]);
       const c: Case = { name: `random ${n}`, text: parts.join(''), thinking: random() < 0.5, toolCallsInThinking: random() < 0.7, toolCalls: n % 7 !== 0 };
       const whole = parse(c, [c.text]);
@@ -201,9 +155,7 @@ describe('MiMoOutputParser: random texts from tag fragments, random splits', () 
         assert.deepEqual(split.result, whole.result, `${c.name}: ${JSON.stringify(chunks)}`);
         assert.equal(split.stream.content, split.result.content);
         assert.equal(split.stream.reasoning, split.result.reasoningContent);
-        // Every complete call streamed its deltas; more streamed calls than result calls means one was dropped.
-        const dropped = split.stream.calls.size > split.result.toolCalls.length;
-        checkStream({ ...c, streamKeepsDroppedCall: dropped }, split, `${c.name}: ${JSON.stringify(chunks)}`);
+        checkStream(split, `${c.name}: ${JSON.stringify(chunks)}`);
       }
     }
   });

@@ -18,10 +18,26 @@ describe('schemaTypes', () => {
     [{ type: 'dict' }, ['object']],
     [{ anyOf: [{ type: 'number' }, { type: 'boolean' }, { type: 'number' }] }, ['number', 'boolean']],
     [{ type: 'no-such-type' }, []],
+    [{ anyOf: [{ anyOf: [{ type: 'null' }, { anyOf: [{ type: 'array' }, { type: 'null' }] }] }, { type: 'null' }] }, ['null', 'array']],
+    [{ oneOf: [{ allOf: [{ type: 'integer' }] }, { type: ['string', 'null'] }] }, ['integer', 'string', 'null']],
+    [{ type: 'uint32' }, ['integer']],
+    [{ type: 'int64' }, ['integer']],
+    [{ type: 'float64' }, ['number']],
+    [{ type: 'Double' }, ['number']],
+    [{ type: 'tuple' }, []],
+    [{ type: 'object', anyOf: [{ type: 'null' }] }, ['object', 'null']],
   ];
   for (const [schema, expected] of cases) {
     it(JSON.stringify(schema) ?? 'undefined', () => assert.deepEqual(schemaTypes(schema), expected));
   }
+  it('$ref to $defs / definitions is resolved in the root schema; a cyclic or dangling $ref gives nothing', () => {
+    const root = { $defs: { Limit: { anyOf: [{ type: 'integer' }, { type: 'null' }] }, Loop: { $ref: '#/$defs/Loop' } }, definitions: { Name: { type: 'string' } } };
+    assert.deepEqual(schemaTypes({ $ref: '#/$defs/Limit' }, root), ['integer', 'null']);
+    assert.deepEqual(schemaTypes({ $ref: '#/definitions/Name' }, root), ['string']);
+    assert.deepEqual(schemaTypes({ $ref: '#/$defs/Loop' }, root), []);
+    assert.deepEqual(schemaTypes({ $ref: '#/$defs/Missing' }, root), []);
+    assert.deepEqual(schemaTypes({ $ref: 'https://example.com/s.json' }, root), []);
+  });
 });
 
 describe('typedValueJson', () => {
@@ -44,9 +60,16 @@ describe('typedValueJson', () => {
     ['{"a": [1, 2]}', ['object'], '{"a":[1,2]}'],
     ['[{"a": 1}]', ['array'], '[{"a":1}]'],
     ['[1]', ['object'], '"[1]"'],
-    ['null', ['object'], '"null"'],
+    ['null', ['object'], 'null'],
+    ['null', ['integer'], 'null'],
+    ['None', ['integer', 'null'], 'null'],
+    ['None', ['integer'], '"None"'],
+    ['None', ['string', 'null'], '"None"'],
     ['{"a": 1', ['object'], '"{\\"a\\": 1"'],
     ['{"a": 1}', ['object', 'array'], '{"a":1}'],
+    ['NULL', ['number'], 'null'],
+    ['Null', ['string', 'null'], 'null'],
+    ['NULL', ['string'], '"NULL"'],
   ];
   for (const [value, types, expected] of cases) {
     it(`${JSON.stringify(value)} as ${types.join('|') || 'no type'} → ${expected}`, () => assert.equal(typedValueJson(value, types), expected));

@@ -142,3 +142,31 @@ describe('data/gpus.json', () => {
     assert.equal(findGpu('b200').memoryBytes, 180e9);
   });
 });
+
+describe('MiMo-V2.6 launch commands (MXFP4 experts, DFlash drafter)', () => {
+  for (const preset of ['mimo-v2.6-flash', 'mimo-v2.6-pro']) {
+    it(`${preset}: the recipe's MoE backends and the dflash/ drafter, the published repo, MXFP4 expert bytes`, () => {
+      const p = plan(preset, 'h200');
+      const repo = hfRepoOf(preset)!;
+      assert.match(repo, /^XiaomiMiMo\/MiMo-V2\.6-(Flash|Pro)-RL$/);
+      const { sglang, vllm } = planCommands(p);
+      const s = parse(sglang[0]!).flags;
+      assert.equal(s.get('--model-path'), repo);
+      assert.equal(s.get('--moe-runner-backend'), 'deep_gemm');
+      assert.equal(s.get('--moe-a2a-backend'), 'deepep');
+      assert.equal(s.get('--speculative-algorithm'), 'DFLASH');
+      assert.equal(s.get('--speculative-draft-model-path'), `${repo}/dflash`);
+      assert.ok(!s.has('--enable-multi-layer-eagle'), 'EAGLE settings must not be copied to V2.6');
+      const v = parse(vllm[0]!).flags;
+      assert.equal(v.get('--moe-backend'), 'marlin');
+      const spec = JSON.parse(v.get('--speculative-config') as string);
+      assert.equal(spec.method, 'dflash');
+      assert.equal(spec.model, `${repo}/dflash`);
+      assert.equal(spec.draft_tensor_parallel_size, p.chosen.layout.tp);
+      // Routed experts are U8 MXFP4 (½ byte + 1/32 byte of E8M0 per weight).
+      const { config } = loadPreset(preset);
+      const perWeight = p.input.weights.experts / (3 * config.layers.filter((l) => l.ffn === 'moe').length * config.nRoutedExperts * config.moeIntermediateSize * config.hiddenSize);
+      assert.ok(Math.abs(perWeight - (0.5 + 1 / 32)) < 1e-9, `expert bytes per weight ${perWeight}`);
+    });
+  }
+});

@@ -205,13 +205,13 @@ describe('f16ToNumber', () => {
 
 describe('isDType / DTYPE_BYTES', () => {
   it('accepts exactly the supported dtype strings', () => {
-    for (const d of ['F32', 'F16', 'BF16', 'F8_E4M3', 'I64', 'I32']) assert.ok(isDType(d), d);
-    for (const d of ['F64', 'U8', 'f32', 'F8_E5M2', '', 'toString', 'constructor', '__proto__', 1, null, undefined]) {
+    for (const d of ['F32', 'F16', 'BF16', 'F8_E4M3', 'I64', 'I32', 'U8']) assert.ok(isDType(d), d);
+    for (const d of ['F64', 'U16', 'f32', 'F8_E5M2', '', 'toString', 'constructor', '__proto__', 1, null, undefined]) {
       assert.ok(!isDType(d), String(d));
     }
   });
   it('byte sizes', () => {
-    assert.deepEqual({ ...DTYPE_BYTES }, { F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, I64: 8, I32: 4 });
+    assert.deepEqual({ ...DTYPE_BYTES }, { F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, I64: 8, I32: 4, U8: 1 });
   });
 });
 
@@ -252,5 +252,31 @@ describe('decodeToF32', () => {
     assert.throws(() => decodeToF32(new Uint8Array(7), 'F32', 2), RangeError);
     assert.throws(() => decodeToF32(new Uint8Array(3), 'BF16', 2), RangeError);
     assert.throws(() => decodeToF32(new Uint8Array(15), 'I64', 2), RangeError);
+  });
+});
+
+describe('numberToFp8E4M3 equals the nearest-code search on 200,000 values across every binade', () => {
+  it('random magnitudes 2^-12 … 2^9, both signs', () => {
+    // The definition: the finite code whose value is nearest, ties to the even code, saturating beyond 464.
+    const nearest = (x: number): number => {
+      const a = Math.abs(x);
+      const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
+      if (a >= 464) return sign | 0x7e;
+      let best = 0;
+      for (let c = 1; c <= 0x7e; c++) {
+        const d = Math.abs(fp8E4M3ToNumber(c) - a);
+        const bd = Math.abs(fp8E4M3ToNumber(best) - a);
+        if (d < bd || (d === bd && c % 2 === 0)) best = c;
+      }
+      return sign | best;
+    };
+    let s = 99;
+    const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 200000; i++) {
+      const x = (rand() < 0.5 ? -1 : 1) * 2 ** (rand() * 21 - 12);
+      const f = Math.fround(x);
+      if (i % 20 === 0) assert.equal(numberToFp8E4M3(f), nearest(f), `x = ${f}`);
+      else if (Math.abs(f) < 448) assert.ok(Math.abs(fp8E4M3ToNumber(numberToFp8E4M3(f)) - Math.abs(f) * (f < 0 ? -1 : 1)) <= Math.abs(f) / 16 + 2 ** -10, `x = ${f}`);
+    }
   });
 });

@@ -19,6 +19,7 @@ import { loadConfig, parseConfig, type AttentionPlan, type MiMoConfig } from '..
 import { initCheckpoint, planCheckpoint, tensorSeed } from '../../src/model/mimo-v2/init.js';
 import { loadPreset } from '../../src/model/mimo-v2/presets.js';
 import { scaledConfig } from '../../src/model/mimo-v2/scale.js';
+import { PRESET_NAMES } from '../../src/model/mimo-v2/presets.js';
 
 const SEED = 7;
 const MTP = 3;
@@ -319,6 +320,28 @@ describe('scaled configs (no files written)', () => {
     assert.equal(cfg.tieWordEmbeddings, false);
     assert.equal(Math.round(count('mimo-v2-flash', 'bench', 0) / 1e6), 702);
     assert.throws(() => scaledConfig(loadPreset('mimo-v2.5-pro').raw, 'bench'), ConfigError);
+  });
+
+  test('wide keeps every matrix of each member at its real shape: 6 layers (Pro 8), 64 experts top-8', () => {
+    for (const preset of PRESET_NAMES) {
+      const real = loadPreset(preset).config;
+      const cfg = parseConfig(scaledConfig(loadPreset(preset).raw, 'wide'), `${preset} wide`);
+      const pro = real.hiddenSize === 6144;
+      assert.equal(cfg.numHiddenLayers, pro ? 8 : 6, preset);
+      assert.deepEqual(cfg.layers.filter((l) => l.attention.kind === 'full').map((l) => l.index), pro ? [0, 7] : [0, 5], preset);
+      assert.equal(cfg.layers[0]!.ffn, 'dense');
+      assert.ok(cfg.layers.slice(1).every((l) => l.ffn === 'moe'));
+      assert.deepEqual([cfg.nRoutedExperts, cfg.numExpertsPerTok], [64, 8]);
+      for (const k of ['hiddenSize', 'vocabSize', 'intermediateSize', 'moeIntermediateSize', 'slidingWindow', 'moeRouterDtype', 'fusedQkv'] as const) {
+        assert.deepEqual(cfg[k], real[k], `${preset} ${k}`);
+      }
+      assert.deepEqual(cfg.fullPlan, real.fullPlan, `${preset} full-attention geometry`);
+      assert.deepEqual(cfg.swaPlan, real.swaPlan, `${preset} sliding-window geometry`);
+    }
+    // V2-Flash FP8 wide, as the speed issues measure it: ≈ 3.2 GB of weights read per decoded token is in range.
+    const flash = parseConfig(scaledConfig(loadPreset('mimo-v2-flash').raw, 'wide'), 'wide');
+    const params = planCheckpoint(flash, { fp8: false, numMtpLayers: 3 }).reduce((s, t) => s + numel(t.shape), 0);
+    assert.ok(params > 11e9 && params < 12e9, `V2-Flash wide has ${params} parameters`);
   });
 
   test('flash-base scales like flash', () => {

@@ -8,13 +8,14 @@ import { countMtpLayers } from '../../src/model/mimo-v2/weights.js';
 import { CheckpointError } from '../../src/errors.js';
 import { loadPreset, PRESET_NAMES, PRESET_NUM_MTP_LAYERS, presetsDir } from '../../src/model/mimo-v2/presets.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { countParameters, weightBytesByDtype } from '../../src/model/mimo-v2/stats.js';
 
 const fullLayers = (cfg: ReturnType<typeof loadPreset>['config']): number[] =>
   cfg.layers.filter((l) => l.attention.kind === 'full').map((l) => l.index);
 
 describe('presets', () => {
-  it('lists the four published members', () => {
-    assert.deepEqual([...PRESET_NAMES], ['mimo-v2-flash', 'mimo-v2-flash-base', 'mimo-v2.5', 'mimo-v2.5-pro']);
+  it('lists the published members', () => {
+    assert.deepEqual([...PRESET_NAMES], ['mimo-v2-flash', 'mimo-v2-flash-base', 'mimo-v2.5', 'mimo-v2.5-pro', 'mimo-v2.6-flash', 'mimo-v2.6-pro']);
     assert.equal(PRESET_NUM_MTP_LAYERS, 3);
   });
 
@@ -52,6 +53,27 @@ describe('presets', () => {
     assert.equal(raw['torch_dtype'], 'bfloat16');
     assert.deepEqual(loadPreset('mimo-v2-flash-base').raw, raw);
   });
+
+  for (const [name, total, active] of [['mimo-v2.6-flash', 309e9, 15e9], ['mimo-v2.6-pro', 1.02e12, 42e9]] as const) {
+    it(`${name}: MXFP4 experts, BF16 router, ${total / 1e9}B / ${active / 1e9}B parameters, each value's source beside the file`, () => {
+      const { raw, config } = loadPreset(name);
+      assert.equal(config.expertStorage, 'mxfp4');
+      assert.equal(config.moeRouterDtype, 'bfloat16');
+      assert.equal(config.fusedQkv, true);
+      assert.equal((raw['quantization_config'] as Record<string, unknown>)['mxfp4_block_size'], 32);
+      const p = countParameters(config, PRESET_NUM_MTP_LAYERS);
+      // The published figures are rounded: 309B / 15B and 1.02T / 42B.
+      const step = total > 1e12 ? 1e10 : 1e9;
+      assert.equal(Math.round(p.total / step) * step, total, `total ${p.total}`);
+      assert.equal(Math.round(p.activePerToken / 1e9) * 1e9, active, `active ${p.activePerToken}`);
+      const sources = fs.readFileSync(path.join(presetsDir(), `${name}.sources.md`), 'utf8');
+      assert.match(sources, /spec §2\.8/);
+      if (name === 'mimo-v2.6-pro') assert.match(sources, /\[assumed\]/);
+      // U8 bytes = experts at ½ byte + 1/32 byte (E8M0) per weight.
+      const experts = config.layers.filter((l) => l.ffn === 'moe').length * config.nRoutedExperts * 3 * config.moeIntermediateSize * config.hiddenSize;
+      assert.equal(weightBytesByDtype(config, PRESET_NUM_MTP_LAYERS)['U8'], experts * (0.5 + 1 / 32));
+    });
+  }
 
   it('V2.5: mimo_v2, fused qkv, θ 1e7, 1M context, default rope_scaling', () => {
     const { raw, config } = loadPreset('mimo-v2.5');

@@ -22,6 +22,7 @@ interface BenchFlags {
   seed?: number;
   mtp: number;
   json: boolean;
+  profile: boolean;
 }
 
 /** The `--json` object: flat snake_case keys, medians under the plain names. */
@@ -44,6 +45,9 @@ export function benchJson(r: BenchResult): Record<string, unknown> {
     rss_after_load_bytes: r.rssAfterLoadBytes,
     peak_rss_bytes: r.peakRssBytes,
     decode_weight_bytes: r.decodeWeightBytes.total,
+    read_bandwidth_bytes_per_second: r.readBandwidthBytesPerSecond,
+    ...(r.profile ? { profile: { tokens: r.profile.tokens, seconds: r.profile.seconds, ops: r.profile.ops } } : {}),
+    decode_fraction_of_bound: r.decodeFractionOfBound,
     deterministic_tokens: r.deterministicTokens,
     max_foreign_cores: r.maxForeignCores,
     ...(r.mtp
@@ -64,6 +68,27 @@ export function benchJson(r: BenchResult): Record<string, unknown> {
       foreign_cores: x.foreignCores,
     })),
   };
+}
+
+/** The `--profile` table: per op kind, per decoded token: calls, ms, share of the step, MB read, GB/s. */
+export function formatProfile(r: BenchResult): string[] {
+  const p = r.profile!;
+  const step = p.seconds / p.tokens;
+  const covered = p.ops.reduce((s, o) => s + o.seconds, 0) / p.tokens;
+  const lines = [
+    `  profile: ${p.tokens} greedy decode steps, ${(step * 1000).toFixed(2)} ms per token (per token below; GB/s = weight bytes ÷ op time)`,
+    `  ${'op'.padEnd(30)}${'calls'.padStart(7)}${'ms'.padStart(9)}${'share'.padStart(8)}${'MB read'.padStart(10)}${'GB/s'.padStart(8)}`,
+  ];
+  for (const o of p.ops) {
+    const s = o.seconds / p.tokens;
+    const mb = o.bytes / p.tokens / 1e6;
+    lines.push(
+      `  ${o.label.padEnd(30)}${(o.calls / p.tokens).toFixed(0).padStart(7)}${(s * 1000).toFixed(2).padStart(9)}${`${((100 * s) / step).toFixed(1)}%`.padStart(8)}` +
+        `${mb.toFixed(1).padStart(10)}${(o.bytes > 0 ? (o.bytes / o.seconds / 1e9).toFixed(1) : '').padStart(8)}`,
+    );
+  }
+  lines.push(`  ${'other (sampling, JS glue)'.padEnd(30)}${''.padStart(7)}${((step - covered) * 1000).toFixed(2).padStart(9)}${`${((100 * (step - covered)) / step).toFixed(1)}%`.padStart(8)}`);
+  return lines;
 }
 
 /** The readable report: one line of set-up, a min/median/max table, memory. */
@@ -89,6 +114,13 @@ export function formatBench(r: BenchResult): string {
     '',
     `  load ${r.loadSeconds.toFixed(2)} s | RSS after load ${formatBytes(r.rssAfterLoadBytes)} | peak RSS ${formatBytes(r.peakRssBytes)} | ` +
       `weights read per decoded token ${formatBytes(r.decodeWeightBytes.total)}`,
+    ...(r.readBandwidthBytesPerSecond
+      ? [
+          `  read bandwidth ${(r.readBandwidthBytesPerSecond / 1e9).toFixed(1)} GB/s (measured now, ${r.threads} thread${r.threads > 1 ? 's' : ''}) → decode bound ` +
+            `${(r.readBandwidthBytesPerSecond / r.decodeWeightBytes.total).toFixed(2)} tok/s; median decode = ${(100 * r.decodeFractionOfBound!).toFixed(1)}% of it`,
+        ]
+      : []),
+    ...(r.profile ? ['', ...formatProfile(r)] : []),
     ...(r.deterministicTokens ? [] : ['  warning: the runs generated different tokens (greedy decoding should be deterministic)']),
     ...(r.maxForeignCores !== null && r.maxForeignCores > FOREIGN_WARN_CORES
       ? [`  warning: other processes kept ${r.maxForeignCores.toFixed(2)} cores busy during a run; the figures are not representative`]
@@ -109,6 +141,7 @@ export function registerBench(program: Command): void {
     .option('--seed <n>', 'seed of the random prompt ids (default 1234, as llama.cpp\'s bench script)', parseIntOption(0))
     .option('--mtp <n>', 'also time greedy decode with n MTP drafts per step (0 = off)', parseIntOption(0), 0)
     .option('--json', 'print one JSON object as the last line of stdout', false)
+    .option('--profile', 'also run one decode with every op timed: ms and weight bytes per token and GB/s of each op', false)
     .action((flags: BenchFlags) => {
       if (!fs.existsSync(flags.model)) throw new RequestError('--model', `${flags.model} does not exist`);
       const result = runBench({
@@ -120,6 +153,7 @@ export function registerBench(program: Command): void {
         backend: flags.backend,
         seed: flags.seed,
         mtp: flags.mtp,
+        profile: flags.profile,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(benchJson(result))}\n` : `${formatBench(result)}\n`);

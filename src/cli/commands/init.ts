@@ -1,7 +1,9 @@
 /**
- * `mimo init --preset NAME --scale tiny|small|bench --out DIR [--fp8] [--seed N]`: a random-weight checkpoint of a
+ * `mimo init --preset NAME --scale tiny|small|wide --out DIR [--fp8] [--seed N]`: a random-weight checkpoint of a
  * family member scaled down, in the exact official layout (config, safetensors, tokenizer files, chat template).
  * `--preset bench` is the llama.cpp comparison model: MiMo-V2-Flash at the `bench` scale (`--scale` is ignored).
+ * `--scale wide` keeps the member's real matrix shapes with 6 (Pro: 8) layers and 64 experts. The V2.6 presets are
+ * always written in their released layout (FP8 + MXFP4 routed experts + BF16 router).
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -26,10 +28,10 @@ export function registerInit(program: Command): void {
   program
     .command('init')
     .description('write a random-weight, scaled-down checkpoint of a family member in the official layout')
-    .requiredOption('--preset <name>', 'mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro, or bench (= mimo-v2-flash at --scale bench, the llama.cpp comparison model)')
+    .requiredOption('--preset <name>', 'mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro, mimo-v2.6-flash, mimo-v2.6-pro, or bench (= mimo-v2-flash at --scale bench, the llama.cpp comparison model)')
     .requiredOption('--out <dir>', 'output directory (must not exist or be empty)')
-    .option('--scale <scale>', `size: ${SCALES.join(', ')}`, parseChoice(SCALES), 'tiny')
-    .option('--fp8', 'store FP8 e4m3 weights with 128×128 block scales, as the release', false)
+    .option('--scale <scale>', `size: ${SCALES.join(', ')} (wide: the member's real matrix shapes, 6 or 8 layers, 64 experts)`, parseChoice(SCALES), 'tiny')
+    .option('--fp8', 'store FP8 e4m3 weights with 128×128 block scales, as the release (always on for the MXFP4 V2.6 presets)', false)
     .option('--seed <n>', 'random seed', parseIntOption(0), 0)
     .action(async (flags: InitFlags) => {
       const isBench = flags.preset === BENCH_PRESET;

@@ -26,6 +26,7 @@ interface ServeFlags {
   mtp: number;
   parse: boolean;
   toolCallsInThinking: boolean;
+  unknownToolCalls: 'text' | 'call';
   prefillChunk: number;
   defaultMaxTokens: number;
   backend?: BackendChoice;
@@ -57,6 +58,7 @@ export function registerServe(program: Command): void {
     .option('--no-parse', "return the model's raw text: no reasoning or tool-call parsing")
     .option('--cors-origin <origin>', "Access-Control-Allow-Origin for browser clients on other origins (default '*')")
     .option('--no-tool-calls-in-thinking', 'leave tool calls the model writes inside its reasoning as reasoning text')
+    .option('--unknown-tool-calls <mode>', 'a call of a tool the request did not offer: text (kept as text) or call (returned as a call)', parseChoice(['text', 'call'] as const), 'text')
     .option('--prefill-chunk <n>', 'prompt tokens per prefill chunk (and per step), so running streams keep flowing', parseIntOption(1), 256)
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
@@ -84,6 +86,7 @@ export function registerServe(program: Command): void {
           maxQueue: flags.maxQueue,
           mtp: flags.mtp,
           toolCallsInThinking: flags.toolCallsInThinking,
+          unknownToolCalls: flags.unknownToolCalls,
           prefillChunk: flags.prefillChunk,
           defaultMaxTokens: flags.defaultMaxTokens,
         });

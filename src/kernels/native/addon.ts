@@ -38,7 +38,9 @@ export interface NativeAddon {
   /**
    * y `[T, rows]` = x `[T, cols]` · Wᵀ with W `[rows, cols]` in its stored dtype (`data`: Float32Array for f32,
    * Uint16Array bit patterns for bf16/f16, Uint8Array E4M3 codes for fp8 with `scales [scaleRows, scaleCols]`,
-   * `blockCols` and `rowScale [rows]`; pass null/0 for the fp8-only arguments otherwise). Float32 accumulation.
+   * `blockCols` and `rowScale [rows]`; mxfp4: Uint8Array packed codes `[rows, cols/2]`, `scales` a Uint8Array of
+   * E8M0 bytes `[rows, cols/32]`, scaleCols = cols/32, blockCols = 32, rowScale null; pass null/0 for the
+   * scale arguments otherwise). Float32 accumulation.
    */
   matmul(
     y: Float32Array,
@@ -48,7 +50,7 @@ export interface NativeAddon {
     data: Float32Array | Uint16Array | Uint8Array,
     rows: number,
     cols: number,
-    scales: Float32Array | null,
+    scales: Float32Array | Uint8Array | null,
     scaleCols: number,
     blockCols: number,
     rowScale: Int32Array | null,
@@ -83,7 +85,8 @@ export interface NativeAddon {
    * The routed experts of a MoE layer in one call: out `[T, D]` (D = x.length / T; zeroed by the call) = Σ over
    * selected experts j in the given order and their rows i ∈ [rowStart[j], rowStart[j+1]) of
    * rowWeights[i] · down_j(silu(gate_j·x[rows[i]]) ⊙ up_j·x[rows[i]]), each expert's rows run as one batch in the given
-   * order. `weights` `[3·nSel]`: gate `[I, D]`, up `[I, D]`, down `[D, I]` of each selected expert (any stored dtype);
+   * order. `weights` `[3·nSel]`: gate `[I, D]`, up `[I, D]`, down `[D, I]` of each selected expert (any stored dtype;
+   * an mxfp4 weight carries its E8M0 bytes as `e8m0`);
    * rowStart `[nSel + 1]` strictly increasing from 0 to rows.length; rows, rowWeights `[nRouted]`, rows in [0, T).
    * Float64 accumulation of the terms into float32, bitwise equal to matmul → swiglu → matmul per expert plus that sum.
    */

@@ -8,6 +8,7 @@
 import { RequestError, ShapeError } from '../../errors.js';
 import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../backend.js';
 import { checkMoeRouting } from '../reference/moe-experts.js';
+import { checkMxfp4Scales } from '../../tensor/weight.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 
 export interface NativeBackendOptions {
@@ -15,12 +16,18 @@ export interface NativeBackendOptions {
   threads?: number;
 }
 
-const DATA_TYPE: Readonly<Record<Weight['dtype'], string>> = { f32: 'Float32Array', bf16: 'Uint16Array', f16: 'Uint16Array', fp8: 'Uint8Array' };
+const DATA_TYPE: Readonly<Record<Weight['dtype'], string>> = { f32: 'Float32Array', bf16: 'Uint16Array', f16: 'Uint16Array', fp8: 'Uint8Array', mxfp4: 'Uint8Array' };
 
 function checkWeight(w: Weight): void {
   const arrayType = DATA_TYPE[w.dtype];
   if (arrayType === undefined) throw new ShapeError(`weight: unknown dtype '${String(w.dtype)}'`);
   if (w.data.constructor.name !== arrayType) throw new ShapeError(`weight: ${w.dtype} data must be a ${arrayType}, got ${w.data.constructor.name}`);
+  if (w.dtype === 'mxfp4') {
+    if (w.cols % 32 !== 0) throw new ShapeError(`weight: mxfp4 cols ${w.cols} is not a multiple of 32`);
+    if (w.data.length < (w.rows * w.cols) / 2) throw new ShapeError(`weight: mxfp4 data has ${w.data.length} bytes, expected [${w.rows}, ${w.cols / 2}]`);
+    if (!w.e8m0 || w.e8m0.length < (w.rows * w.cols) / 32) throw new ShapeError(`weight: mxfp4 needs e8m0 scales [${w.rows}, ${w.cols / 32}]`);
+    return;
+  }
   if (w.data.length < w.rows * w.cols) throw new ShapeError(`weight: data has ${w.data.length} elements, expected [${w.rows}, ${w.cols}]`);
   if (w.dtype === 'fp8' && (!w.scales || !w.rowScale || !w.scaleCols || !w.blockCols)) {
     throw new ShapeError('weight: fp8 needs scales, scaleCols, blockCols and rowScale');
@@ -54,7 +61,12 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
     matmul(x: Float32Array, T: number, w: Weight): Float32Array {
       if (x.length !== T * w.cols) throw new ShapeError(`matmul: x has ${x.length} elements, expected [${T}, ${w.cols}]`);
       const y = new Float32Array(T * w.rows);
-      addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null);
+      if (w.dtype === 'mxfp4') {
+        checkMxfp4Scales(w);
+        addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.e8m0!, w.cols / 32, 32, null);
+      } else {
+        addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null);
+      }
       return y;
     },
 
@@ -107,6 +119,9 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
       for (let e = 0, j = 0; e < E; e++) {
         if (next[e + 1] === next[e]) continue;
         const w = experts[e]!;
+        checkMxfp4Scales(w.gate);
+        checkMxfp4Scales(w.up);
+        checkMxfp4Scales(w.down);
         list.push(w.gate, w.up, w.down);
         rowStart[++j] = next[e + 1]!;
       }

@@ -86,6 +86,10 @@ export interface MiMoConfig {
   fusedQkv: boolean;
   /** FP8 block size [b0, b1] from `quantization_config.weight_block_size`, or null when unquantised. */
   weightBlockSize: [number, number] | null;
+  /** Storage of the routed experts: `quantization_config.store_dtype: "mxfp4"` (V2.6, spec §2.8), else as the other weights. */
+  expertStorage: 'mxfp4' | 'default';
+  /** `moe_router_dtype`: "bfloat16" rounds the router input to BF16 (V2.6, spec §2.8); absent = float32 router. */
+  moeRouterDtype: 'bfloat16' | 'float32';
   eosTokenIds: number[];
   padTokenId: number | null;
   /** Context length in tokens (`max_position_embeddings`), or null when absent. */
@@ -201,6 +205,20 @@ export function parseConfig(raw: unknown, source: string): MiMoConfig {
     }
     weightBlockSize = [b[0], b[1]];
   }
+  let expertStorage: 'mxfp4' | 'default' = 'default';
+  const storeDtype = quant?.['store_dtype'];
+  if (storeDtype !== undefined && storeDtype !== null) {
+    if (storeDtype !== 'mxfp4' && storeDtype !== 'fp8') throw r.err('quantization_config.store_dtype', `unsupported value ${JSON.stringify(storeDtype)} (supported: "fp8", "mxfp4")`);
+  }
+  if (storeDtype === 'mxfp4') {
+    const mb = quant!['mxfp4_block_size'];
+    if (mb !== undefined && mb !== 32) throw r.err('quantization_config.mxfp4_block_size', `unsupported value ${JSON.stringify(mb)} (MXFP4 blocks are 32 columns)`);
+    expertStorage = 'mxfp4';
+  }
+  const routerDtype = (raw as Json)['moe_router_dtype'];
+  if (routerDtype !== undefined && routerDtype !== null && routerDtype !== 'bfloat16' && routerDtype !== 'float32') {
+    throw r.err('moe_router_dtype', `unsupported value ${JSON.stringify(routerDtype)} (supported: "bfloat16", "float32")`);
+  }
 
   const cfg = {
     source,
@@ -235,6 +253,8 @@ export function parseConfig(raw: unknown, source: string): MiMoConfig {
     tieWordEmbeddings: r.bool('tie_word_embeddings', false),
     fusedQkv: (raw as Json)['attention_projection_layout'] === 'fused_qkv',
     weightBlockSize,
+    expertStorage,
+    moeRouterDtype: (routerDtype === 'bfloat16' ? 'bfloat16' : 'float32') as 'bfloat16' | 'float32',
     eosTokenIds: r.ids('eos_token_id'),
     padTokenId: r.ids('pad_token_id')[0] ?? null,
     maxPositionEmbeddings: r.has('max_position_embeddings') ? r.int('max_position_embeddings') : null,

@@ -18,6 +18,7 @@ import { Rng } from '../../engine/rng.js';
 import { INDEX_FILE } from '../../loader/checkpoint.js';
 import { numel, writeSafetensors } from '../../loader/safetensors.js';
 import { bf16BitsToNumber, DTYPE_BYTES, type DType, numberToBf16Bits, numberToFp8E4M3 } from '../../tensor/dtype.js';
+import { encodeMxfp4 } from '../../tensor/formats/mxfp4.js';
 import { writeTokenizerFiles } from '../../tokenizer/files.js';
 import { parseConfig, type AttentionPlan, type MiMoConfig } from './config.js';
 import { loadPreset } from './presets.js';
@@ -62,8 +63,10 @@ export interface PlannedTensor {
   chunks: number;
   /** Fused qkv_proj: the split tensor names and row counts per chunk it is assembled from. */
   fusedFrom?: { q: string; k: string; v: string; rq: number; rk: number; rv: number };
-  /** A `weight_scale_inv`: the name of the weight it scales. */
+  /** A `weight_scale_inv` (FP8) or `weight_scale` (MXFP4): the name of the weight it scales. */
   scaleOf?: string;
+  /** An MXFP4 routed expert (V2.6): its logical shape [out, in] (stored as U8 [out, in/2] + U8 [out, in/32] scales). */
+  mxfp4?: [number, number];
 }
 
 /** FP8 block size of the release (spec §2.5). */
@@ -137,6 +140,12 @@ export function planCheckpoint(cfg: MiMoConfig, opts: { fp8: boolean; numMtpLaye
     linear(`${prefix}.up_proj.weight`, inter, D, true);
     linear(`${prefix}.down_proj.weight`, D, inter, true);
   };
+  /** A routed expert's projection: MXFP4 (U8 codes + U8 E8M0 `weight_scale`) in the V2.6 layout, else as {@link linear}. */
+  const expertLinear = (name: string, rows: number, cols: number): void => {
+    if (!(opts.fp8 && cfg.expertStorage === 'mxfp4')) return linear(name, rows, cols, true);
+    add(name, [rows, cols / 2], 'U8', 0, 1 / Math.sqrt(cols), { mxfp4: [rows, cols] });
+    add(`${name}_scale`, [rows, cols / 32], 'U8', 0, 0, { scaleOf: name });
+  };
 
   add('model.embed_tokens.weight', [cfg.vocabSize, D], 'BF16', 0, 1);
   for (const layer of cfg.layers) {
@@ -147,9 +156,16 @@ export function planCheckpoint(cfg: MiMoConfig, opts: { fp8: boolean; numMtpLaye
     if (layer.ffn === 'dense') {
       mlp(`${p}.mlp`, cfg.intermediateSize);
     } else {
-      add(`${p}.mlp.gate.weight`, [cfg.nRoutedExperts, D], 'F32', 0, 1 / Math.sqrt(D));
+      // V2.6 stores the router weight in BF16 (moe_router_dtype "bfloat16", spec §2.8); earlier members in F32.
+      add(`${p}.mlp.gate.weight`, [cfg.nRoutedExperts, D], cfg.moeRouterDtype === 'bfloat16' ? 'BF16' : 'F32', 0, 1 / Math.sqrt(D));
       add(`${p}.mlp.gate.e_score_correction_bias`, [cfg.nRoutedExperts], 'F32', 0, 0.01);
-      for (let e = 0; e < cfg.nRoutedExperts; e++) mlp(`${p}.mlp.experts.${e}`, cfg.moeIntermediateSize);
+      for (let e = 0; e < cfg.nRoutedExperts; e++) {
+        const q = `${p}.mlp.experts.${e}`;
+        const I = cfg.moeIntermediateSize;
+        expertLinear(`${q}.gate_proj.weight`, I, D);
+        expertLinear(`${q}.up_proj.weight`, I, D);
+        expertLinear(`${q}.down_proj.weight`, D, I);
+      }
     }
   }
   norm('model.norm.weight');
@@ -264,6 +280,20 @@ export function quantizeFp8(t: PlannedTensor, seed: number): { codes: Uint8Array
   return { codes, scales };
 }
 
+/** Encode a planned MXFP4 expert from its value stream (encodeMxfp4: scale bytes from each 32-column block's amax). */
+export function quantizeMxfp4(t: PlannedTensor, seed: number): { codes: Uint8Array; scales: Uint8Array } {
+  const [R, C] = t.mxfp4!;
+  const w = new Float32Array(R * C);
+  rowStream(t, seed)(w);
+  return encodeMxfp4(w, R, C);
+}
+
+/** True when the member's release stores its routed experts as MXFP4 (`quantization_config.store_dtype: "mxfp4"`). */
+export function isMxfp4Release(rawPreset: Readonly<Record<string, unknown>>): boolean {
+  const q = rawPreset['quantization_config'] as Record<string, unknown> | undefined;
+  return q?.['store_dtype'] === 'mxfp4';
+}
+
 /** Refuse an existing non-empty `--out` (or a file there). */
 function checkOutDir(outDir: string): void {
   if (!fs.existsSync(outDir)) return;
@@ -279,7 +309,7 @@ function checkOutDir(outDir: string): void {
  *   `--seed` or `--mtp-layers` for a bad option; ConfigError for an unknown preset or a scale the member lacks.
  */
 export async function initCheckpoint(opts: InitOptions): Promise<InitResult> {
-  const { preset, scale, fp8 = false, seed = 0, numMtpLayers = 3, onProgress } = opts;
+  const { preset, scale, seed = 0, numMtpLayers = 3, onProgress } = opts;
   if (!SCALES.includes(scale)) throw new RequestError('--scale', `unknown scale ${JSON.stringify(scale)} (valid: ${SCALES.join(', ')})`);
   if (!Number.isSafeInteger(seed)) throw new RequestError('--seed', `expected an integer, got ${seed}`);
   if (!Number.isSafeInteger(numMtpLayers) || numMtpLayers < 0) throw new RequestError('--mtp-layers', `expected an integer ≥ 0, got ${numMtpLayers}`);
@@ -288,12 +318,14 @@ export async function initCheckpoint(opts: InitOptions): Promise<InitResult> {
 
   const presetRaw = loadPreset(preset).raw;
   const raw = scaledConfig(presetRaw, scale);
+  // V2.6 is published only in its FP8 + MXFP4 layout: write that layout (spec §2.8), --fp8 or not.
+  const fp8 = opts.fp8 === true || isMxfp4Release(presetRaw);
   if (fp8) raw['quantization_config'] = fp8QuantizationConfig(presetRaw, raw['num_hidden_layers'] as number);
   const cfg = parseConfig(raw, `${preset} at scale ${scale}`);
   const plan = planCheckpoint(cfg, { fp8, numMtpLayers });
   const tensorBytes = (t: PlannedTensor): number => numel(t.shape) * DTYPE_BYTES[t.dtype];
   const totalBytes = plan.reduce((s, t) => s + tensorBytes(t), 0);
-  const paramCount = plan.reduce((s, t) => s + (t.scaleOf ? 0 : numel(t.shape)), 0);
+  const paramCount = plan.reduce((s, t) => s + (t.scaleOf ? 0 : t.mxfp4 ? t.mxfp4[0] * t.mxfp4[1] : numel(t.shape)), 0);
 
   // A fresh sibling directory (mkdir honours the umask, unlike mkdtemp's 0700), renamed onto outDir at the end.
   const tmp = path.join(path.dirname(outDir), `.${path.basename(outDir)}.init-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -315,17 +347,22 @@ export async function initCheckpoint(opts: InitOptions): Promise<InitResult> {
     fs.writeFileSync(path.join(tmp, 'config.json'), `${JSON.stringify(raw, null, 2)}\n`);
     const files = [...new Set(plan.map((t) => t.file))];
     const byName = new Map(plan.map((t) => [t.name, t]));
-    const pendingScales = new Map<string, Float32Array>();
+    const pendingScales = new Map<string, Uint8Array>();
     let done = 0;
     const produce = (t: PlannedTensor): Uint8Array => {
       let bytes: Uint8Array;
       if (t.scaleOf) {
-        const scales = pendingScales.get(t.scaleOf) ?? quantizeFp8(byName.get(t.scaleOf)!, seed).scales;
+        const of = byName.get(t.scaleOf)!;
+        const scales = pendingScales.get(t.scaleOf) ?? (of.mxfp4 ? quantizeMxfp4(of, seed).scales : new Uint8Array(quantizeFp8(of, seed).scales.buffer));
         pendingScales.delete(t.scaleOf);
-        bytes = new Uint8Array(scales.buffer);
+        bytes = scales;
+      } else if (t.mxfp4) {
+        const q = quantizeMxfp4(t, seed);
+        pendingScales.set(t.name, q.scales);
+        bytes = q.codes;
       } else if (t.dtype === 'F8_E4M3') {
         const q = quantizeFp8(t, seed);
-        pendingScales.set(t.name, q.scales);
+        pendingScales.set(t.name, new Uint8Array(q.scales.buffer));
         bytes = q.codes;
       } else {
         bytes = encodePlain(t, seed);

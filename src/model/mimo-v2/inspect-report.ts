@@ -33,6 +33,12 @@ export interface InspectInput {
   bytesByDtype: Record<string, number>;
   /** KV-cache element type; default bf16. */
   kvDtype?: KvDtype;
+  /** What the byte total covers (printed under the dtype table). */
+  bytesNote?: string;
+  /** Published download size of the release, with its source (presets that have one). */
+  published?: { published: string; source: string };
+  /** Extra lines for the report (e.g. a `dflash/` drafter found beside the checkpoint). */
+  notes?: string[];
 }
 
 /** A run of consecutive layers with the same plan. */
@@ -204,6 +210,9 @@ export function formatInspectReport(input: InspectInput): string {
       ['total', exact(j.totalBytes), formatBytes(j.totalBytes), gib(j.totalBytes)],
     ]),
   );
+  if (input.bytesNote) out.push(`  (${input.bytesNote})`);
+  if (input.published) out.push(`  published: ${input.published.published} [${input.published.source}]`);
+  for (const n of input.notes ?? []) out.push(n);
 
   out.push('', `KV cache, ${j.kv.dtype} (${j.kv.bytesPerElement} B/element), one sequence`);
   const fullLayer = kvBytesPerLayerToken(input.config.fullPlan, j.kv.bytesPerElement);

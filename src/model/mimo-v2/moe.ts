@@ -16,6 +16,8 @@ export interface RouterParams {
   topK: number;
   normTopkProb: boolean;
   routedScalingFactor: number;
+  /** `moe_router_dtype: "bfloat16"` (V2.6): the router input is rounded to BF16 before the (BF16 × BF16, FP32 accumulation) router matmul. */
+  bf16RouterInput?: boolean;
 }
 
 /** Chosen experts of one token and their mixing weights. */
@@ -71,6 +73,24 @@ export function routeToken(logits: ArrayLike<number>, bias: ArrayLike<number>, p
   return { experts, weights };
 }
 
+/**
+ * A copy of x with every element rounded to BF16 (round to nearest, ties to even; NaN stays NaN) and kept as float32:
+ * the router input of a `moe_router_dtype: "bfloat16"` model (spec §2.8). Products of two BF16 values are exact in
+ * float32, so the router matmul then computes the BF16 GEMM with FP32 accumulation.
+ * @param x float32 `[T, D]`
+ */
+export function roundToBf16(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  const src = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const dst = new Uint32Array(out.buffer);
+  for (let i = 0; i < x.length; i++) {
+    const u = src[i]!;
+    if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) dst[i] = (u | 0x400000) & 0xffff0000;
+    else dst[i] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+  }
+  return out;
+}
+
 /** Router parameters of a config. */
 export function routerParams(cfg: MiMoConfig): RouterParams {
   return {
@@ -79,6 +99,7 @@ export function routerParams(cfg: MiMoConfig): RouterParams {
     topK: cfg.numExpertsPerTok,
     normTopkProb: cfg.normTopkProb,
     routedScalingFactor: cfg.routedScalingFactor,
+    bf16RouterInput: cfg.moeRouterDtype === 'bfloat16',
   };
 }
 
@@ -100,7 +121,7 @@ export function moeForward(
 ): Float32Array {
   const E = w.router.rows;
   const K = params.topK;
-  const logits = backend.matmul(x, T, w.router);
+  const logits = backend.matmul(params.bf16RouterInput ? roundToBf16(x) : x, T, w.router);
   onRouterLogits?.(logits);
   const expertIds = new Int32Array(T * K);
   const weights = new Float32Array(T * K);

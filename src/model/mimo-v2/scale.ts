@@ -10,6 +10,12 @@
  * | tiny | 64 | 6 (Pro 8) | split 4 (48/32), fused 8 (24/16) | 1/2; V2.5 2/4, Pro 2/2 | 256 / 32 | 8 (2) | 16 | 152576 |
  * | small | 512 | 12 | 8 (192/128) | 1/2; V2.5 2/4, Pro 2/2 | 2048 / 256 | 32 (4) | 128 | 152576 |
  * | bench | 1024 | 12 | 16 (192/128) | 1/2 (Flash only) | 4096 / 512 | 32 (4) | 128 | 32000 |
+ * | wide | the member's | 6 (Pro 8) | the member's | the member's | the member's | 64 (8) | the member's | the member's |
+ *
+ * `wide` keeps every matrix of the member at its real shape (hidden size, heads and head dims, KV heads, dense and
+ * expert widths, vocabulary, window) with one full-attention period of layers — full attention at 0 and 5 (Pro: 0
+ * and 7), layer 0 dense — and 64 of the experts, top-8: the shapes a real decode step streams, in a checkpoint that
+ * fits this machine (Flash FP8 ≈ 12 GB, V2.6-Flash MXFP4 ≈ 8 GB).
  *
  * Parameter counts (3 MTP layers, untied LM head; FP8 scales not counted): `small` has 333,091,264 parameters for
  * Flash (317,158,312 without the MTP layers; 156.2 M of them are the 152576-row embedding and LM head),
@@ -20,8 +26,12 @@
  */
 import { ConfigError } from '../../errors.js';
 
-export type Scale = 'tiny' | 'small' | 'bench';
-export const SCALES: readonly Scale[] = ['tiny', 'small', 'bench'];
+export type Scale = 'tiny' | 'small' | 'bench' | 'wide';
+export const SCALES: readonly Scale[] = ['tiny', 'small', 'bench', 'wide'];
+
+/** Routed experts (top-k) of the `wide` scale: the real matrix shapes with few of them (issue: real-width kernels). */
+export const WIDE_EXPERTS = 64;
+export const WIDE_EXPERTS_PER_TOK = 8;
 
 /** `<|im_end|>` and `<|endoftext|>` of the MiMo tokenizer (spec §1.1, §5.1). */
 const EOS_TOKEN_ID = 151645;
@@ -43,7 +53,7 @@ interface ScaleGeometry {
   vocabSize: number | null;
 }
 
-const GEOMETRY: Readonly<Record<Scale, ScaleGeometry>> = {
+const GEOMETRY: Readonly<Record<Exclude<Scale, 'wide'>, ScaleGeometry>> = {
   tiny: {
     hiddenSize: 64,
     numLayers: null,
@@ -122,6 +132,7 @@ export function compressedPattern(numLayers: number, period: number): number[] {
  */
 export function scaledConfig(rawPreset: Readonly<Json>, scale: Scale): Json {
   const source = `scaled config (${scale})`;
+  if (scale === 'wide') return wideConfig(rawPreset, source);
   const g = GEOMETRY[scale];
   if (!g) throw new ConfigError(source, undefined, `unknown scale ${JSON.stringify(scale)} (valid: ${SCALES.join(', ')})`);
   const fused = rawPreset['attention_projection_layout'] === 'fused_qkv';
@@ -177,6 +188,26 @@ export function scaledConfig(rawPreset: Readonly<Json>, scale: Scale): Json {
     tie_word_embeddings: false,
     eos_token_id: scale === 'bench' ? null : EOS_TOKEN_ID,
     pad_token_id: scale === 'bench' ? null : PAD_TOKEN_ID,
+  });
+  return out;
+}
+
+/** The `wide` scale (see the table above): the member's config with 6 (Pro 8) layers and 64 experts, top-8. */
+function wideConfig(rawPreset: Readonly<Json>, source: string): Json {
+  const rawPattern = rawPreset['hybrid_layer_pattern'];
+  if (!Array.isArray(rawPattern)) throw new ConfigError(source, 'hybrid_layer_pattern', 'expected a list of 0/1 values');
+  const numLayers = fullAttentionPeriod(rawPattern as number[]);
+  const out: Json = structuredClone(rawPreset) as Json;
+  for (const k of DROPPED_KEYS) delete out[k];
+  Object.assign(out, {
+    num_hidden_layers: numLayers,
+    hybrid_layer_pattern: compressedPattern(numLayers, numLayers),
+    moe_layer_freq: Array.from({ length: numLayers }, (_, i) => (i === 0 ? 0 : 1)),
+    n_routed_experts: WIDE_EXPERTS,
+    num_experts_per_tok: WIDE_EXPERTS_PER_TOK,
+    n_group: 1,
+    topk_group: 1,
+    tie_word_embeddings: false,
   });
   return out;
 }

@@ -11,11 +11,29 @@ import type { AttentionPlan, MiMoConfig } from './config.js';
 export type TrunkComponent = 'embedding' | 'lmHead' | 'attention' | 'norms' | 'denseMlp' | 'router' | 'experts';
 export type Component = TrunkComponent | 'mtp';
 
-/** How a weight is stored in the official release (spec §2.7). `fp8` = F8_E4M3 bytes + F32 `weight_scale_inv`. */
-export type WeightStorage = 'fp8' | 'bf16' | 'f32';
+/**
+ * How a weight is stored in the official release (spec §2.7, §2.8). `fp8` = F8_E4M3 bytes + F32 `weight_scale_inv`;
+ * `mxfp4` (V2.6 routed experts) = U8 packed FP4 codes (½ byte per weight) + U8 E8M0 `weight_scale` per 32 weights.
+ */
+export type WeightStorage = 'fp8' | 'mxfp4' | 'bf16' | 'f32';
 
 /** Safetensors dtype strings, as Checkpoint.bytesByDtype() keys them. */
-export const SAFETENSORS_DTYPE: Readonly<Record<WeightStorage, string>> = { fp8: 'F8_E4M3', bf16: 'BF16', f32: 'F32' };
+export const SAFETENSORS_DTYPE: Readonly<Record<WeightStorage, string>> = { fp8: 'F8_E4M3', mxfp4: 'U8', bf16: 'BF16', f32: 'F32' };
+
+/** Stored bytes of a group's `count` tensors (weights and their scales) by safetensors dtype. */
+export function groupBytesByDtype(g: WeightGroup): Record<string, number> {
+  const n = numel(g.shape) * g.count;
+  switch (g.storage) {
+    case 'mxfp4':
+      return { U8: n / 2 + n / 32 };
+    case 'fp8':
+      return g.scaleShape ? { F8_E4M3: n, F32: numel(g.scaleShape) * g.count * 4 } : { F8_E4M3: n };
+    case 'bf16':
+      return { BF16: n * 2 };
+    case 'f32':
+      return { F32: n * 4 };
+  }
+}
 
 /** One kind of tensor in a layer: `count` tensors of `shape`, of which `activeCount` are used per token. */
 export interface WeightGroup {
@@ -93,11 +111,12 @@ export function weightInventory(cfg: MiMoConfig, numMtpLayers: number): WeightGr
     const E = cfg.nRoutedExperts;
     const K = cfg.numExpertsPerTok;
     const I = cfg.moeIntermediateSize;
-    add(`${p}mlp.gate.weight`, 'router', [E, D], 'f32');
+    add(`${p}mlp.gate.weight`, 'router', [E, D], cfg.moeRouterDtype === 'bfloat16' ? 'bf16' : 'f32');
     add(`${p}mlp.gate.e_score_correction_bias`, 'router', [E], 'f32');
-    add(`${p}mlp.experts.{e}.gate_proj.weight`, 'experts', [I, D], 'fp8', E, K);
-    add(`${p}mlp.experts.{e}.up_proj.weight`, 'experts', [I, D], 'fp8', E, K);
-    add(`${p}mlp.experts.{e}.down_proj.weight`, 'experts', [D, I], 'fp8', E, K);
+    const expert = cfg.expertStorage === 'mxfp4' ? 'mxfp4' : 'fp8';
+    add(`${p}mlp.experts.{e}.gate_proj.weight`, 'experts', [I, D], expert, E, K);
+    add(`${p}mlp.experts.{e}.up_proj.weight`, 'experts', [I, D], expert, E, K);
+    add(`${p}mlp.experts.{e}.down_proj.weight`, 'experts', [D, I], expert, E, K);
   }
   for (let k = 0; k < numMtpLayers; k++) {
     const p = `model.mtp.layers.${k}.`;
@@ -178,19 +197,14 @@ export function countParameters(cfg: MiMoConfig, numMtpLayers: number): Paramete
 }
 
 /**
- * Bytes of an official checkpoint of this config by safetensors dtype (`F8_E4M3`, `BF16`, `F32`), text model only,
+ * Bytes of an official checkpoint of this config by safetensors dtype (`F8_E4M3`, `U8`, `BF16`, `F32`), text model only,
  * trunk plus `numMtpLayers` MTP layers; F32 includes the FP8 `weight_scale_inv` grids. Assumes the official dtype
  * policy (see {@link weightInventory}); for a real directory use Checkpoint.bytesByDtype().
  */
 export function weightBytesByDtype(cfg: MiMoConfig, numMtpLayers: number): Record<string, number> {
-  const bytesPerElement: Record<WeightStorage, number> = { fp8: 1, bf16: 2, f32: 4 };
   const out: Record<string, number> = {};
-  const addBytes = (dtype: string, n: number): void => {
-    out[dtype] = (out[dtype] ?? 0) + n;
-  };
   for (const g of weightInventory(cfg, numMtpLayers)) {
-    addBytes(SAFETENSORS_DTYPE[g.storage], numel(g.shape) * g.count * bytesPerElement[g.storage]);
-    if (g.scaleShape) addBytes(SAFETENSORS_DTYPE.f32, numel(g.scaleShape) * g.count * 4);
+    for (const [dtype, n] of Object.entries(groupBytesByDtype(g))) out[dtype] = (out[dtype] ?? 0) + n;
   }
   return out;
 }
@@ -290,11 +304,17 @@ export function kvCacheBytes(cfg: MiMoConfig, contextTokens: number, kvDtypeByte
   return { contextTokens, full, sliding, mtp, total: trunk + mtp, allFull, ratio: trunk > 0 ? allFull / trunk : 0 };
 }
 
-/** Every expected text-model weight name (experts expanded) with its shape `[out, in]` or `[n]`; scales excluded. */
+/** Every expected text-model weight name (experts expanded) with its stored shape `[out, in]` or `[n]`; FP8 scales excluded, MXFP4 experts as U8 `[out, in/2]` with their `_scale` `[out, in/32]`. */
 export function expectedWeightShapes(cfg: MiMoConfig, numMtpLayers: number): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const g of weightInventory(cfg, numMtpLayers)) {
-    for (let e = 0; e < g.count; e++) out.set(g.name.replace('{e}', String(e)), g.shape);
+    // MXFP4 is stored as U8 [out, in/2] codes beside U8 [out, in/32] E8M0 scales (spec §2.8).
+    const stored = g.storage === 'mxfp4' ? [g.shape[0]!, g.shape[1]! / 2] : g.shape;
+    for (let e = 0; e < g.count; e++) {
+      const name = g.name.replace('{e}', String(e));
+      out.set(name, stored);
+      if (g.storage === 'mxfp4') out.set(`${name}_scale`, [g.shape[0]!, g.shape[1]! / 32]);
+    }
   }
   return out;
 }

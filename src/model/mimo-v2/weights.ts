@@ -105,6 +105,18 @@ class WeightReader {
     };
   }
 
+  /** A routed expert: MXFP4 when `quantization_config.store_dtype` is "mxfp4" (V2.6), else as {@link mlp}. */
+  expert(prefix: string): MlpWeights {
+    const D = this.cfg.hiddenSize;
+    const inter = this.cfg.moeIntermediateSize;
+    if (this.cfg.expertStorage !== 'mxfp4') return this.mlp(prefix, inter);
+    return {
+      gate: this.ckpt.readMxfp4Weight(`${prefix}.gate_proj.weight`, [inter, D]),
+      up: this.ckpt.readMxfp4Weight(`${prefix}.up_proj.weight`, [inter, D]),
+      down: this.ckpt.readMxfp4Weight(`${prefix}.down_proj.weight`, [D, inter]),
+    };
+  }
+
   attention(prefix: string, plan: AttentionPlan): AttentionWeights {
     const D = this.cfg.hiddenSize;
     const { numHeads: Hq, numKvHeads: Hkv, headDim: Dqk, vHeadDim: Dv } = plan;
@@ -164,7 +176,7 @@ export function loadWeights(ckpt: Checkpoint, cfg: MiMoConfig): { weights: Model
         moe: {
           router: r.linear(`${p}.mlp.gate.weight`, E, D),
           bias: r.vector(`${p}.mlp.gate.e_score_correction_bias`, E),
-          experts: Array.from({ length: E }, (_, e) => r.mlp(`${p}.mlp.experts.${e}`, cfg.moeIntermediateSize)),
+          experts: Array.from({ length: E }, (_, e) => r.expert(`${p}.mlp.experts.${e}`)),
         },
       };
     }

@@ -56,6 +56,7 @@ export function tokenTrace(model: LocalModel, c: StreamChunk) {
   return { id: c.tokenId, text: c.text, experts: Array.from({ length: e.length / K }, (_, l) => Array.from(e.subarray(l * K, (l + 1) * K))) };
 }
 
+/** `length` wins: output cut off inside a tool call still returns that call (its ended parameters); this says it was cut. */
 function finishReason(ev: Extract<ChoiceEvent, { kind: 'end' }>): string {
   if (ev.finishReason === 'length') return 'length';
   return ev.result.toolCalls.length ? 'tool_calls' : 'stop';
