@@ -46,6 +46,8 @@ export interface PreparedChat {
    * under the tool-call grammar, which admits nothing else).
    */
   forcedPrefix: string;
+  /** tool_choice forces a call (required / named): the tool-call grammar makes the reply start with it. */
+  forcedCall?: boolean;
   tools: ChatTool[] | undefined;
 }
 
@@ -154,7 +156,7 @@ export class LocalModel {
       }
     }
     const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning }) + continuation;
-    return { promptIds: tok.encode(prompt), startsInThinking: startsInThinking(prompt), forcedPrefix: '', tools: offered };
+    return { promptIds: tok.encode(prompt), startsInThinking: startsInThinking(prompt), forcedPrefix: '', forcedCall: forced, tools: offered };
   }
 
   /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */
@@ -245,14 +247,14 @@ export class LocalModel {
    * when the request offered tools (and tool_choice is not 'none'), as vLLM runs its tool parser only then;
    * otherwise `<tool_call>` text is ordinary content or reasoning.
    */
-  reader(prep: Pick<PreparedChat, 'startsInThinking' | 'forcedPrefix' | 'tools'>): { reader: OutputReader; initial: ParserDelta } {
+  reader(prep: Pick<PreparedChat, 'startsInThinking' | 'forcedPrefix' | 'forcedCall' | 'tools'>): { reader: OutputReader; initial: ParserDelta } {
     if (!this.options.parse) return { reader: this.rawReader(), initial: {} };
     const parser = new MiMoOutputParser({
       tools: prep.tools,
       startsInThinking: prep.startsInThinking,
       toolCalls: prep.tools !== undefined || prep.forcedPrefix !== '',
       toolCallsInThinking: this.options.toolCallsInThinking ?? true,
-      forcedToolCall: prep.forcedPrefix !== '',
+      forcedToolCall: prep.forcedPrefix !== '' || prep.forcedCall === true,
       unknownTools: this.options.unknownToolCalls ?? 'text',
     });
     const initial = prep.forcedPrefix ? parser.push(prep.forcedPrefix) : {};
