@@ -139,7 +139,7 @@ export class LocalModel {
     }
     if (toolChoice === 'required' && !tools?.length) throw invalidParam('tool_choice', "tool_choice 'required' needs tools");
     const offered = toolChoice === 'none' ? undefined : tools?.length ? tools : undefined;
-    // A forced call skips the reasoning: render with thinking off, then open the call ourselves.
+    // A forced call skips the reasoning: render with thinking off; the tool-call grammar then writes the call.
     const forced = toolChoice === 'required' || typeof toolChoice === 'object';
     let thinking = forced ? false : enableThinking;
     let rendered = messages;

@@ -195,6 +195,6 @@ test('bad schemas, grammars and regexes are 400s naming the problem; the server 
     assert.equal(r.status, 400, JSON.stringify(extra));
     assert.match((r.json.error as { message: string }).message, re);
   }
-  const ok = await client.chat.completions.create({ model: 'tiny', messages: user('still there?'), max_tokens: 8, response_format: { type: 'json_schema', json_schema: { name: 'y', schema: { type: 'object', properties: { b: { type: 'boolean' } }, required: ['b'] } } }, chat_template_kwargs: { enable_thinking: false } } as never) as OpenAI.ChatCompletion;
+  const ok = await client.chat.completions.create({ model: 'tiny', messages: user('still there?'), max_tokens: 32, response_format: { type: 'json_schema', json_schema: { name: 'y', schema: { type: 'object', properties: { b: { type: 'boolean' } }, required: ['b'], additionalProperties: false } } }, chat_template_kwargs: { enable_thinking: false } } as never) as OpenAI.ChatCompletion;
   assert.match(ok.choices[0]!.message.content!, /^\{"b":(true|false)\}$/);
 });
