@@ -159,15 +159,16 @@ test('logit_bias: +100 on a token makes greedy pick it; out-of-range ids are a 4
   assert.match(JSON.stringify(bad.json), /logit_bias/);
 });
 
-test('Anthropic route: tool_choice any gives valid tool_use input; output_format gives valid JSON text; budget_tokens bounds thinking', async () => {
-  const body = { model: 'tiny', max_tokens: 512, temperature: 1, messages: [{ role: 'user', content: 'weather?' }], tools: [{ name: 'get_weather', input_schema: weather, strict: true }], tool_choice: { type: 'any' } };
-  for (let i = 0; i < 4; i++) {
-    const r = await post('/v1/messages', body);
+test('Anthropic route: tool_choice any, 30 samples, gives valid tool_use input; output_format gives valid JSON text; budget_tokens bounds thinking', async () => {
+  // 30 samples at once (the Messages API has no seed): 26 with one call each, 4 with parallel calls allowed.
+  const body = { model: 'tiny', max_tokens: 512, temperature: 1, messages: [{ role: 'user', content: 'weather?' }], tools: [{ name: 'get_weather', input_schema: weather, strict: true }, { name: 'search', input_schema: search }] };
+  const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => post('/v1/messages', { ...body, tool_choice: { type: 'any', disable_parallel_tool_use: i >= 4 } })));
+  for (const r of replies) {
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    const all = (r.json.content as Array<{ type: string; input: unknown }>).filter((b) => b.type === 'tool_use');
+    const all = (r.json.content as Array<{ type: string; name: string; input: unknown }>).filter((b) => b.type === 'tool_use');
     const uses = r.json.stop_reason === 'max_tokens' ? all.slice(0, -1) : all; // a cut-off last call is partial
     assert.ok(uses.length >= 1, JSON.stringify(r.json.content));
-    for (const u of uses) assert.ok(ajv.compile(weather)(u.input), JSON.stringify(u.input));
+    for (const u of uses) assert.ok(ajv.compile(schemaOf[u.name]!)(u.input), JSON.stringify(u.input));
   }
   const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['ok', 'n'], additionalProperties: false };
   const j = await post('/v1/messages', { model: 'tiny', max_tokens: 256, temperature: 1, messages: [{ role: 'user', content: 'json' }], output_format: { type: 'json_schema', schema }, thinking: { type: 'enabled', budget_tokens: 10 } });
