@@ -79,19 +79,31 @@ function expertsSection(threads: number, bandwidth: number): void {
     const rowWeights = new Float32Array(K).fill(0.125);
     const runs = quick ? 24 : 64;
     // Call i uses experts 8i … 8i+7 (mod 64): 8 calls sweep all 64 (1.6 GB FP8, 0.85 GB MXFP4), far beyond the caches.
-    const t = time((i) => {
+    const call = (i: number) => {
       const list: Weight[] = [];
       for (let k = 0; k < K; k++) {
         const ex = experts[(i * K + k) % E]!;
         list.push(ex.gate, ex.up, ex.down);
       }
       addon.moeExperts(out, x, 1, list, rowStart, rows, rowWeights);
-    }, runs);
+    };
+    const t = time(call, runs);
     const gbs = perCall / t.medianS;
     console.log(
       `decode experts ${dtype} (8 of 64, gate/up [${I}, ${D}], down [${D}, ${I}]): ${fmt(gbs / 1e9)} GB/s median = ${fmt((100 * gbs) / bandwidth)}% of ${fmt(bandwidth / 1e9)} GB/s, ` +
         `${fmt(perCall / t.minS / 1e9)} best; ${fmt(perCall / 1e6)} MB per token (${fmt(t.medianS * 1e3, 2)} ms)`,
     );
+    // This machine's bandwidth moves from second to second: also time rounds of 16 calls, each beside its own probe
+    // (512 MiB, best of 2, before and after), and report the median of the per-round fractions.
+    const fractions: number[] = [];
+    for (let round = 0; round < (quick ? 3 : 9); round++) {
+      const b0 = addon.memReadBandwidth(512 << 20, threads, 2);
+      const r = time((i) => call(i + round * 16), 16);
+      const b1 = addon.memReadBandwidth(512 << 20, threads, 2);
+      fractions.push(perCall / r.medianS / ((b0 + b1) / 2));
+    }
+    fractions.sort((a, b) => a - b);
+    console.log(`  beside its own probes: median ${fmt(100 * fractions[Math.floor(fractions.length / 2)]!)}% of the bandwidth (rounds: ${fractions.map((f) => fmt(100 * f, 0)).join(' ')} %)`);
   }
 }
 

@@ -4,6 +4,7 @@
  * cache; the Generator owns emission (stop ids, stop strings, max tokens). Source: spec §4.3, STYLE habit 6.
  */
 import { NumericalError } from '../errors.js';
+import type { OutputConstraint } from '../grammar/output-constraint.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { ModelKVCache } from './kv-cache.js';
 import type { Sampler } from './sampler.js';
@@ -42,6 +43,18 @@ export abstract class Decoder {
   /** Prompt positions already run through the trunk. */
   protected prefilled = 0;
   protected pending: StepPlan | null = null;
+  /** The sequence's constraint (grammar mask, logit bias), applied to each logits row before sampling. */
+  constraint: OutputConstraint | null = null;
+  /** Append tokens the constraint admits alone without sampling them (jump-forward; PlainDecoder only). */
+  jumpForward = false;
+  /** Also append xgrammar's jump-forward string, retokenised (opt-in; may change tokens; PlainDecoder only). */
+  jumpForwardString = false;
+  /** Tokens appended by jump-forward (each saved a sampling step; they share the next forward). */
+  jumpForwardTokens = 0;
+  /** The `budget` of the latest plan (most tokens the caller still wants). */
+  protected budget = 1;
+  /** Scratch rows for masked logits `[rows, V]` (the model's logits stay raw for log-probabilities). */
+  private maskedRows = new Float32Array(0);
 
   constructor(
     readonly model: MiMoModel,
@@ -66,6 +79,7 @@ export abstract class Decoder {
 
   /** The next forward; `budget` = most tokens the caller still wants (≥ 1). */
   plan(budget: number): StepPlan {
+    this.budget = budget;
     this.pending = this.prefilling ? this.planPrefill() : this.planDecode(budget);
     return this.pending;
   }
@@ -115,6 +129,30 @@ export abstract class Decoder {
   /** A prefill chunk at positions start…; logits `[1, V]` of the prompt's last row when it was the last chunk. */
   protected abstract acceptPrefill(hidden: Float32Array, start: number, logits: Float32Array): number[];
 
+  /**
+   * Row `i` of `logits` `[rows, V]` masked by the constraint in its current state (a copy), or the row itself.
+   */
+  protected constrainedRow(logits: Float32Array, i: number): Float32Array {
+    const V = this.model.config.vocabSize;
+    const row = logits.subarray(i * V, (i + 1) * V);
+    if (!this.constraint) return row;
+    if (this.maskedRows.length < (i + 1) * V) {
+      const grown = new Float32Array(Math.max((i + 1) * V, 2 * this.maskedRows.length));
+      grown.set(this.maskedRows);
+      this.maskedRows = grown;
+    }
+    const out = this.maskedRows.subarray(i * V, (i + 1) * V);
+    out.set(row);
+    this.constraint.apply(out);
+    return out;
+  }
+
+  /** Row i as masked by the latest constrainedRow(…, i). */
+  protected maskedRow(i: number): Float32Array {
+    const V = this.model.config.vocabSize;
+    return this.maskedRows.subarray(i * V, (i + 1) * V);
+  }
+
   protected context(extra: readonly number[]) {
     return { promptIds: this.promptIds, generatedIds: extra.length ? [...this.generated, ...extra] : this.generated };
   }
@@ -129,20 +167,46 @@ export class PlainDecoder extends Decoder {
     this.cache = model.newCache();
   }
 
+  /** Generated tokens already run through the trunk (the rest are fed by the next decode forward). */
+  private fed = 0;
+
   protected planDecode(): StepPlan {
-    return { tokens: [this.generated[this.generated.length - 1]!], logitRows: 1 };
+    // Usually the one token sampled last; after jump-forward also the tokens appended with it.
+    const tokens = this.generated.slice(Math.min(this.fed, this.generated.length - 1));
+    this.fed = this.generated.length;
+    return { tokens, logitRows: 1 };
   }
 
   protected acceptPrefill(_hidden: Float32Array, _start: number, logits: Float32Array): number[] {
-    return this.prefilling ? [] : [this.pick(logits, 'prefill')];
+    return this.prefilling ? [] : this.pick(logits, 'prefill');
   }
 
   protected acceptDecode(_hidden: Float32Array, logits: Float32Array): number[] {
-    return [this.pick(logits, 'decode')];
+    return this.pick(logits, 'decode');
   }
 
-  private pick(logits: Float32Array, what: string): number {
-    return this.sampler.sample(assertFiniteLogits(logits, what), this.context([]), this.allowedVocab);
+  /** The sampled token, then (jump-forward) each next token the constraint admits alone, within the budget. */
+  private pick(logits: Float32Array, what: string): number[] {
+    const row = this.constrainedRow(assertFiniteLogits(logits, what), 0);
+    const token = this.sampler.sample(row, this.context([]), this.allowedVocab);
+    const c = this.constraint;
+    if (!c) return [token];
+    c.accept(token);
+    const out = [token];
+    while (this.jumpForward && out.length < this.budget) {
+      const only = c.onlyAdmissible();
+      if (only >= 0) {
+        c.accept(only);
+        out.push(only);
+        this.jumpForwardTokens++;
+        continue;
+      }
+      const more = this.jumpForwardString ? c.jumpForwardString(this.budget - out.length) : [];
+      if (more.length === 0) break;
+      out.push(...more);
+      this.jumpForwardTokens += more.length;
+    }
+    return out;
   }
 }
 
@@ -156,6 +220,8 @@ export class SpeculativeDecoder extends Decoder {
   lastProposal: Proposal | null = null;
   private readonly verify: typeof verifyRejection;
   private draftDists: ReturnType<Sampler['distribution']>[] = [];
+  /** Drafts the constraint accepted while masking the verify rows. */
+  private replayed = 0;
 
   /**
    * @param hooks test-only: `tokenOffset` miswires the MTP token input, `verify` replaces the rejection sampler
@@ -189,7 +255,9 @@ export class SpeculativeDecoder extends Decoder {
     const D = this.model.config.hiddenSize;
     this.keepHidden(h, start, h.length / D);
     if (this.prefilling) return [];
-    return [this.sampler.sample(assertFiniteLogits(logits, 'prefill'), this.context([]), this.allowedVocab)];
+    const token = this.sampler.sample(this.constrainedRow(assertFiniteLogits(logits, 'prefill'), 0), this.context([]), this.allowedVocab);
+    this.constraint?.accept(token);
+    return [token];
   }
 
   protected planDecode(budget: number): StepPlan {
@@ -201,14 +269,23 @@ export class SpeculativeDecoder extends Decoder {
     const proposal = this.proposer.propose(
       tokens,
       (p) => this.hidden.get(p)!,
-      (logits, _k, sofar) => {
-        if (greedy) return this.sampler.sample(logits, this.context(sofar), this.allowedVocab);
-        const q = this.sampler.distribution(logits, this.context(sofar), this.allowedVocab);
-        draftDists.push(q);
-        return sampleFrom(q, rng());
+      (raw, _k, sofar) => {
+        // Under a constraint each draft is drawn from the masked MTP logits and advances the matcher; all of
+        // them are rolled back below, and verify replays them row by row.
+        const logits = this.constrainedRow(raw, 0);
+        let d: number;
+        if (greedy) d = this.sampler.sample(logits, this.context(sofar), this.allowedVocab);
+        else {
+          const q = this.sampler.distribution(logits, this.context(sofar), this.allowedVocab);
+          draftDists.push(q);
+          d = sampleFrom(q, rng());
+        }
+        this.constraint?.accept(d);
+        return d;
       },
       Math.max(0, budget - 1),
     );
+    this.constraint?.rollBack(proposal.drafts.length);
     this.lastProposal = proposal;
     this.draftDists = draftDists;
     return { tokens: [tokens[n]!, ...proposal.drafts], logitRows: proposal.drafts.length + 1 };
@@ -221,13 +298,31 @@ export class SpeculativeDecoder extends Decoder {
     const K = drafts.length;
     const n = this.promptIds.length + this.generated.length - 1;
     const logits = assertFiniteLogits(allLogits, 'verify');
-    const row = (i: number) => logits.subarray(i * V, (i + 1) * V);
+    let row = (i: number) => logits.subarray(i * V, (i + 1) * V);
+    const c = this.constraint;
+    if (c) {
+      // Row i is masked in the state after drafts 0…i−1; a draft the grammar refuses ends the replay (verify
+      // rejects it there: its masked probability is 0). Rows past it are never used.
+      let valid = 0;
+      for (let i = 0; i <= K; i++) {
+        this.constrainedRow(logits, i);
+        if (i === K || !c.allows(drafts[i]!)) break;
+        c.accept(drafts[i]!);
+        valid++;
+      }
+      this.replayed = valid;
+      row = (i: number) => this.maskedRow(i);
+    }
     const greedy = this.sampler.params.temperature === 0;
     const rng = () => this.sampler.rng.next();
     const outcome = greedy
       ? verifyGreedy(drafts, Array.from({ length: K + 1 }, (_, i) => this.sampler.sample(row(i), this.context(drafts.slice(0, i)), this.allowedVocab)))
       : this.verify(drafts, this.draftDists, (i) => this.sampler.distribution(row(i), this.context(drafts.slice(0, i)), this.allowedVocab), rng);
     const a = outcome.accepted;
+    if (c) {
+      c.rollBack(this.replayed - a);
+      c.accept(outcome.next);
+    }
     this.cache.trim(K - a);
     this.keepHidden(h.subarray(0, (a + 1) * D), n, a + 1);
     this.draftsProposed += K;

@@ -4,6 +4,8 @@
  * batched trunk forward verifies them). Streaming (async iterator of chunks) and one-shot. The request logic lives
  * in `Sequence`; the continuous-batching scheduler drives the same class for many sequences at once.
  */
+import { prepareConstraint, runtimeFor, type PreparedConstraint } from '../grammar/prepare.js';
+import type { GrammarRuntime } from '../grammar/runtime.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { MiMoTokenizer } from '../tokenizer/tokenizer.js';
 import { runStep } from './step.js';
@@ -32,6 +34,28 @@ export class Generator {
     return [...ids];
   }
 
+  private grammarRuntime: GrammarRuntime | null | undefined;
+
+  /** This model's grammar engine (xgrammar), made on first use; null without a tokenizer. */
+  grammar(): GrammarRuntime | null {
+    if (this.grammarRuntime === undefined) this.grammarRuntime = runtimeFor(this.tokenizer, this.model.config.vocabSize, this.defaultStopTokenIds());
+    return this.grammarRuntime;
+  }
+
+  /**
+   * Compile the constraint options (responseFormat, grammar, logitBias, reasoningBudget) of a request into
+   * `constraint`, so that `newSequence` (and the scheduler) can start it synchronously.
+   * @returns the options with `constraint` set (unchanged when they ask for no constraint), and what was compiled
+   * @throws RequestError naming the option, or xgrammar's reason when the grammar does not compile
+   */
+  async prepare(promptIds: readonly number[], opts: GenerateOptions): Promise<{ opts: GenerateOptions; prepared?: PreparedConstraint }> {
+    if (opts.constraint) return { opts };
+    const needs = opts.grammar !== undefined || opts.logitBias !== undefined || (opts.responseFormat !== undefined && opts.responseFormat.type !== 'text');
+    if (!needs) return { opts };
+    const prepared = await prepareConstraint(this.grammar(), this.tokenizer, promptIds, opts, this.defaultStopTokenIds(), this.model.config.vocabSize);
+    return prepared ? { opts: { ...opts, constraint: prepared.plan }, prepared } : { opts };
+  }
+
   /** A validated request state for this model (used by the scheduler too). @throws RequestError */
   newSequence(promptIds: number[], opts: GenerateOptions = {}): Sequence {
     return new Sequence(this.model, this.tokenizer, promptIds, opts, { prefillChunk: this.prefillChunk, defaultStopTokenIds: this.defaultStopTokenIds(), defaultMaxTokens: this.defaultMaxTokens });
@@ -42,6 +66,7 @@ export class Generator {
    * @throws RequestError for invalid options (before any compute); ShapeError for token ids outside the vocabulary
    */
   async *stream(promptIds: number[], opts: GenerateOptions = {}): AsyncGenerator<StreamChunk> {
+    if (opts !== null && typeof opts === 'object') opts = (await this.prepare(promptIds, opts)).opts;
     const seq = this.newSequence(promptIds, opts);
     for (;;) {
       for (const chunk of runStep(this.model, [seq])[0]!) {

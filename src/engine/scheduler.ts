@@ -123,6 +123,7 @@ export class Scheduler {
     const seq = this.generator.newSequence(promptIds, { ...opts, signal: undefined });
     // Cancelled handles already hold their final chunk; they leave at the next step and do not count.
     if (this.pendingCount() >= this.maxBatch + this.maxQueue) {
+      seq.abort(); // frees what the sequence holds (a grammar matcher)
       throw new QueueFullError(`the server is busy: ${plural(this.active.length, 'sequence')} running and ${this.queue.length} queued (--max-batch ${this.maxBatch}, --max-queue ${this.maxQueue}); retry later`);
     }
     const handle = new RequestHandle(seq);

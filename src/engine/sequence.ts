@@ -5,6 +5,8 @@
  * and optional per-token log-probabilities and router selections. Source: STYLE.md habits 5–6.
  */
 import { RequestError } from '../errors.js';
+import { OutputConstraint, type ConstraintPlan } from '../grammar/output-constraint.js';
+import type { ConstraintOptions } from '../grammar/prepare.js';
 import { sliceExperts, type MiMoModel } from '../model/mimo-v2/model.js';
 import { IncrementalDetokenizer } from '../tokenizer/incremental-detokenizer.js';
 import type { MiMoTokenizer } from '../tokenizer/tokenizer.js';
@@ -14,7 +16,7 @@ import { resolveSamplingParams, Sampler, type SamplingParams } from './sampler.j
 import { StopMatcher, validateStopStrings } from './stop.js';
 import { plural } from '../util/plural.js';
 
-export interface GenerateOptions extends Partial<SamplingParams> {
+export interface GenerateOptions extends Partial<SamplingParams>, ConstraintOptions {
   /** Most tokens to generate (default 256). */
   maxTokens?: number;
   /** Stop strings: generation ends before the first occurrence, which is not returned. */
@@ -29,6 +31,22 @@ export interface GenerateOptions extends Partial<SamplingParams> {
   logprobs?: number;
   /** Return, for each token, the experts every MoE layer chose for the row that produced it. */
   recordExperts?: boolean;
+  /**
+   * Where the grammar admits exactly one token, append it without sampling and feed it with the next forward
+   * (same tokens by construction; default true; off with logprobs, recordExperts or mtp).
+   */
+  jumpForward?: boolean;
+  /**
+   * Opt-in: also append xgrammar's jump-forward string (the longest text the grammar forces), retokenised with the
+   * model's tokenizer. Saves forwards on long literal stretches but may give other tokens (and so other text later)
+   * than token-by-token decoding. Default false; needs jumpForward.
+   */
+  jumpForwardString?: boolean;
+  /**
+   * The prepared constraint (grammar compiled, logit bias checked): what `Generator.prepare` makes from
+   * responseFormat / grammar / logitBias / reasoningBudget. Low level; the scheduler takes only prepared options.
+   */
+  constraint?: ConstraintPlan;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -53,6 +71,10 @@ export interface GenerationStats {
   draftsAccepted: number;
   /** Mean tokens per trunk forward after the first token (1 without MTP). */
   acceptanceLength: number;
+  /** Tokens appended by jump-forward (the grammar admitted only them): sampling steps saved. */
+  jumpForwardTokens?: number;
+  /** Tokens the constraint admitted alone (jump-forward or not; 0 without a grammar). */
+  forcedTokens?: number;
 }
 
 /** One streamed piece: a generated token with the text it completes, or the final chunk (tokenId null). */
@@ -82,7 +104,7 @@ export function peakRssBytes(): number {
 }
 
 /** Every key GenerateOptions accepts (a misspelled option is an error, not silently ignored). */
-const OPTION_KEYS = new Set(['maxTokens', 'stop', 'stopTokenIds', 'mtp', 'signal', 'logprobs', 'recordExperts', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed']);
+const OPTION_KEYS = new Set(['maxTokens', 'stop', 'stopTokenIds', 'mtp', 'signal', 'logprobs', 'recordExperts', 'responseFormat', 'grammar', 'reasoningBudget', 'logitBias', 'jumpForward', 'jumpForwardString', 'constraint', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed']);
 
 /**
  * Validate generation options and the prompt before any compute.
@@ -170,6 +192,22 @@ export class Sequence {
       (opts.mtp ?? 0) > 0
         ? new SpeculativeDecoder(model, sampler, promptIds, this.generated, this.allowedVocab, opts.mtp!, {}, chunk)
         : new PlainDecoder(model, sampler, promptIds, this.generated, this.allowedVocab, chunk);
+    const plan = opts.constraint;
+    if (!plan && (opts.grammar !== undefined || (opts.responseFormat !== undefined && opts.responseFormat.type !== 'text') || opts.logitBias !== undefined)) {
+      throw new RequestError(opts.grammar !== undefined ? 'grammar' : opts.logitBias !== undefined ? 'logitBias' : 'responseFormat', 'needs compiling first: use generate/stream, or pass the options through `await generator.prepare(promptIds, opts)`');
+    }
+    if (plan) {
+      if (plan.grammar && opts.stopTokenIds !== undefined) throw new RequestError('stop_token_ids', 'a grammar ends on the model\'s stop tokens; it cannot be combined with stop_token_ids or ignore_eos');
+      if (plan.grammar && plan.grammar.vocabSize !== model.config.vocabSize) throw new RequestError('grammar', `compiled for a ${plan.grammar.vocabSize}-token vocabulary, but the model has ${model.config.vocabSize}`);
+      // Without a budget a constrained reply may think for at most half its tokens, so the answer fits.
+      this.decoder.constraint = new OutputConstraint(plan, model.config.vocabSize, Math.max(1, Math.floor(this.maxTokens / 2)));
+      this.decoder.jumpForward = (opts.jumpForward ?? true) && opts.logprobs === undefined && !opts.recordExperts && !(opts.mtp! > 0);
+      if (opts.jumpForwardString) {
+        if (!tokenizer) throw new RequestError('jumpForwardString', 'needs the model\'s tokenizer');
+        this.decoder.jumpForwardString = this.decoder.jumpForward;
+        this.decoder.constraint.plan.encode ??= (text) => tokenizer.encode(text);
+      }
+    }
   }
 
   /** True while prompt tokens remain to be prefilled. */
@@ -250,7 +288,10 @@ export class Sequence {
       draftsProposed: this.decoder.draftsProposed,
       draftsAccepted: this.decoder.draftsAccepted,
       acceptanceLength: this.steps > 0 ? Math.max(0, n - 1) / this.steps : 0,
+      jumpForwardTokens: this.decoder.jumpForwardTokens,
+      forcedTokens: this.decoder.constraint?.forcedTokens ?? 0,
     };
+    this.decoder.constraint?.dispose();
     const stopString = reason === 'stop' ? this.stopper.matched : undefined;
     return { tokenId: null, text: tail, finishReason: reason, stats, ...(stopString !== undefined ? { stopString } : {}) };
   }

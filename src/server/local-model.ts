@@ -15,7 +15,9 @@ import { startsInThinking } from '../parser/starts-in-thinking.js';
 import type { ParserDelta, ParseResult } from '../parser/types.js';
 import { AsyncEncoder } from '../tokenizer/async-encoder.js';
 import type { ChatMessage, ChatTool } from '../tokenizer/tokenizer.js';
+import { prepareConstraint } from '../grammar/prepare.js';
 import { invalidParam } from './errors.js';
+import type { RequestedGrammar } from './structured.js';
 
 /** Settings of a served model. */
 export interface LocalModelOptions {
@@ -40,8 +42,13 @@ export interface PreparedChat {
   promptIds: number[];
   /** The rendered prompt ended inside an open `<think>`. */
   startsInThinking: boolean;
-  /** Text appended after the generation prompt to force a tool call (tool_choice required / named); '' otherwise. */
+  /**
+   * Text appended after the generation prompt to start a tool call; '' (forced calls are written by the model
+   * under the tool-call grammar, which admits nothing else).
+   */
   forcedPrefix: string;
+  /** tool_choice forces a call (required / named): the tool-call grammar makes the reply start with it. */
+  forcedCall?: boolean;
   tools: ChatTool[] | undefined;
 }
 
@@ -155,7 +162,7 @@ export class LocalModel {
     }
     if (toolChoice === 'required' && !tools?.length) throw invalidParam('tool_choice', "tool_choice 'required' needs tools");
     const offered = toolChoice === 'none' ? undefined : tools?.length ? tools : undefined;
-    // A forced call skips the reasoning: render with thinking off, then open the call ourselves.
+    // A forced call skips the reasoning: render with thinking off; the tool-call grammar then writes the call.
     const forced = toolChoice === 'required' || typeof toolChoice === 'object';
     let thinking = forced ? false : enableThinking;
     let rendered = messages;
@@ -173,8 +180,7 @@ export class LocalModel {
     }
     const addGenerationPrompt = rendered !== messages || opts.addGenerationPrompt !== false;
     const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning, addGenerationPrompt }) + continuation;
-    const forcedPrefix = typeof toolChoice === 'object' ? `<tool_call>\n<function=${toolChoice.name}>\n` : forced ? '<tool_call>\n' : '';
-    return { promptIds: await this.encoder!.encode(prompt + forcedPrefix), startsInThinking: startsInThinking(prompt), forcedPrefix, tools: offered };
+    return { promptIds: await this.encoder!.encode(prompt), startsInThinking: startsInThinking(prompt), forcedPrefix: '', forcedCall: forced, tools: offered };
   }
 
   /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */
@@ -201,6 +207,35 @@ export class LocalModel {
     if (logprobs !== undefined) o.logprobs = logprobs;
     if (f.mimo_expert_trace) o.recordExperts = true;
     return o;
+  }
+
+  /**
+   * Compile a request's output constraint (grammar, logit bias, reasoning budget) into `opts.constraint`.
+   * @returns the options to submit, and the grammar's compile figures for the response (`mimo.grammar`)
+   * @throws ApiError 400 naming the parameter when the grammar is invalid or does not compile (the server goes on)
+   */
+  async constrain(
+    promptIds: readonly number[],
+    opts: GenerateOptions,
+    grammar: RequestedGrammar | undefined,
+    extra: { logit_bias?: Record<string, number> | null; reasoning_budget?: number | null } = {},
+  ): Promise<{ opts: GenerateOptions; report?: { compile_ms: number; cached: boolean } }> {
+    const logitBias = extra.logit_bias && Object.keys(extra.logit_bias).length ? (extra.logit_bias as Record<number, number>) : undefined;
+    if (!grammar && !logitBias) return { opts };
+    const gen = this.scheduler.generator;
+    const prepared = await prepareConstraint(
+      gen.grammar(),
+      this.engine.tokenizer,
+      promptIds,
+      { ...(grammar ? { grammar: grammar.spec } : {}), ...(logitBias ? { logitBias } : {}), ...(extra.reasoning_budget != null ? { reasoningBudget: extra.reasoning_budget } : {}) },
+      gen.defaultStopTokenIds(),
+      this.engine.config.vocabSize,
+      grammar ? { grammar: grammar.param } : {},
+    );
+    if (!prepared) return { opts };
+    if (prepared.plan.grammar && opts.stopTokenIds !== undefined) throw invalidParam('ignore_eos', 'ignore_eos cannot be combined with an output constraint (the grammar ends on the stop tokens)');
+    const compile = prepared.compile;
+    return { opts: { ...opts, constraint: prepared.plan }, ...(compile ? { report: { compile_ms: compile.grammar.compileSeconds * 1000, cached: compile.cached } } : {}) };
   }
 
   /**
@@ -236,14 +271,14 @@ export class LocalModel {
    * when the request offered tools (and tool_choice is not 'none'), as vLLM runs its tool parser only then;
    * otherwise `<tool_call>` text is ordinary content or reasoning.
    */
-  reader(prep: Pick<PreparedChat, 'startsInThinking' | 'forcedPrefix' | 'tools'>): { reader: OutputReader; initial: ParserDelta } {
+  reader(prep: Pick<PreparedChat, 'startsInThinking' | 'forcedPrefix' | 'forcedCall' | 'tools'>): { reader: OutputReader; initial: ParserDelta } {
     if (!this.options.parse) return { reader: this.rawReader(), initial: {} };
     const parser = new MiMoOutputParser({
       tools: prep.tools,
       startsInThinking: prep.startsInThinking,
       toolCalls: prep.tools !== undefined || prep.forcedPrefix !== '',
       toolCallsInThinking: this.options.toolCallsInThinking ?? true,
-      forcedToolCall: prep.forcedPrefix !== '',
+      forcedToolCall: prep.forcedPrefix !== '' || prep.forcedCall === true,
       unknownTools: this.options.unknownToolCalls ?? 'text',
     });
     const initial = prep.forcedPrefix ? parser.push(prep.forcedPrefix) : {};

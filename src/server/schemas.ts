@@ -19,9 +19,47 @@ const IGNORED = {
   metadata: z.record(z.string(), z.unknown()).nullable().optional(),
   store: z.boolean().nullable().optional(),
   service_tier: z.string().nullable().optional(),
-  parallel_tool_calls: z.boolean().nullable().optional(),
-  /** Only an empty bias is accepted (biasing is not implemented). */
-  logit_bias: z.record(z.string(), z.number()).nullable().optional().refine((b) => !b || Object.keys(b).length === 0, 'logit_bias is not supported; send null or {}'),
+};
+
+const JsonSchemaObject = z.record(z.string(), z.unknown());
+/**
+ * Output constraints (grammar-constrained decoding, src/grammar): OpenAI `response_format`, vLLM/SGLang
+ * `structured_outputs` and `guided_*`, `logit_bias`, and the mimo.ts extension `reasoning_budget` (reasoning tokens
+ * before `</think>` is forced when a constrained answer follows thinking). See structured.ts.
+ */
+const STRUCTURED = {
+  response_format: z
+    .union(
+      [
+        z.strictObject({ type: z.literal('text') }),
+        z.strictObject({ type: z.literal('json_object') }),
+        z.strictObject({
+          type: z.literal('json_schema'),
+          json_schema: z.strictObject({ name: z.string().min(1).max(64), description: z.string().optional(), schema: JsonSchemaObject.optional(), strict: z.boolean().nullable().optional() }),
+        }),
+      ],
+      { error: 'expected {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}, "strict": true}}' },
+    )
+    .nullable()
+    .optional(),
+  structured_outputs: z
+    .strictObject({
+      json: z.union([JsonSchemaObject, z.string()], { error: 'expected a JSON schema (object or JSON text)' }).optional(),
+      regex: z.string().optional(),
+      choice: z.array(z.string()).min(1).optional(),
+      grammar: z.string().optional(),
+      json_object: z.boolean().optional(),
+      structural_tag: z.union([JsonSchemaObject, z.string()], { error: 'expected a structural tag (object or JSON text)' }).optional(),
+    })
+    .nullable()
+    .optional(),
+  guided_json: z.union([JsonSchemaObject, z.string()], { error: 'expected a JSON schema (object or JSON text)' }).nullable().optional(),
+  guided_regex: z.string().nullable().optional(),
+  guided_choice: z.array(z.string()).min(1).nullable().optional(),
+  guided_grammar: z.string().nullable().optional(),
+  /** Token id (as a string key) → bias in [-100, 100] added to its logit. */
+  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullable().optional(),
+  reasoning_budget: z.number().int().min(0).nullable().optional(),
 };
 
 /** Sampling parameters shared by both OpenAI endpoints. */
@@ -53,6 +91,7 @@ const SAMPLING = {
    */
   skip_special_tokens: z.boolean().nullable().optional(),
   spaces_between_special_tokens: z.boolean().nullable().optional(),
+  ...STRUCTURED,
   ...IGNORED,
 };
 
@@ -114,9 +153,10 @@ export const ChatRequest = z.strictObject({
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  response_format: z.object({ type: z.string() }).loose().nullable().optional().refine((f) => !f || f.type === 'text', 'only {"type": "text"} is supported (no JSON mode / structured outputs)'),
   tools: z.array(Tool).nullable().optional(),
   tool_choice: ToolChoice.nullable().optional(),
+  /** false: at most one tool call (with a forced or strict call, exactly one). */
+  parallel_tool_calls: z.boolean().nullable().optional(),
   chat_template_kwargs: z.object({ enable_thinking: z.boolean().optional(), keep_all_reasoning: z.boolean().optional() }).loose().nullable().optional(),
   /** Xiaomi platform switch: `{ type: 'enabled' | 'disabled' }` (spec §5.2). */
   thinking: z.strictObject({ type: z.enum(['enabled', 'disabled']) }).nullable().optional(),
@@ -177,9 +217,11 @@ export const MessagesRequest = z.strictObject({
   top_k: z.number().int().min(0).optional(),
   stop_sequences: z.array(z.string()).max(16).optional(),
   stream: z.boolean().optional(),
-  tools: z.array(z.object({ name: z.string().min(1), description: z.string().optional(), input_schema: z.record(z.string(), z.unknown()) }).loose()).optional(),
+  tools: z.array(z.object({ name: z.string().min(1), description: z.string().optional(), input_schema: z.record(z.string(), z.unknown()), strict: z.boolean().optional() }).loose()).optional(),
+  /** Structured outputs: the text answer is JSON valid under `schema`. */
+  output_format: z.strictObject({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()) }).optional(),
   tool_choice: z
-    .union([z.object({ type: z.enum(['auto', 'any', 'none']) }).loose(), z.object({ type: z.literal('tool'), name: z.string() }).loose()], {
+    .union([z.object({ type: z.enum(['auto', 'any', 'none']), disable_parallel_tool_use: z.boolean().optional() }).loose(), z.object({ type: z.literal('tool'), name: z.string(), disable_parallel_tool_use: z.boolean().optional() }).loose()], {
       error: 'expected {"type":"auto"}, {"type":"any"}, {"type":"none"} or {"type":"tool","name":…}',
     })
     .optional(),

@@ -85,6 +85,8 @@ export class MiMoTokenizer {
     private readonly tokenizer: Tokenizer,
     private readonly config: JsonObject,
     chatTemplate: { source: string; file: string; key: string | undefined } | undefined,
+    /** Ids of the added tokens marked `special` in tokenizer.json (`<|im_end|>` …; not `<think>`, `<tool_call>`). */
+    private readonly specialIds: ReadonlySet<number> = new Set(),
   ) {
     this.vocabSize = tokenizer.get_vocab(true).size;
     this.cleanUpSpaces = config.clean_up_tokenization_spaces === true;
@@ -131,7 +133,9 @@ export class MiMoTokenizer {
     } catch (e) {
       throw new CheckpointError(tokenizerFile, `cannot build the tokenizer: ${errorText(e)}`);
     }
-    return new MiMoTokenizer(dir, tokenizer, config, findChatTemplate(dir, configFile, config));
+    const specialIds = new Set<number>();
+    for (const t of tokenizerJson.added_tokens as unknown[]) if (isObject(t) && t.special === true && typeof t.id === 'number') specialIds.add(t.id);
+    return new MiMoTokenizer(dir, tokenizer, config, findChatTemplate(dir, configFile, config), specialIds);
   }
 
   /**
@@ -160,6 +164,16 @@ export class MiMoTokenizer {
   /** Id of a token given by its exact string (`'<|im_end|>'` → 151645), or undefined when the vocabulary lacks it. */
   tokenId(token: string): number | undefined {
     return this.tokenizer.token_to_id(token);
+  }
+
+  /**
+   * The vocabulary as stored: token strings by id `[vocabSize]` (byte-level BPE alphabet, added tokens verbatim),
+   * and which ids are special added tokens. Ids without a token are ''. For xgrammar's TokenizerInfo.
+   */
+  rawVocabulary(): { tokens: string[]; special: boolean[] } {
+    const tokens = new Array<string>(this.vocabSize).fill('');
+    for (const [token, id] of this.tokenizer.get_vocab(true)) if (id < tokens.length) tokens[id] = token;
+    return { tokens, special: tokens.map((_, id) => this.specialIds.has(id)) };
   }
 
   /**

@@ -361,7 +361,7 @@ describe('POST /v1/messages on a tiny checkpoint', () => {
 
   test('a forced tool call streams its tool_use block first; a tool history is accepted', async () => {
     const tools = [{ name: 'get_weather', description: 'Weather by city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
-    const events = await readEvents(await post(greedy({ tools, tool_choice: { type: 'tool', name: 'get_weather' }, stream: true, max_tokens: 4 })));
+    const events = await readEvents(await post(greedy({ tools, tool_choice: { type: 'tool', name: 'get_weather' }, stream: true, max_tokens: 24 })));
     rebuild(events);
     const start = events[1]!.data;
     assert.equal(start.type, 'content_block_start');

@@ -170,7 +170,7 @@ test('errors: status and OpenAI shape, and the server keeps serving', async () =
   await expectError(client.chat.completions.create({ model: 'tiny', messages: [] }), 400, 'messages');
   await expectError(client.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 0 }), 400, 'max_tokens');
   await expectError(client.chat.completions.create({ model: 'tiny', messages: user('x'), bogus: 1 } as never), 400, 'bogus');
-  await expectError(client.chat.completions.create({ model: 'tiny', messages: user('x'), response_format: { type: 'json_object' } }), 400, 'response_format');
+  await expectError(client.chat.completions.create({ model: 'tiny', messages: user('x'), response_format: { type: 'xml' } } as never), 400, 'response_format');
   await expectError(client.chat.completions.create({ model: 'tiny', messages: user('x'), tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'nope' } } }), 400, 'tool_choice');
   await expectError(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'wizard', content: 'x' }] } as never), 400, 'messages.0.role');
   await expectError(client.chat.completions.create({ model: 'nope', messages: user('x') }), 404, 'model');

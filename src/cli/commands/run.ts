@@ -10,6 +10,7 @@ import { MiMoEngine } from '../../engine/engine.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../kernels/select.js';
 import { RequestError } from '../../errors.js';
 import { ensureDefaultModel } from '../default-model.js';
+import { grammarFromFlags, type GrammarFlags } from '../grammar-flags.js';
 import { parseChoice, parseFloatOption, parseIntOption } from '../options.js';
 import { formatBytes } from '../../model/mimo-v2/inspect-report.js';
 import { MiMoOutputParser, startsInThinking } from '../../parser/mimo-output-parser.js';
@@ -53,7 +54,8 @@ class ThinkingPrinter {
   }
 }
 
-interface RunFlags {
+interface RunFlags extends GrammarFlags {
+  reasoningBudget?: number;
   model?: string;
   maxTokens: number;
   temperature?: number;
@@ -98,12 +100,17 @@ export function registerRun(program: Command): void {
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--mtp <n>', 'MTP drafts per step for self-speculative decoding (0 = off)', parseIntOption(0), 0)
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
+    .option('--json-schema <file>', 'constrain the answer to JSON valid under this JSON schema file')
+    .option('--grammar <file>', 'constrain the answer to this EBNF grammar file (xgrammar dialect, rule root)')
+    .option('--regex <re>', 'constrain the answer to match this regular expression')
+    .option('--reasoning-budget <n>', 'with a constraint and thinking on: reasoning tokens before </think> is forced (default: half of --max-tokens)', parseIntOption(0))
     .action(async (promptArg: string | undefined, flags: RunFlags) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       if (promptArg === undefined && process.stdin.isTTY) throw new RequestError('prompt', "missing: give the prompt text, or '-' to read it from stdin");
       const fromStdin = promptArg === '-' || promptArg === undefined;
       const prompt = fromStdin ? await readStdin() : promptArg;
       if (prompt.trim().length === 0) throw new RequestError('prompt', fromStdin ? 'is empty (nothing was read from stdin)' : 'is empty');
+      const grammar = grammarFromFlags(flags);
       if (flags.model !== undefined && (flags.model === '' || !fs.existsSync(flags.model))) throw new RequestError('--model', `${JSON.stringify(flags.model)} does not exist`);
       const dir = flags.model ?? (await ensureDefaultModel(log));
       const dflt = generationDefaults(dir);
@@ -126,6 +133,8 @@ export function registerRun(program: Command): void {
           seed: flags.seed,
           stop: flags.stop?.length ? flags.stop : undefined,
           mtp: flags.mtp,
+          ...(grammar ? { grammar } : {}),
+          ...(flags.reasoningBudget !== undefined ? { reasoningBudget: flags.reasoningBudget } : {}),
         },
       );
       // Reasoning apart from the answer, read from the rendered prompt as the server does (not with --raw).
@@ -147,6 +156,7 @@ export function registerRun(program: Command): void {
             `\nprefill: ${plural(s.promptTokens, 'token')}, ${s.prefillTokensPerSecond.toFixed(1)} tokens/s | TTFT ${(s.ttftSeconds * 1000).toFixed(0)} ms | ` +
               `decode: ${plural(s.generatedTokens, 'token')}, ${s.decodeTokensPerSecond.toFixed(2)} tokens/s | peak memory ${formatBytes(s.peakRssBytes)} | finish: ${chunk.finishReason}`,
           );
+          if (grammar) log(`grammar: ${s.forcedTokens ?? 0} tokens forced by the grammar, ${s.jumpForwardTokens ?? 0} appended by jump-forward`);
           if (flags.mtp > 0) {
             log(`MTP: ${s.draftsAccepted}/${s.draftsProposed} drafts accepted, acceptance length ${s.acceptanceLength.toFixed(2)} tokens per trunk forward (${plural(s.decodeSteps, 'forward')})`);
           }

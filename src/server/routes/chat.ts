@@ -16,6 +16,7 @@ import type { ServerContext } from '../context.js';
 import { invalidParam } from '../errors.js';
 import type { LocalModel } from '../local-model.js';
 import { ChatRequest, parseBody } from '../schemas.js';
+import { requestedGrammar, toolGrammar } from '../structured.js';
 
 /** The playground's figures of one finished choice. */
 export function statsJson(s: GenerationStats) {
@@ -27,6 +28,7 @@ export function statsJson(s: GenerationStats) {
     drafts_proposed: s.draftsProposed,
     drafts_accepted: s.draftsAccepted,
     acceptance_length: s.acceptanceLength,
+    ...(s.forcedTokens ? { forced_tokens: s.forcedTokens, jump_forward_tokens: s.jumpForwardTokens ?? 0 } : {}),
   };
 }
 
@@ -84,7 +86,11 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
   const toolChoice = body.tool_choice == null ? undefined : typeof body.tool_choice === 'string' ? body.tool_choice : { name: body.tool_choice.function.name };
   const messages = toChatMessages(body.messages);
   const prep = await model.prepareChat(messages, body.tools ?? undefined, toolChoice, enableThinking, body.chat_template_kwargs?.keep_all_reasoning, continuation(body, messages[messages.length - 1]?.role));
-  const opts = model.generateOptions(body, body.max_completion_tokens ?? body.max_tokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined);
+  const output = requestedGrammar(body);
+  const tools = prep.tools?.map((t, i) => ({ name: t.function.name, ...(t.function.parameters ? { parameters: t.function.parameters } : {}), strict: body.tools?.[i]?.function.strict === true }));
+  const grammar = toolGrammar(tools, toolChoice, body.parallel_tool_calls ?? true, output) ?? output;
+  const base = model.generateOptions(body, body.max_completion_tokens ?? body.max_tokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined);
+  const { opts, report } = await model.constrain(prep.promptIds, base, grammar, body);
   checkChoiceCount(body.n ?? 1, model.scheduler);
   const handles = model.submit(prep.promptIds, opts, body.n ?? 1);
   const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
@@ -121,7 +127,7 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
       model: model.name,
       choices: results.map((r) => r.choice),
       usage: { prompt_tokens: prep.promptIds.length, completion_tokens: completion, total_tokens: prep.promptIds.length + completion },
-      mimo: { stats: results.map((r) => statsJson(r.stats)) },
+      mimo: { stats: results.map((r) => statsJson(r.stats)), ...(report ? { grammar: report } : {}) },
     };
   }
 

@@ -18,6 +18,7 @@ import { invalidParam } from '../errors.js';
 import type { LocalModel } from '../local-model.js';
 import { promptLogprobs } from '../prompt-logprobs.js';
 import { CompletionRequest, parseBody } from '../schemas.js';
+import { requestedGrammar } from '../structured.js';
 import { statsJson, tokenTrace } from './chat.js';
 
 /** Accumulates the completions-API logprobs of one choice. */
@@ -103,6 +104,10 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
   const scoreOnly = body.max_tokens === 0;
   const n = body.n ?? 1;
   const opts = model.generateOptions(body, scoreOnly ? 1 : (body.max_tokens ?? 16), body.logprobs ?? undefined);
+  // Each prompt gets its own constraint (the grammar starts after that prompt's open reasoning, if any).
+  const grammar = requestedGrammar(body);
+  const constrained = scoreOnly ? [] : await Promise.all(list.map((p) => model.constrain(p.ids, opts, grammar, body)));
+  const report = constrained[0]?.report;
   checkChoiceCount(scoreOnly ? 0 : list.length * n, model.scheduler);
   // Validate every prompt (ids, context) before any compute, as a submit would; prompt log-probabilities next.
   for (const p of list) validateRequest(p.ids, opts, model.engine.model);
@@ -111,7 +116,7 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
   const handles: RequestHandle[] = [];
   if (!scoreOnly) {
     try {
-      for (const p of list) handles.push(...model.submit(p.ids, opts, n));
+      list.forEach((p, i) => handles.push(...model.submit(p.ids, constrained[i]!.opts, n)));
     } catch (e) {
       for (const h of handles) h.cancel();
       throw e;
@@ -158,7 +163,7 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
       }),
     );
     const completion = results.reduce((s, r) => s + r.stats.generatedTokens, 0);
-    return { id, object: 'text_completion', created, model: model.name, choices: results.map((r) => r.choice), usage: usage(completion), mimo: { stats: results.map((r) => statsJson(r.stats)) } };
+    return { id, object: 'text_completion', created, model: model.name, choices: results.map((r) => r.choice), usage: usage(completion), mimo: { stats: results.map((r) => statsJson(r.stats)), ...(report ? { grammar: report } : {}) } };
   }
 
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'text_completion', created, model: model.name, choices, ...extra });

@@ -12,8 +12,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { checkBlockTypes, ContentBlockStream, contentBlocks, messageId, stopReason, toChatInput, type StreamEvent } from '../anthropic.js';
 import { cancelOnDisconnect, runChoice } from '../choice.js';
 import type { ServerContext } from '../context.js';
-import { toApiError } from '../errors.js';
+import { invalidParam, toApiError } from '../errors.js';
 import { MessagesRequest, parseBody } from '../schemas.js';
+import { toolGrammar } from '../structured.js';
 import { SseStream } from '../sse.js';
 
 export async function messages(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -22,7 +23,15 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
   const model = ctx.local(body.model);
   const input = toChatInput(body);
   const prep = await model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking, undefined, { continueFinalMessage: true });
-  const opts = model.generateOptions({ temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences }, body.max_tokens, undefined);
+  const base = model.generateOptions({ temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences }, body.max_tokens, undefined);
+  const last = body.messages[body.messages.length - 1];
+  if (body.output_format && last?.role === 'assistant') throw invalidParam('output_format', 'output_format: the answer is constrained from its start, so it cannot continue a final assistant message (prefill); end the messages with a user message');
+  const output = body.output_format ? { spec: { type: 'json_schema' as const, schema: body.output_format.schema }, param: 'output_format.schema' } : undefined;
+  const tools = body.tools?.map((t) => ({ name: t.name, parameters: t.input_schema, strict: t.strict === true }));
+  const parallel = !(body.tool_choice as { disable_parallel_tool_use?: boolean } | undefined)?.disable_parallel_tool_use;
+  const grammar = toolGrammar(prep.tools ? tools : undefined, input.toolChoice, parallel, output) ?? output;
+  const budget = body.thinking?.type === 'enabled' ? (body.thinking as { budget_tokens?: number }).budget_tokens : undefined;
+  const { opts } = await model.constrain(prep.promptIds, base, grammar, { reasoning_budget: budget ?? null });
   const [handle] = model.submit(prep.promptIds, opts, 1);
   const { reader, initial } = model.reader(prep);
   const events = runChoice(handle!, reader, ctx.metrics, model.name);
