@@ -180,7 +180,10 @@ export class LocalModel {
     }
     const addGenerationPrompt = rendered !== messages || opts.addGenerationPrompt !== false;
     const prompt = tok.applyChatTemplate(rendered, { tools: offered, enableThinking: thinking, keepAllReasoning, addGenerationPrompt }) + continuation;
-    return { promptIds: await this.encoder!.encode(prompt), startsInThinking: startsInThinking(prompt), forcedPrefix: '', forcedCall: forced, tools: offered };
+    // Let other requests (/health) run between rendering and encoding a huge prompt: each step blocks on its own.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const promptIds = await this.encoder!.encode(prompt);
+    return { promptIds, startsInThinking: startsInThinking(prompt), forcedPrefix: '', forcedCall: forced, tools: offered };
   }
 
   /** Generation options of a request (the RequestErrors of invalid values come from the scheduler's validation). */
