@@ -17,6 +17,7 @@ import { benchPromptIds, decodeWeightBytes } from '../src/engine/bench.js';
 import { loadNativeAddon } from '../src/kernels/native/addon.js';
 import { createNativeBackend } from '../src/kernels/native/backend.js';
 import { loadModel } from '../src/model/load.js';
+import { argmax } from '../src/engine/sampling-reference.js';
 
 const o = new Command()
   .requiredOption('--mxfp4 <dir>', 'V2.6-Flash wide checkpoint')
@@ -31,7 +32,6 @@ const o = new Command()
 const addon = loadNativeAddon();
 const backend = createNativeBackend({ threads: o.threads });
 const map = (f: string, off?: number, len?: number) => addon.mmapFile(f, off, len);
-const argmax = (x: Float32Array): number => x.reduce((b, v, i) => (v > x[b]! ? i : b), 0);
 const probe = (): number => addon.memReadBandwidth(512 << 20, o.threads, 2);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -6,6 +6,7 @@
  */
 import { ShapeError } from '../../errors.js';
 import type { Backend } from '../../kernels/backend.js';
+import { bf16BitsToNumber, numberToBf16Bits } from '../../tensor/dtype.js';
 import type { MiMoConfig } from './config.js';
 import type { MoeWeights } from './weights.js';
 
@@ -80,15 +81,7 @@ export function routeToken(logits: ArrayLike<number>, bias: ArrayLike<number>, p
  * @param x float32 `[T, D]`
  */
 export function roundToBf16(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  const src = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const dst = new Uint32Array(out.buffer);
-  for (let i = 0; i < x.length; i++) {
-    const u = src[i]!;
-    if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) dst[i] = (u | 0x400000) & 0xffff0000;
-    else dst[i] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-  }
-  return out;
+  return x.map((v) => bf16BitsToNumber(numberToBf16Bits(v)));
 }
 
 /** Router parameters of a config. */
