@@ -7,6 +7,7 @@ import { NumericalError } from '../errors.js';
 import type { OutputConstraint } from '../grammar/output-constraint.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { ModelKVCache } from './kv-cache.js';
+import type { PrefixCache } from './prefix-cache/prefix-cache.js';
 import type { Sampler } from './sampler.js';
 import { MtpProposer, type Proposal } from './speculative/mtp-proposer.js';
 import { sampleFrom, verifyGreedy, verifyRejection } from './speculative/verify.js';
@@ -55,6 +56,26 @@ export abstract class Decoder {
   protected budget = 1;
   /** Scratch rows for masked logits `[rows, V]` (the model's logits stay raw for log-probabilities). */
   private maskedRows = new Float32Array(0);
+  /** The shared prefix cache and this request's salt; null = bypassed (`--no-prefix-cache`, `cache: false`). */
+  prefix: { cache: PrefixCache; salt: string } | null = null;
+  /** Prompt positions restored from the prefix cache (0 on a miss or without it). */
+  cachedTokens = 0;
+  /** Prompt positions run through the trunk (counted from the planned forwards). */
+  prefilledTokens = 0;
+  /** True when the prefix cache holds a snapshot at the end of the prompt after this request. */
+  promptCached = false;
+  /** Every token whose keys and values are in the trunk cache, in position order (= cache.length of them). */
+  protected readonly fed: number[] = [];
+  /** Trunk hidden rows by position after `model.norm`, kept for the last `hiddenKeep` positions. */
+  protected readonly hidden = new Map<number, Float32Array>();
+  /** Rows of `hidden` to keep (0 = none). */
+  protected hiddenKeep = 0;
+  /** True when the subclass keeps hidden rows itself. */
+  protected keepsOwnHidden = false;
+  private started = false;
+  /** Prompt positions after which a snapshot is taken (ascending). */
+  private snapAt: number[] = [];
+  private lastSnapshot = 0;
 
   constructor(
     readonly model: MiMoModel,
@@ -74,11 +95,65 @@ export abstract class Decoder {
 
   /** Prompt tokens the next plan() runs (0 once the prompt is prefilled). */
   get nextPrefillTokens(): number {
-    return Math.min(this.promptIds.length - this.prefilled, this.prefillChunk);
+    this.begin();
+    return this.prefillEnd() - this.prefilled;
+  }
+
+  /** End of the next prefill chunk: a chunk never crosses a snapshot position. */
+  private prefillEnd(): number {
+    let end = Math.min(this.promptIds.length, this.prefilled + this.prefillChunk);
+    for (const q of this.snapAt) if (q > this.prefilled && q < end) end = q;
+    return end;
+  }
+
+  /**
+   * On the first plan: restore the longest cached prefix (at most P − 1 positions, so the last prompt token's logits
+   * are computed) and choose the snapshot positions of the prompt.
+   */
+  private begin(): void {
+    if (this.started) return;
+    this.started = true;
+    const pc = this.prefix;
+    if (!pc) return;
+    this.hiddenKeep = Math.max(this.hiddenKeep, pc.cache.hiddenRows);
+    const P = this.promptIds.length;
+    const hit = pc.cache.restore(pc.salt, this.promptIds, P - 1, this.cache);
+    if (hit) {
+      this.prefilled = hit.p;
+      this.cachedTokens = hit.p;
+      this.lastSnapshot = hit.p;
+      this.fed.push(...this.promptIds.slice(0, hit.p));
+      for (const [q, h] of hit.hidden) this.hidden.set(q, h);
+    }
+    this.snapAt = pc.cache.snapshotPositions(this.promptIds).filter((q) => q > this.prefilled);
+  }
+
+  /** Keep hidden rows `[rows, D]` of positions start … start+rows−1, dropping those older than `hiddenKeep`. */
+  protected keepHidden(h: Float32Array, start: number, rows: number): void {
+    if (this.hiddenKeep === 0) return;
+    const D = this.model.config.hiddenSize;
+    const from = Math.max(0, rows - this.hiddenKeep);
+    for (let i = from; i < rows; i++) this.hidden.set(start + i, h.slice(i * D, (i + 1) * D));
+    const oldest = start + rows - this.hiddenKeep;
+    for (const p of this.hidden.keys()) if (p < oldest) this.hidden.delete(p);
+  }
+
+  /** Put a snapshot of the trunk cache (after every fed token) into the prefix cache. */
+  private snapshot(): boolean {
+    const pc = this.prefix;
+    if (!pc || this.fed.length !== this.cache.length) return false;
+    this.lastSnapshot = this.fed.length;
+    return pc.cache.insert(pc.salt, this.fed, this.cache, (q) => this.hidden.get(q));
+  }
+
+  /** End of generation: snapshot the state after every fed token (stop or length). */
+  finishGeneration(): void {
+    if (this.prefix && this.started && !this.prefilling && this.fed.length > this.lastSnapshot) this.snapshot();
   }
 
   /** The next forward; `budget` = most tokens the caller still wants (≥ 1). */
   plan(budget: number): StepPlan {
+    this.begin();
     this.budget = budget;
     this.pending = this.prefilling ? this.planPrefill() : this.planDecode(budget);
     return this.pending;
@@ -89,12 +164,26 @@ export abstract class Decoder {
     const plan = this.pending;
     if (!plan) throw new Error('Decoder.accept without a plan');
     this.pending = null;
+    const D = this.model.config.hiddenSize;
+    const start = this.fed.length;
+    this.fed.push(...plan.tokens);
+    if (!this.keepsOwnHidden) this.keepHidden(hidden, start, hidden.length / D);
     if (this.prefilled < this.promptIds.length) {
-      const start = this.prefilled;
+      const pStart = this.prefilled;
       this.prefilled += plan.tokens.length;
-      return this.acceptPrefill(hidden, start, logits);
+      this.prefilledTokens += plan.tokens.length;
+      const out = this.acceptPrefill(hidden, pStart, logits);
+      if (this.snapAt.includes(this.prefilled)) {
+        const held = this.snapshot();
+        if (this.prefilled === this.promptIds.length) this.promptCached = held;
+      }
+      return out;
     }
-    return this.acceptDecode(hidden, logits);
+    const out = this.acceptDecode(hidden, logits);
+    this.fed.length = this.cache.length;
+    const N = this.prefix?.cache.checkpointEvery ?? 0;
+    if (N > 0 && this.fed.length >= this.lastSnapshot + N) this.snapshot();
+    return out;
   }
 
   /** Run the whole prefill alone; returns the first token. */
@@ -120,7 +209,7 @@ export abstract class Decoder {
 
   private planPrefill(): StepPlan {
     const P = this.promptIds.length;
-    const end = Math.min(P, this.prefilled + this.prefillChunk);
+    const end = this.prefillEnd();
     return { tokens: this.promptIds.slice(this.prefilled, end), logitRows: end === P ? 1 : 0 };
   }
 
@@ -168,12 +257,12 @@ export class PlainDecoder extends Decoder {
   }
 
   /** Generated tokens already run through the trunk (the rest are fed by the next decode forward). */
-  private fed = 0;
+  private fedGenerated = 0;
 
   protected planDecode(): StepPlan {
     // Usually the one token sampled last; after jump-forward also the tokens appended with it.
-    const tokens = this.generated.slice(Math.min(this.fed, this.generated.length - 1));
-    this.fed = this.generated.length;
+    const tokens = this.generated.slice(Math.min(this.fedGenerated, this.generated.length - 1));
+    this.fedGenerated = this.generated.length;
     return { tokens, logitRows: 1 };
   }
 
@@ -214,8 +303,6 @@ export class PlainDecoder extends Decoder {
 export class SpeculativeDecoder extends Decoder {
   readonly cache: ModelKVCache;
   readonly proposer: MtpProposer;
-  /** Trunk hidden rows by position, kept for the window the MTP layers may still read. */
-  private readonly hidden = new Map<number, Float32Array>();
   /** The drafts (and their MTP logits) of the latest step, for inspection. */
   lastProposal: Proposal | null = null;
   private readonly verify: typeof verifyRejection;
@@ -241,14 +328,9 @@ export class SpeculativeDecoder extends Decoder {
     this.cache = model.newCache(numDraft + 1);
     this.proposer = new MtpProposer(model, this.cache, numDraft, hooks.tokenOffset ?? 0);
     this.verify = hooks.verify ?? verifyRejection;
-  }
-
-  private keepHidden(h: Float32Array, start: number, rows: number): void {
-    const D = this.model.config.hiddenSize;
-    const from = Math.max(0, rows - this.model.config.slidingWindow - this.proposer.numDraft - 2);
-    for (let i = from; i < rows; i++) this.hidden.set(start + i, h.subarray(i * D, (i + 1) * D));
-    const oldest = start + rows - this.model.config.slidingWindow - this.proposer.numDraft - 2;
-    for (const p of this.hidden.keys()) if (p < oldest) this.hidden.delete(p);
+    // The window the MTP layers may still read.
+    this.hiddenKeep = model.config.slidingWindow + numDraft + 2;
+    this.keepsOwnHidden = true;
   }
 
   protected acceptPrefill(h: Float32Array, start: number, logits: Float32Array): number[] {

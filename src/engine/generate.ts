@@ -9,6 +9,7 @@ import type { GrammarRuntime } from '../grammar/runtime.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { MiMoTokenizer } from '../tokenizer/tokenizer.js';
 import { runStep } from './step.js';
+import type { PrefixCache } from './prefix-cache/prefix-cache.js';
 import { Sequence, type GenerateOptions, type GenerationResult, type StreamChunk } from './sequence.js';
 
 export type { FinishReason, GenerateOptions, GenerationResult, GenerationStats, StreamChunk } from './sequence.js';
@@ -25,6 +26,8 @@ export class Generator {
     readonly tokenizer: MiMoTokenizer | null,
     readonly prefillChunk = Infinity,
     readonly defaultMaxTokens = 256,
+    /** Prefix cache shared by every sequence of this generator (null = none). */
+    public prefixCache: PrefixCache | null = null,
   ) {}
 
   /** Default stop ids: config.json eos ids plus the tokenizer's `<|im_end|>` / `<|endoftext|>`. */
@@ -58,7 +61,7 @@ export class Generator {
 
   /** A validated request state for this model (used by the scheduler too). @throws RequestError */
   newSequence(promptIds: number[], opts: GenerateOptions = {}): Sequence {
-    return new Sequence(this.model, this.tokenizer, promptIds, opts, { prefillChunk: this.prefillChunk, defaultStopTokenIds: this.defaultStopTokenIds(), defaultMaxTokens: this.defaultMaxTokens });
+    return new Sequence(this.model, this.tokenizer, promptIds, opts, { prefillChunk: this.prefillChunk, defaultStopTokenIds: this.defaultStopTokenIds(), defaultMaxTokens: this.defaultMaxTokens, prefixCache: this.prefixCache });
   }
 
   /**

@@ -97,6 +97,60 @@ export class LayerKVCache {
     this.first = pos;
   }
 
+  /**
+   * Copy positions from … to−1 out of this layer: keys `[to−from, Hkv, Dqk]` and values `[to−from, Hkv, Dv]` float32
+   * (a prefix-cache page or snapshot). Source: the ring layout above (position q sits in row q mod rows).
+   * @throws ShapeError when a position is not held (older than `first` or not yet appended)
+   */
+  copyRows(from: number, to: number): { keys: Float32Array; values: Float32Array } {
+    if (from < this.first || to > this.length || from > to) throw new ShapeError(`kv-cache copyRows: positions ${from}…${to - 1} are not all held (held ${this.first}…${this.length - 1})`);
+    const kr = this.numKvHeads * this.headDim;
+    const vr = this.numKvHeads * this.vHeadDim;
+    const keys = new Float32Array((to - from) * kr);
+    const values = new Float32Array((to - from) * vr);
+    for (let q = from; q < to; q++) {
+      const s = this.slot(q);
+      keys.set(this.keys.subarray(s * kr, (s + 1) * kr), (q - from) * kr);
+      values.set(this.values.subarray(s * vr, (s + 1) * vr), (q - from) * vr);
+    }
+    return { keys, values };
+  }
+
+  /**
+   * Make an empty layer hold positions from … from+n−1 (n = rows of the parts) and nothing older: a prefix-cache hit.
+   * A full layer must start at 0; a ring keeps at most `maxRows` of them. Each part is `{ keys [n_i, Hkv, Dqk],
+   * values [n_i, Hkv, Dv] }`, in position order.
+   * @throws ShapeError when the layer is not empty, a full layer does not start at 0, or sizes do not match
+   */
+  restore(from: number, parts: ReadonlyArray<{ keys: Float32Array; values: Float32Array }>): void {
+    if (this.length !== 0) throw new ShapeError(`kv-cache restore: the layer already holds ${this.length} positions`);
+    if (this.window === null && from !== 0) throw new ShapeError(`kv-cache restore: a full-attention layer must start at position 0, got ${from}`);
+    const kr = this.numKvHeads * this.headDim;
+    const vr = this.numKvHeads * this.vHeadDim;
+    let n = 0;
+    for (const p of parts) {
+      if (p.keys.length % kr !== 0 || p.values.length !== (p.keys.length / kr) * vr) throw new ShapeError(`kv-cache restore: part of ${p.keys.length} keys / ${p.values.length} values does not fit [${this.numKvHeads}, ${this.headDim}|${this.vHeadDim}]`);
+      n += p.keys.length / kr;
+    }
+    const end = from + n;
+    const rows = this.window === null ? Math.max(16, end) : this.maxRows;
+    if (this.window !== null && n > rows) throw new ShapeError(`kv-cache restore: ${n} positions do not fit a ring of ${rows} rows`);
+    this.keys = new Float32Array(rows * kr);
+    this.values = new Float32Array(rows * vr);
+    this.rows = rows;
+    let q = from;
+    for (const p of parts) {
+      const m = p.keys.length / kr;
+      for (let t = 0; t < m; t++, q++) {
+        const s = q % rows;
+        this.keys.set(p.keys.subarray(t * kr, (t + 1) * kr), s * kr);
+        this.values.set(p.values.subarray(t * vr, (t + 1) * vr), s * vr);
+      }
+    }
+    this.length = end;
+    this.first = from;
+  }
+
   /** Bytes held by this layer's buffers. */
   get sizeBytes(): number {
     return this.keys.byteLength + this.values.byteLength;

@@ -15,6 +15,7 @@ import { tokenLogprob, type TokenLogprob } from './logprobs.js';
 import { resolveSamplingParams, Sampler, type SamplingParams } from './sampler.js';
 import { StopMatcher, validateStopStrings } from './stop.js';
 import { plural } from '../util/plural.js';
+import type { PrefixCache } from './prefix-cache/prefix-cache.js';
 
 export interface GenerateOptions extends Partial<SamplingParams>, ConstraintOptions {
   /** Most tokens to generate (default 256). */
@@ -47,6 +48,10 @@ export interface GenerateOptions extends Partial<SamplingParams>, ConstraintOpti
    * responseFormat / grammar / logitBias / reasoningBudget. Low level; the scheduler takes only prepared options.
    */
   constraint?: ConstraintPlan;
+  /** Use the engine's prefix cache (default true; false bypasses it: no lookup, nothing stored). */
+  cache?: boolean;
+  /** Prefix-cache isolation: entries are shared only between requests with the same salt (default ''). */
+  cacheSalt?: string;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -75,6 +80,12 @@ export interface GenerationStats {
   jumpForwardTokens?: number;
   /** Tokens the constraint admitted alone (jump-forward or not; 0 without a grammar). */
   forcedTokens?: number;
+  /** Prompt tokens restored from the prefix cache (not computed). */
+  cachedTokens?: number;
+  /** Prompt positions run through the trunk (promptTokens − cachedTokens). */
+  prefilledTokens?: number;
+  /** True when the prompt's state was added to (or already held in) the prefix cache. */
+  promptCached?: boolean;
 }
 
 /** One streamed piece: a generated token with the text it completes, or the final chunk (tokenId null). */
@@ -104,7 +115,7 @@ export function peakRssBytes(): number {
 }
 
 /** Every key GenerateOptions accepts (a misspelled option is an error, not silently ignored). */
-const OPTION_KEYS = new Set(['maxTokens', 'stop', 'stopTokenIds', 'mtp', 'signal', 'logprobs', 'recordExperts', 'responseFormat', 'grammar', 'reasoningBudget', 'logitBias', 'jumpForward', 'jumpForwardString', 'constraint', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed']);
+const OPTION_KEYS = new Set(['cache', 'cacheSalt', 'maxTokens', 'stop', 'stopTokenIds', 'mtp', 'signal', 'logprobs', 'recordExperts', 'responseFormat', 'grammar', 'reasoningBudget', 'logitBias', 'jumpForward', 'jumpForwardString', 'constraint', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed']);
 
 /**
  * Validate generation options and the prompt before any compute.
@@ -125,6 +136,8 @@ export function validateRequest(promptIds: unknown, opts: unknown, model: MiMoMo
   if (o.mtp !== undefined && (typeof o.mtp !== 'number' || !Number.isSafeInteger(o.mtp) || o.mtp < 0 || o.mtp > K)) {
     throw new RequestError('mtp', `must be an integer in [0, ${K}] (the checkpoint's MTP layers), got ${JSON.stringify(o.mtp)}`);
   }
+  if (o.cache !== undefined && typeof o.cache !== 'boolean') throw new RequestError('cache', `must be true or false, got ${JSON.stringify(o.cache)}`);
+  if (o.cacheSalt !== undefined && typeof o.cacheSalt !== 'string') throw new RequestError('cache_salt', `must be a string, got ${JSON.stringify(o.cacheSalt)}`);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new RequestError('signal', 'must be an AbortSignal');
   if (o.logprobs !== undefined && (!Number.isSafeInteger(o.logprobs) || o.logprobs < 0 || o.logprobs > 20)) {
     throw new RequestError('top_logprobs', `must be an integer in [0, 20], got ${JSON.stringify(o.logprobs)}`);
@@ -147,6 +160,8 @@ export interface SequenceSettings {
   defaultStopTokenIds: number[];
   /** Tokens to generate when a request gives no maxTokens (cut to the context left); default 256. */
   defaultMaxTokens?: number;
+  /** The engine's shared prefix cache, or null/absent for none. */
+  prefixCache?: PrefixCache | null;
 }
 
 /**
@@ -192,6 +207,7 @@ export class Sequence {
       (opts.mtp ?? 0) > 0
         ? new SpeculativeDecoder(model, sampler, promptIds, this.generated, this.allowedVocab, opts.mtp!, {}, chunk)
         : new PlainDecoder(model, sampler, promptIds, this.generated, this.allowedVocab, chunk);
+    if (settings.prefixCache && opts.cache !== false) this.decoder.prefix = { cache: settings.prefixCache, salt: opts.cacheSalt ?? '' };
     const plan = opts.constraint;
     if (!plan && (opts.grammar !== undefined || (opts.responseFormat !== undefined && opts.responseFormat.type !== 'text') || opts.logitBias !== undefined)) {
       throw new RequestError(opts.grammar !== undefined ? 'grammar' : opts.logitBias !== undefined ? 'logitBias' : 'responseFormat', 'needs compiling first: use generate/stream, or pass the options through `await generator.prepare(promptIds, opts)`');
@@ -269,6 +285,7 @@ export class Sequence {
   }
 
   private finish(reason: FinishReason): StreamChunk {
+    if (reason !== 'abort') this.decoder.finishGeneration();
     const tEnd = performance.now();
     let tail = '';
     if (reason !== 'stop' || !this.opts.stop?.length) tail = this.stopper.push(this.detok ? this.detok.flush() : '').emit + this.stopper.flush();
@@ -290,6 +307,9 @@ export class Sequence {
       acceptanceLength: this.steps > 0 ? Math.max(0, n - 1) / this.steps : 0,
       jumpForwardTokens: this.decoder.jumpForwardTokens,
       forcedTokens: this.decoder.constraint?.forcedTokens ?? 0,
+      cachedTokens: this.decoder.cachedTokens,
+      prefilledTokens: this.decoder.prefilledTokens,
+      promptCached: this.decoder.promptCached,
     };
     this.decoder.constraint?.dispose();
     const stopString = reason === 'stop' ? this.stopper.matched : undefined;

@@ -1,0 +1,339 @@
+/**
+ * SWA-aware prefix cache shared by every request of an engine or server: the longest cached prefix of a new
+ * prompt's token ids is restored into the sequence's KV cache and only the rest is prefilled.
+ *
+ * - Full-attention layers: K/V in fixed-size pages of `pageSize` positions, indexed by token-id prefix as a radix
+ *   tree of pages (a page's key is its parent page plus its `pageSize` token ids, compared exactly, never hashed).
+ * - Sliding-window layers hold only their last W positions, so a hit at position p needs their state exactly at p:
+ *   a *snapshot* at p holds the last min(p, W − 1) rows of every sliding-window layer, the full-attention rows after the
+ *   last whole page, and the last trunk hidden rows (after `model.norm`) that the MTP proposer reads to rebuild its
+ *   layers' rows (the proposer recomputes every MTP row from those hidden rows after each prefill, so they are all
+ *   the MTP state a restore needs).
+ * - A hit uses the largest p (below the prompt's length, so at least its last token is computed for the logits)
+ *   that has both pages and a snapshot. Entries are shared only between requests with the same salt.
+ * - Budget: bytes of pages + snapshots ≤ `ramBytes`; the least recently used snapshot goes first, and with it
+ *   every page no other snapshot reaches. A restore copies what it needs at once, so no running sequence ever reads
+ *   cache memory that an eviction could free.
+ * Positions run through the trunk are bitwise the same whether they were restored or computed (the kernels are
+ * row-invariant and attention is the same per row whatever the chunking), so output equals a fresh prefill.
+ */
+import type { MiMoModel } from '../../model/mimo-v2/model.js';
+import type { ModelKVCache } from '../kv-cache.js';
+
+/** K/V rows `[n, Hkv, Dqk]` / `[n, Hkv, Dv]` float32 of one layer. */
+export interface KvRows {
+  keys: Float32Array;
+  values: Float32Array;
+}
+
+/** `pageSize` positions of every full-attention layer, a node of the radix tree. */
+export interface Page {
+  readonly parent: Page | null;
+  /** Token ids of this page's positions (empty for a salt's root). */
+  readonly tokens: readonly number[];
+  /** Index of the page: it holds positions depth·pageSize … (depth+1)·pageSize − 1 (root: −1). */
+  readonly depth: number;
+  /** Per full-attention layer (trunk order), the page's rows. Empty for a root. */
+  readonly kv: KvRows[];
+  readonly children: Map<string, Page>;
+  /** Snapshots whose last whole page is this one, by their tail's token ids. */
+  readonly snapshots: Map<string, Snapshot>;
+  readonly salt: string;
+  readonly sizeBytes: number;
+}
+
+/** Sliding-window state (and the partial page) at position p. */
+export interface Snapshot {
+  readonly page: Page;
+  /** Token ids after the last whole page (fewer than pageSize). */
+  readonly tail: readonly number[];
+  /** Position of the snapshot: tokens 0 … p−1 are in it. */
+  readonly p: number;
+  /** Per full-attention layer, rows of the tail positions. */
+  readonly tailKv: KvRows[];
+  /** Per sliding-window layer (trunk order), rows of positions p − n … p−1, n = min(p, W − 1). */
+  readonly swa: KvRows[];
+  /** Trunk hidden rows `[m, D]` of positions p − m … p−1 after `model.norm`. */
+  readonly hidden: Float32Array;
+  readonly sizeBytes: number;
+}
+
+export interface PrefixCacheOptions {
+  /** Most bytes of pages + snapshots held in RAM (least recently used evicted first). */
+  ramBytes: number;
+  /** Positions per page (default 64). */
+  pageSize?: number;
+  /** A snapshot every this many tokens inside long prompts and generations (default 512; 0 = none). */
+  checkpointEvery?: number;
+  /**
+   * Token ids that open the generation prompt (`<|im_start|>assistant`): a snapshot is taken just before their last
+   * occurrence in a prompt. Null without a tokenizer.
+   */
+  generationMarker?: readonly number[] | null;
+}
+
+/** Counters of a prefix cache (for /metrics and tests). */
+export interface PrefixCacheStats {
+  hitTokens: number;
+  missTokens: number;
+  ramBytes: number;
+  pages: number;
+  entries: number;
+  evictions: number;
+  pageBytes: number;
+  snapshotBytes: number;
+}
+
+/** A restored prefix: the number of positions reused. */
+export interface Restored {
+  p: number;
+  /** Trunk hidden rows by position (for the MTP proposer). */
+  hidden: Map<number, Float32Array>;
+}
+
+const key = (ids: readonly number[]): string => ids.join(',');
+
+export class PrefixCache {
+  readonly ramBytes: number;
+  readonly pageSize: number;
+  readonly checkpointEvery: number;
+  readonly generationMarker: readonly number[] | null;
+  private readonly roots = new Map<string, Page>();
+  /** Snapshots in least-recently-used order (oldest first). */
+  private readonly lru = new Set<Snapshot>();
+  private bytes = 0;
+  private pageCount = 0;
+  private pageBytes = 0;
+  private snapshotBytes = 0;
+  private hitTokens = 0;
+  private missTokens = 0;
+  private evictions = 0;
+  private readonly fullLayers: number[];
+  private readonly swaLayers: number[];
+  /** Hidden rows a snapshot keeps: W + MTP layers + 2 (what the proposer may read after a restore). */
+  readonly hiddenRows: number;
+
+  /**
+   * @throws RangeError when ramBytes is negative or pageSize / checkpointEvery are not positive integers
+   */
+  constructor(
+    readonly model: MiMoModel,
+    opts: PrefixCacheOptions,
+  ) {
+    this.ramBytes = opts.ramBytes;
+    this.pageSize = opts.pageSize ?? 64;
+    this.checkpointEvery = opts.checkpointEvery ?? 512;
+    this.generationMarker = opts.generationMarker?.length ? opts.generationMarker : null;
+    if (!(this.ramBytes >= 0)) throw new RangeError(`--cache-ram must be ≥ 0 bytes, got ${opts.ramBytes}`);
+    if (!Number.isSafeInteger(this.pageSize) || this.pageSize < 1) throw new RangeError(`prefix cache page size must be a positive integer, got ${opts.pageSize}`);
+    if (!Number.isSafeInteger(this.checkpointEvery) || this.checkpointEvery < 0) throw new RangeError(`--cache-checkpoint-every must be an integer ≥ 0, got ${opts.checkpointEvery}`);
+    const layers = model.config.layers;
+    this.fullLayers = layers.flatMap((l, i) => (l.attention.window === null ? [i] : []));
+    this.swaLayers = layers.flatMap((l, i) => (l.attention.window !== null ? [i] : []));
+    this.hiddenRows = model.config.slidingWindow + model.numMtpLayers + 2;
+  }
+
+  /**
+   * Positions inside a prompt of `ids` where a snapshot is taken (ascending, each in 1 … ids.length): just before
+   * the last generation marker, every `checkpointEvery` tokens, and the end of the prompt.
+   */
+  snapshotPositions(ids: readonly number[]): number[] {
+    const out = new Set<number>();
+    const m = this.generationMarker;
+    if (m) {
+      for (let i = ids.length - m.length; i > 0; i--) {
+        let ok = true;
+        for (let j = 0; j < m.length && ok; j++) ok = ids[i + j] === m[j];
+        if (ok) {
+          out.add(i);
+          break;
+        }
+      }
+    }
+    const N = this.checkpointEvery;
+    if (N > 0) for (let p = N; p < ids.length; p += N) out.add(p);
+    out.add(ids.length);
+    return [...out].sort((a, b) => a - b);
+  }
+
+  private root(salt: string): Page {
+    let r = this.roots.get(salt);
+    if (!r) {
+      r = { parent: null, tokens: [], depth: -1, kv: [], children: new Map(), snapshots: new Map(), salt, sizeBytes: 0 };
+      this.roots.set(salt, r);
+    }
+    return r;
+  }
+
+  /**
+   * The longest cached prefix of `ids` shorter than `maxP + 1` positions with the same salt, restored into an
+   * empty `cache` (full layers from the pages and the snapshot's tail, sliding-window layers from the snapshot).
+   * Counts hit and miss tokens against `ids.length`.
+   * @returns what was restored, or null on a miss (the cache is left empty)
+   */
+  restore(salt: string, ids: readonly number[], maxP: number, cache: ModelKVCache): Restored | null {
+    const S = this.pageSize;
+    let node = this.root(salt);
+    const path: Page[] = [];
+    let best: Snapshot | null = null;
+    for (;;) {
+      const base = (node.depth + 1) * S;
+      for (const s of node.snapshots.values()) {
+        if (s.p > maxP || (best && s.p <= best.p)) continue;
+        let ok = true;
+        for (let j = 0; j < s.tail.length && ok; j++) ok = ids[base + j] === s.tail[j];
+        if (ok) best = s;
+      }
+      if (base + S > maxP) break;
+      const next = node.children.get(key(ids.slice(base, base + S)));
+      if (!next) break;
+      path.push(next);
+      node = next;
+    }
+    if (!best) {
+      this.missTokens += ids.length;
+      return null;
+    }
+    const snap = best;
+    const pages = path.slice(0, snap.page.depth + 1);
+    this.fullLayers.forEach((li, f) => cache.layers[li]!.restore(0, [...pages.map((pg) => pg.kv[f]!), snap.tailKv[f]!]));
+    const W = this.model.config.slidingWindow;
+    this.swaLayers.forEach((li, s) => cache.layers[li]!.restore(snap.p - Math.min(snap.p, W - 1), [snap.swa[s]!]));
+    const D = this.model.config.hiddenSize;
+    const m = snap.hidden.length / D;
+    const hidden = new Map<number, Float32Array>();
+    for (let i = 0; i < m; i++) hidden.set(snap.p - m + i, snap.hidden.slice(i * D, (i + 1) * D));
+    this.touch(snap);
+    this.hitTokens += snap.p;
+    this.missTokens += ids.length - snap.p;
+    return { p: snap.p, hidden };
+  }
+
+  /** True when a snapshot at exactly `ids` (all of them) is held for this salt. */
+  has(salt: string, ids: readonly number[]): boolean {
+    const S = this.pageSize;
+    let node = this.root(salt);
+    const whole = Math.floor(ids.length / S);
+    for (let b = 0; b < whole; b++) {
+      const next = node.children.get(key(ids.slice(b * S, (b + 1) * S)));
+      if (!next) return false;
+      node = next;
+    }
+    return node.snapshots.has(key(ids.slice(whole * S)));
+  }
+
+  /**
+   * Add a snapshot at p = ids.length: the state of `cache` after exactly the tokens `ids` (cache.length must equal
+   * ids.length), with the trunk hidden rows `hiddenAt(q)` `[D]` for the last positions the proposer may need.
+   * Pages already held are shared, not copied again. Evicts least-recently-used snapshots to stay under budget.
+   * @returns true when the snapshot is held afterwards (false: it does not fit the budget, or the state is
+   *   incomplete, e.g. hidden rows were not kept)
+   */
+  insert(salt: string, ids: readonly number[], cache: ModelKVCache, hiddenAt: (q: number) => Float32Array | undefined): boolean {
+    const p = ids.length;
+    if (p === 0 || cache.length !== p || this.ramBytes === 0) return false;
+    const S = this.pageSize;
+    const W = this.model.config.slidingWindow;
+    const D = this.model.config.hiddenSize;
+    const nSwa = Math.min(p, W - 1); // a query at p or later sees positions ≥ p − W + 1 only
+    for (const li of this.swaLayers) if (cache.layers[li]!.first > p - nSwa) return false;
+    const m = Math.min(p, this.hiddenRows);
+    const hidden = new Float32Array(m * D);
+    for (let i = 0; i < m; i++) {
+      const h = hiddenAt(p - m + i);
+      if (!h) return false;
+      hidden.set(h, i * D);
+    }
+    let node = this.root(salt);
+    const whole = Math.floor(p / S);
+    for (let b = 0; b < whole; b++) {
+      const k = key(ids.slice(b * S, (b + 1) * S));
+      let next = node.children.get(k);
+      if (!next) {
+        const kv = this.fullLayers.map((li) => cache.layers[li]!.copyRows(b * S, (b + 1) * S));
+        next = { parent: node, tokens: ids.slice(b * S, (b + 1) * S), depth: b, kv, children: new Map(), snapshots: new Map(), salt, sizeBytes: kvBytes(kv) };
+        node.children.set(k, next);
+        this.pageCount++;
+        this.pageBytes += next.sizeBytes;
+        this.bytes += next.sizeBytes;
+      }
+      node = next;
+    }
+    const tail = ids.slice(whole * S);
+    const tk = key(tail);
+    const existing = node.snapshots.get(tk);
+    if (existing) {
+      this.touch(existing);
+      this.prune(node);
+      return true;
+    }
+    const tailKv = this.fullLayers.map((li) => cache.layers[li]!.copyRows(whole * S, p));
+    const swa = this.swaLayers.map((li) => cache.layers[li]!.copyRows(p - nSwa, p));
+    const snap: Snapshot = { page: node, tail, p, tailKv, swa, hidden, sizeBytes: kvBytes(tailKv) + kvBytes(swa) + hidden.byteLength };
+    node.snapshots.set(tk, snap);
+    this.lru.add(snap);
+    this.snapshotBytes += snap.sizeBytes;
+    this.bytes += snap.sizeBytes;
+    this.evictToBudget();
+    return node.snapshots.get(tk) === snap;
+  }
+
+  private touch(s: Snapshot): void {
+    this.lru.delete(s);
+    this.lru.add(s);
+  }
+
+  private evictToBudget(): void {
+    while (this.bytes > this.ramBytes && this.lru.size > 0) {
+      const oldest = this.lru.values().next().value as Snapshot;
+      this.drop(oldest);
+      this.evictions++;
+    }
+  }
+
+  private drop(s: Snapshot): void {
+    this.lru.delete(s);
+    s.page.snapshots.delete(key(s.tail));
+    this.snapshotBytes -= s.sizeBytes;
+    this.bytes -= s.sizeBytes;
+    this.prune(s.page);
+  }
+
+  /** Free pages from `page` upwards that no snapshot reaches any more (no snapshots, no children). */
+  private prune(page: Page): void {
+    let n: Page | null = page;
+    while (n && n.parent && n.snapshots.size === 0 && n.children.size === 0) {
+      n.parent.children.delete(key(n.tokens));
+      this.pageCount--;
+      this.pageBytes -= n.sizeBytes;
+      this.bytes -= n.sizeBytes;
+      n = n.parent;
+    }
+  }
+
+  /** Drop every entry (POST /v1/cache/reset). Counters of hits, misses and evictions are kept. */
+  reset(): void {
+    for (const s of [...this.lru]) this.drop(s);
+    this.roots.clear();
+  }
+
+  get stats(): PrefixCacheStats {
+    return { hitTokens: this.hitTokens, missTokens: this.missTokens, ramBytes: this.bytes, pages: this.pageCount, entries: this.lru.size, evictions: this.evictions, pageBytes: this.pageBytes, snapshotBytes: this.snapshotBytes };
+  }
+
+  /** Bytes a full-size sliding-window cache would take for `positions` (every SWA layer keeping them all). */
+  fullSwaBytes(positions: number): number {
+    let s = 0;
+    for (const li of this.swaLayers) {
+      const a = this.model.config.layers[li]!.attention;
+      s += positions * a.numKvHeads * (a.headDim + a.vHeadDim) * 4;
+    }
+    return s;
+  }
+}
+
+function kvBytes(rows: readonly KvRows[]): number {
+  let s = 0;
+  for (const r of rows) s += r.keys.byteLength + r.values.byteLength;
+  return s;
+}
