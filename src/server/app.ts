@@ -6,6 +6,7 @@
  * proxied to that engine before any local handler runs (upstream.ts); `/v1/models` and `/health` list both kinds.
  * Source: issue 5, issue 6; OpenAI and Anthropic API references.
  */
+import { defaultCacheRamBytes } from '../engine/prefix-cache/for-engine.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -79,6 +80,12 @@ export interface ServerOptions extends RouterOptions {
   prefillChunk?: number;
   /** max_tokens when a chat request gives none (default 4096). */
   defaultMaxTokens?: number;
+  /** Share earlier requests' KV through the prefix cache (default true; false = `--no-prefix-cache`). */
+  prefixCache?: boolean;
+  /** Prefix-cache RAM budget in bytes (default: a quarter of the machine's memory, at most 8 GiB). */
+  cacheRamBytes?: number;
+  /** A prefix-cache snapshot every this many tokens inside long prompts and generations (default 512). */
+  cacheCheckpointEvery?: number;
   /** Load warnings (backend fallback), as MiMoEngine.load's onWarning; default: one process warning. */
   onWarning?: (message: string) => void;
 }
@@ -118,9 +125,11 @@ export async function createServer(opts: ServerOptions): Promise<MimoServer> {
     unknownToolCalls: opts.unknownToolCalls ?? 'text',
     defaultMaxTokens: opts.defaultMaxTokens ?? 4096,
     prefillChunk: opts.prefillChunk ?? 256,
+    prefixCache: opts.prefixCache === false ? null : { ramBytes: opts.cacheRamBytes ?? defaultCacheRamBytes(), checkpointEvery: opts.cacheCheckpointEvery ?? 512 },
   });
   ctx.locals.set(name, local);
   metrics.watch(name, () => local.scheduler.state);
+  if (local.prefixCache) metrics.watchPrefixCache(name, local.prefixCache);
   return { ...(await buildServer(ctx, opts)), engine };
 }
 
@@ -223,6 +232,16 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
   app.post('/v1/completions', byModel('completions', completions));
   app.post('/v1/messages', byModel('messages', messages));
   app.post('/v1/messages/count_tokens', (req, reply) => countTokens(ctx, req, reply));
+  // Empty every local model's prefix cache (behind the API key like every /v1 route).
+  app.post('/v1/cache/reset', async () => {
+    const models: string[] = [];
+    for (const m of ctx.locals.values()) {
+      if (!m.prefixCache) continue;
+      m.prefixCache.reset();
+      models.push(m.name);
+    }
+    return { object: 'cache.reset', models };
+  });
   // The playground: `/` is its index.html; any other GET that no route above takes is the path of a file under playground/.
   const playgroundDir = path.join(packageRoot(), 'playground');
   app.get('/', async (_req, reply) => {

@@ -16,6 +16,8 @@ import type { ParserDelta, ParseResult } from '../parser/types.js';
 import { AsyncEncoder } from '../tokenizer/async-encoder.js';
 import type { ChatMessage, ChatTool } from '../tokenizer/tokenizer.js';
 import { prepareConstraint } from '../grammar/prepare.js';
+import { newPrefixCache } from '../engine/prefix-cache/for-engine.js';
+import type { PrefixCache } from '../engine/prefix-cache/prefix-cache.js';
 import { invalidParam } from './errors.js';
 import type { RequestedGrammar } from './structured.js';
 
@@ -35,6 +37,8 @@ export interface LocalModelOptions {
   defaultMaxTokens: number;
   /** Prompt tokens per prefill chunk (and most prompt tokens per step). */
   prefillChunk: number;
+  /** The prefix cache's RAM budget and checkpoint interval, or null for none (`--no-prefix-cache`). */
+  prefixCache?: { ramBytes: number; checkpointEvery: number } | null;
 }
 
 /** A chat request after the template: what to generate from and how to read the output. */
@@ -67,6 +71,10 @@ export interface SamplingFields {
   mimo_expert_trace?: boolean;
   /** vLLM: keep generating past the end-of-turn / end-of-text tokens (only max_tokens and stop strings end it). */
   ignore_eos?: boolean | null;
+  /** Prefix-cache salt (entries are shared only within one salt). */
+  cache_salt?: string | null;
+  /** false: bypass the prefix cache. */
+  cache?: boolean | null;
 }
 
 /** Output reader of one choice: the parser, or raw text under `--no-parse`. */
@@ -94,6 +102,8 @@ export class LocalModel {
   readonly thinkingDefault: boolean;
   /** Tokenizes long prompts on a worker thread, so the event loop keeps serving meanwhile (null: no tokenizer). */
   readonly encoder: AsyncEncoder | null;
+  /** The prefix cache shared by this model's requests (null: `--no-prefix-cache`). */
+  readonly prefixCache: PrefixCache | null;
 
   constructor(
     readonly name: string,
@@ -107,7 +117,8 @@ export class LocalModel {
     this.samplingDefaults = generationDefaults(engine.dir);
     this.encoder = engine.tokenizer ? new AsyncEncoder(engine.tokenizer) : null;
     this.thinkingDefault = templateThinkingDefault(engine);
-    this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk, options.defaultMaxTokens), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
+    this.prefixCache = options.prefixCache ? newPrefixCache(engine, options.prefixCache) : null;
+    this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk, options.defaultMaxTokens, this.prefixCache), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
   }
 
   /** Token ids of a text, long ones tokenized off the event loop. @throws ApiError 400 without a tokenizer */
@@ -209,6 +220,8 @@ export class LocalModel {
     if (mtp > 0) o.mtp = mtp;
     if (logprobs !== undefined) o.logprobs = logprobs;
     if (f.mimo_expert_trace) o.recordExperts = true;
+    if (f.cache_salt != null) o.cacheSalt = f.cache_salt;
+    if (f.cache === false) o.cache = false;
     return o;
   }
 

@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { GenerationStats } from '../engine/sequence.js';
 import type { SchedulerState } from '../engine/scheduler.js';
 import { currentRequestRecord } from './request-log.js';
+import type { PrefixCache, PrefixCacheStats } from '../engine/prefix-cache/prefix-cache.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -24,6 +25,7 @@ export class ServerMetrics {
   readonly draftsAccepted = new Counter({ name: 'mimo_spec_decode_num_accepted_tokens_total', help: 'MTP draft tokens accepted', labelNames: ['model'] as const, registers: [this.registry] });
   readonly decodeSteps = new Counter({ name: 'mimo_decode_steps_total', help: 'Trunk forwards after the first token (decode or verify steps), summed over requests', labelNames: ['model'] as const, registers: [this.registry] });
   private readonly sources = new Map<string, () => SchedulerState>();
+  private readonly prefixCaches = new Map<string, PrefixCache>();
 
   constructor() {
     const self = this;
@@ -42,6 +44,24 @@ export class ServerMetrics {
     perModel('mimo_num_requests_running', 'Sequences in the running batch', (s) => s.active);
     perModel('mimo_kv_cache_bytes', 'Bytes held by the running sequences\' KV caches', (s) => s.kvCacheBytes);
     perModel('mimo_engine_steps_total', 'Batched engine steps run', (s) => s.steps);
+    const perCache = (name: string, help: string, pick: (s: PrefixCacheStats) => number, labels: Record<string, string> = {}) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model', ...Object.keys(labels)],
+        registers: [this.registry],
+        collect() {
+          for (const [model, cache] of self.prefixCaches) this.set({ model, ...labels }, pick(cache.stats));
+        },
+      });
+    perCache('mimo_prefix_cache_hit_tokens_total', 'Prompt tokens restored from the prefix cache', (s) => s.hitTokens);
+    perCache('mimo_prefix_cache_miss_tokens_total', 'Prompt tokens looked up in the prefix cache and not found (prefilled)', (s) => s.missTokens);
+    perCache('mimo_prefix_cache_ram_bytes', 'Bytes of pages and snapshots the prefix cache holds in RAM', (s) => s.ramBytes);
+    perCache('mimo_prefix_cache_page_bytes', 'Bytes of full-attention pages in the prefix cache', (s) => s.pageBytes);
+    perCache('mimo_prefix_cache_snapshot_bytes', 'Bytes of sliding-window snapshots in the prefix cache', (s) => s.snapshotBytes);
+    perCache('mimo_prefix_cache_entries', 'Snapshots (reusable prefixes) in the prefix cache', (s) => s.entries);
+    perCache('mimo_prefix_cache_pages', 'Full-attention pages in the prefix cache', (s) => s.pages);
+    perCache('mimo_prefix_cache_evictions_total', 'Snapshots evicted from RAM to stay under --cache-ram', (s) => s.evictions);
     new Gauge({
       name: 'mimo_spec_decode_acceptance_length',
       help: 'Mean tokens per decode step over finished requests (1 without MTP)',
@@ -61,6 +81,11 @@ export class ServerMetrics {
   /** Report the live scheduler figures of a model. */
   watch(model: string, state: () => SchedulerState): void {
     this.sources.set(model, state);
+  }
+
+  /** Report the figures of a model's prefix cache. */
+  watchPrefixCache(model: string, cache: PrefixCache): void {
+    this.prefixCaches.set(model, cache);
   }
 
   /** Account one finished (or aborted) generation. */

@@ -11,6 +11,16 @@ import { z } from 'zod';
 import { invalidParam } from './errors.js';
 
 const nonNegInt = z.number().int().min(0);
+/** Prefix-cache fields every generating endpoint takes. */
+const cacheFields = {
+  /** vLLM: prefix-cache entries are shared only between requests with the same salt. */
+  cache_salt: z.string().max(256).nullable().optional(),
+  /** OpenAI: accepted and ignored (the cache keys entries by token ids; isolation is cache_salt's). */
+  prompt_cache_key: z.string().nullable().optional(),
+  /** mimo.ts extension: false bypasses the prefix cache for this request. */
+  cache: z.boolean().nullable().optional(),
+};
+
 const stop = z.union([z.string(), z.array(z.string()).max(16)], { error: 'expected a string or an array of at most 16 strings' }).nullable().optional();
 
 /** Parameters accepted and ignored (no effect on a local model): clients send them routinely. */
@@ -85,6 +95,7 @@ const SAMPLING = {
   mimo_expert_trace: z.boolean().optional(),
   /** vLLM: generate past the end-of-turn / end-of-text tokens (until max_tokens or a stop string). */
   ignore_eos: z.boolean().nullable().optional(),
+  ...cacheFields,
   /**
    * vLLM detokenizer switches, accepted and ignored: the output is decoded with special tokens kept (the parser
    * needs `<think>`, `<tool_call>`), and `<|im_end|>` / `<|endoftext|>` end generation rather than appear.
@@ -206,6 +217,7 @@ const AnthropicBlock = z.discriminatedUnion(
 );
 
 export const MessagesRequest = z.strictObject({
+  ...cacheFields,
   model: z.string().min(1),
   max_tokens: z.number().int().min(1),
   messages: z

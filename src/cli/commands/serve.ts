@@ -35,6 +35,9 @@ interface ServeFlags {
   upstream?: UpstreamOptions[];
   logFormat: LogFormat;
   requestLog: boolean;
+  prefixCache: boolean;
+  cacheRam?: number;
+  cacheCheckpointEvery: number;
 }
 
 /** `--model none`: no local model, upstreams only. */
@@ -63,6 +66,9 @@ export function registerServe(program: Command): void {
     .option('--no-tool-calls-in-thinking', 'leave tool calls the model writes inside its reasoning as reasoning text')
     .option('--unknown-tool-calls <mode>', 'a call of a tool the request did not offer: text (kept as text) or call (returned as a call)', parseChoice(['text', 'call'] as const), 'text')
     .option('--prefill-chunk <n>', 'prompt tokens per prefill chunk (and per step), so running streams keep flowing', parseIntOption(1), 256)
+    .option('--no-prefix-cache', 'prefill every prompt from scratch (no reuse of earlier requests\' KV)')
+    .option('--cache-ram <size>', 'prefix-cache RAM budget, e.g. 4gb (default: a quarter of the memory, at most 8gb)', parseSizeOption)
+    .option('--cache-checkpoint-every <n>', 'prefix-cache snapshot every N tokens inside long prompts and generations (0 = none)', parseIntOption(0), 512)
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
@@ -94,6 +100,9 @@ export function registerServe(program: Command): void {
           unknownToolCalls: flags.unknownToolCalls,
           prefillChunk: flags.prefillChunk,
           defaultMaxTokens: flags.defaultMaxTokens,
+          prefixCache: flags.prefixCache,
+          ...(flags.cacheRam !== undefined ? { cacheRamBytes: flags.cacheRam } : {}),
+          cacheCheckpointEvery: flags.cacheCheckpointEvery,
           onWarning: (w) => log(`mimo serve: warning: ${w}`),
         });
         if (!withModel.engine.tokenizer) log(`mimo serve: warning: ${dir} has no tokenizer.json — chat requests will be refused; /v1/completions takes token-id prompts only`);

@@ -5,6 +5,7 @@
  * adds `mimo.token` (id, text, experts per MoE layer) to each token's stream chunk; finish and usage chunks carry
  * `mimo.stats`. Source: OpenAI API reference (Chat Completions, streaming); vLLM reasoning outputs; issue 5.
  */
+import { openAiUsage } from '../cache-usage.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationStats, StreamChunk } from '../../engine/sequence.js';
@@ -28,6 +29,8 @@ export function statsJson(s: GenerationStats) {
     drafts_proposed: s.draftsProposed,
     drafts_accepted: s.draftsAccepted,
     acceptance_length: s.acceptanceLength,
+    cached_tokens: s.cachedTokens ?? 0,
+    prefilled_tokens: s.prefilledTokens ?? s.promptTokens,
     ...(s.forcedTokens ? { forced_tokens: s.forcedTokens, jump_forward_tokens: s.jumpForwardTokens ?? 0 } : {}),
   };
 }
@@ -126,7 +129,7 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
       created,
       model: model.name,
       choices: results.map((r) => r.choice),
-      usage: { prompt_tokens: prep.promptIds.length, completion_tokens: completion, total_tokens: prep.promptIds.length + completion },
+      usage: openAiUsage(prep.promptIds.length, completion, results[0]?.stats),
       mimo: { stats: results.map((r) => statsJson(r.stats)), ...(report ? { grammar: report } : {}) },
     };
   }
@@ -160,7 +163,7 @@ export async function chatCompletions(ctx: ServerContext, req: FastifyRequest, r
     },
     (sse) => {
       if (!body.stream_options?.include_usage) return;
-      const usage = { prompt_tokens: prep.promptIds.length, completion_tokens: completion, total_tokens: prep.promptIds.length + completion };
+      const usage = openAiUsage(prep.promptIds.length, completion, allStats[0]);
       sse.send(chunk([], { usage, ...(allStats[0] ? { mimo: { stats: statsJson(allStats[0]) } } : {}) }));
     },
   );

@@ -6,6 +6,7 @@
  * only scores the prompt). Streaming and not; prompt p's choice i has index p·n + i. Source: OpenAI API reference
  * (Completions); vLLM's batched prompts; issue 14.
  */
+import type { GenerationStats } from '../../engine/sequence.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenLogprob } from '../../engine/logprobs.js';
@@ -127,7 +128,12 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
   const id = `cmpl-${randomUUID().replaceAll('-', '')}`;
   const created = Math.floor(Date.now() / 1000);
   const promptTokens = list.reduce((s, p) => s + p.ids.length, 0);
-  const usage = (completion: number) => ({ prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion });
+  /** Prompt tokens restored from the prefix cache, per prompt (its first choice's). */
+  const cachedByPrompt = new Array<number>(list.length).fill(0);
+  const noteCached = (index: number, stats: GenerationStats) => {
+    if (index % n === 0) cachedByPrompt[promptOf(index)] = stats.cachedTokens ?? 0;
+  };
+  const usage = (completion: number) => ({ prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion, prompt_tokens_details: { cached_tokens: cachedByPrompt.reduce((a, b) => a + b, 0) } });
   /** A choice's logprobs accumulator, holding the echoed prompt's entries first. */
   const newLogprobs = (index: number) => {
     const acc = new CompletionLogprobs(tok);
@@ -157,6 +163,7 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
             continue;
           }
           text += ev.delta.content ?? '';
+          noteCached(index, ev.stats);
           return { choice: { index, text, logprobs: body.logprobs != null ? lp : null, finish_reason: ev.finishReason === 'length' ? 'length' : 'stop' }, stats: ev.stats };
         }
         throw new Error('generation ended without a final chunk');
@@ -184,6 +191,7 @@ export async function completions(ctx: ServerContext, req: FastifyRequest, reply
           continue;
         }
         completion += ev.stats.generatedTokens;
+        noteCached(index, ev.stats);
         sse.send(chunk([{ index, text: ev.delta.content ?? '', logprobs: null, finish_reason: ev.finishReason === 'length' ? 'length' : 'stop' }], { mimo: { stats: statsJson(ev.stats) } }));
       }
     },

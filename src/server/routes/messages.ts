@@ -8,6 +8,7 @@
  * prefill: the reply continues its text (and the response holds only the continuation), as Anthropic does.
  * Source: Anthropic API reference "Messages", "Streaming messages"; issue 5.
  */
+import { anthropicInputUsage } from '../cache-usage.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { checkBlockTypes, ContentBlockStream, contentBlocks, messageId, stopReason, toChatInput, type StreamEvent } from '../anthropic.js';
 import { cancelOnDisconnect, runChoice } from '../choice.js';
@@ -49,7 +50,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
         model: model.name,
         content: contentBlocks(ev.result),
         ...stopReason(ev.finishReason, ev.result, ev.stopString),
-        usage: { input_tokens: inputTokens, output_tokens: ev.stats.generatedTokens },
+        usage: { ...anthropicInputUsage(inputTokens, ev.stats), output_tokens: ev.stats.generatedTokens },
       };
     }
     throw new Error('generation ended without a final chunk');
@@ -61,7 +62,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
     for (const e of list) sse.send(e.data, e.event);
   };
   const blocks = new ContentBlockStream();
-  const message = { id, type: 'message', role: 'assistant', model: model.name, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 0 } };
+  const message = { id, type: 'message', role: 'assistant', model: model.name, content: [], stop_reason: null, stop_sequence: null, usage: { ...anthropicInputUsage(inputTokens, undefined), output_tokens: 0 } };
   sse.send({ type: 'message_start', message }, 'message_start');
   try {
     send(blocks.push(initial));
@@ -70,7 +71,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
       send(blocks.push(ev.delta));
       if (ev.kind === 'token') continue;
       send(blocks.finish());
-      sse.send({ type: 'message_delta', delta: stopReason(ev.finishReason, ev.result, ev.stopString), usage: { output_tokens: ev.stats.generatedTokens } }, 'message_delta');
+      sse.send({ type: 'message_delta', delta: stopReason(ev.finishReason, ev.result, ev.stopString), usage: { ...anthropicInputUsage(inputTokens, ev.stats), output_tokens: ev.stats.generatedTokens } }, 'message_delta');
       sse.send({ type: 'message_stop' }, 'message_stop');
     }
   } catch (e) {

@@ -1,0 +1,28 @@
+/**
+ * The prefix cache of a loaded engine: its generation marker from the tokenizer (`<|im_start|>assistant`) and a
+ * default RAM budget from the machine's memory.
+ */
+import * as os from 'node:os';
+import type { MiMoEngine } from '../engine.js';
+import { PrefixCache } from './prefix-cache.js';
+
+/** Default `--cache-ram`: a quarter of the machine's memory, at most 8 GiB. */
+export function defaultCacheRamBytes(): number {
+  return Math.min(8 * 2 ** 30, Math.floor(os.totalmem() / 4));
+}
+
+/**
+ * @param opts.ramBytes budget in bytes (default {@link defaultCacheRamBytes}); opts.checkpointEvery snapshot interval
+ *   in tokens (default 512); opts.pageSize positions per page (default 64)
+ * @throws RangeError for a negative budget or a non-integer interval
+ */
+export function newPrefixCache(engine: Pick<MiMoEngine, 'model' | 'tokenizer'>, opts: { ramBytes?: number; checkpointEvery?: number; pageSize?: number } = {}): PrefixCache {
+  const tok = engine.tokenizer;
+  let marker: number[] | null = null;
+  if (tok) {
+    const ids = tok.encode('<|im_start|>assistant');
+    // Only when `<|im_start|>` is a special token of this vocabulary (one id), as in MiMo's tokenizer.
+    if (ids.length >= 2 && tok.encode('<|im_start|>').length === 1) marker = ids;
+  }
+  return new PrefixCache(engine.model, { ramBytes: opts.ramBytes ?? defaultCacheRamBytes(), checkpointEvery: opts.checkpointEvery ?? 512, pageSize: opts.pageSize ?? 64, generationMarker: marker });
+}
