@@ -17,6 +17,8 @@ import type { LoadReport } from '../model/mimo-v2/weights.js';
 import { MiMoTokenizer, type ChatMessage, type ChatTool } from '../tokenizer/tokenizer.js';
 import { Generator, type GenerateOptions, type StreamChunk } from './generate.js';
 import { libraryError, parseResult, type EngineResult } from './library-result.js';
+import { newPrefixCache } from './prefix-cache/for-engine.js';
+import type { PrefixCache } from './prefix-cache/prefix-cache.js';
 
 export type { EngineResult } from './library-result.js';
 
@@ -31,9 +33,15 @@ export interface EngineLoadOptions {
    * warning is emitted once per process with `process.emitWarning` (type `MimoWarning`), so it is never silent.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Reuse earlier calls' KV through a prefix cache shared by every generate/stream of this engine (output bitwise
+   * unchanged): true for the defaults, or its RAM budget in bytes, snapshot interval in tokens and page size.
+   * Default off.
+   */
+  prefixCache?: boolean | { ramBytes?: number; checkpointEvery?: number; pageSize?: number };
 }
 
-const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning'];
+const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache'];
 /** Warnings already emitted by the default handler (each once per process). */
 const emitted = new Set<string>();
 /** Engines on the native backend not closed yet: the shared thread pool is shrunk when the last one closes. */
@@ -114,7 +122,17 @@ export class MiMoEngine {
       }
     }
     if (backend.name === 'native') openNativeEngines++;
-    return new MiMoEngine(loaded, tokenizer, warning, dir, mapped);
+    const engine = new MiMoEngine(loaded, tokenizer, warning, dir, mapped);
+    const pc = opts.prefixCache;
+    if (pc !== undefined && pc !== false) {
+      if (pc !== true && (pc === null || typeof pc !== 'object')) throw new RequestError('prefixCache', 'must be true, false or { ramBytes, checkpointEvery, pageSize }');
+      try {
+        engine.generator.prefixCache = newPrefixCache(engine, pc === true ? {} : pc);
+      } catch (e) {
+        throw new RequestError('prefixCache', (e as Error).message);
+      }
+    }
+    return engine;
   }
 
   get model(): MiMoModel {
@@ -126,6 +144,11 @@ export class MiMoEngine {
   get report(): LoadReport {
     return this.loaded.report;
   }
+  /** The prefix cache shared by this engine's calls, or null (load option `prefixCache`). */
+  get prefixCache(): PrefixCache | null {
+    return this.generator.prefixCache;
+  }
+
   /** The compute backend in use: 'native' (C++ addon), 'ts' (TypeScript reference) or a custom backend's name. */
   get backend(): string {
     return this.model.backend.name;

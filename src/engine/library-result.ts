@@ -26,6 +26,7 @@ export interface EngineResult extends GenerationResult {
 /** Server parameter name → library option or input field name. */
 const LIBRARY_NAMES: Readonly<Record<string, string>> = {
   max_tokens: 'maxTokens',
+  cache_salt: 'cacheSalt',
   stop_token_ids: 'stopTokenIds',
   top_logprobs: 'logprobs',
   top_k: 'topK',

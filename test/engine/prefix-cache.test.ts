@@ -17,6 +17,7 @@ import type { Backend } from '../../src/kernels/backend.js';
 import type { MiMoModel } from '../../src/model/mimo-v2/model.js';
 import type { GenerateOptions, GenerationStats } from '../../src/engine/sequence.js';
 import { writeSyntheticCheckpoint } from '../helpers/synthetic.js';
+import { MiMoEngine } from '../../src/engine/engine.js';
 import { nativeSkip } from '../helpers/native.js';
 
 const V = 96;
@@ -194,4 +195,21 @@ test('cache_salt isolates entries; cache: false bypasses; reset empties', async 
   assert.equal(s.cache.stats.entries, 0);
   assert.equal((await collect(s.cached.submit(y, { ...gen, cacheSalt: 'tenant-a' }))).stats.cachedTokens, 0, 'reset emptied it');
   assert.throws(() => s.cached.submit(y, { ...gen, cacheSalt: 3 as unknown as string }), /cache_salt/);
+});
+
+test('MiMoEngine shares one prefix cache between its calls (load option prefixCache), output unchanged', async () => {
+  const withCache = MiMoEngine.load(dir, { backend: referenceBackend, prefixCache: { pageSize: 8, checkpointEvery: 16 } });
+  const without = MiMoEngine.load(dir, { backend: referenceBackend });
+  assert.equal(without.prefixCache, null);
+  const gen = { temperature: 0, maxTokens: 5, stopTokenIds: [] };
+  const first = ids(40, 2);
+  const a1 = await withCache.generate({ promptIds: first }, gen);
+  assert.equal(a1.stats.cachedTokens, 0);
+  const second = [...first, ...a1.tokenIds, 7, 8, 9];
+  const a2 = await withCache.generate({ promptIds: second }, gen);
+  const b2 = await without.generate({ promptIds: second }, gen);
+  assert.deepEqual(a2.tokenIds, b2.tokenIds);
+  assert.ok(a2.stats.cachedTokens! >= first.length, `reused ${a2.stats.cachedTokens} of ${second.length}`);
+  assert.equal(a2.stats.prefilledTokens, second.length - a2.stats.cachedTokens!);
+  assert.throws(() => MiMoEngine.load(dir, { backend: referenceBackend, prefixCache: { ramBytes: -1 } }), /prefixCache/);
 });
