@@ -38,7 +38,7 @@ export interface EngineLoadOptions {
    * unchanged): true for the defaults, or its RAM budget in bytes, snapshot interval in tokens and page size.
    * Default off.
    */
-  prefixCache?: boolean | { ramBytes?: number; checkpointEvery?: number; pageSize?: number };
+  prefixCache?: boolean | { ramBytes?: number; checkpointEvery?: number; pageSize?: number; dir?: string; diskBytes?: number };
 }
 
 const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache'];
@@ -127,7 +127,7 @@ export class MiMoEngine {
     if (pc !== undefined && pc !== false) {
       if (pc !== true && (pc === null || typeof pc !== 'object')) throw new RequestError('prefixCache', 'must be true, false or { ramBytes, checkpointEvery, pageSize }');
       try {
-        engine.generator.prefixCache = newPrefixCache(engine, pc === true ? {} : pc);
+        engine.generator.prefixCache = newPrefixCache(engine, pc === true ? {} : { ...pc, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
       } catch (e) {
         throw new RequestError('prefixCache', (e as Error).message);
       }
@@ -162,6 +162,7 @@ export class MiMoEngine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.generator.prefixCache?.flushToDisk();
     if (this.backend !== 'native') return;
     const addon = loadNativeAddon();
     for (const b of this.mapped.splice(0)) addon.unmapFile(b);

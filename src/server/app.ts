@@ -86,6 +86,10 @@ export interface ServerOptions extends RouterOptions {
   cacheRamBytes?: number;
   /** A prefix-cache snapshot every this many tokens inside long prompts and generations (default 512). */
   cacheCheckpointEvery?: number;
+  /** Disk tier of the prefix cache (`--cache-dir`): evicted entries and, at close, every entry are written there. */
+  cacheDir?: string;
+  /** The disk tier's budget in bytes (default 16 GiB). */
+  cacheDiskBytes?: number;
   /** Load warnings (backend fallback), as MiMoEngine.load's onWarning; default: one process warning. */
   onWarning?: (message: string) => void;
 }
@@ -125,7 +129,12 @@ export async function createServer(opts: ServerOptions): Promise<MimoServer> {
     unknownToolCalls: opts.unknownToolCalls ?? 'text',
     defaultMaxTokens: opts.defaultMaxTokens ?? 4096,
     prefillChunk: opts.prefillChunk ?? 256,
-    prefixCache: opts.prefixCache === false ? null : { ramBytes: opts.cacheRamBytes ?? defaultCacheRamBytes(), checkpointEvery: opts.cacheCheckpointEvery ?? 512 },
+    prefixCache: opts.prefixCache === false ? null : {
+            ramBytes: opts.cacheRamBytes ?? defaultCacheRamBytes(),
+            checkpointEvery: opts.cacheCheckpointEvery ?? 512,
+            ...(opts.cacheDir !== undefined ? { dir: opts.cacheDir, diskBytes: opts.cacheDiskBytes } : {}),
+            ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+          },
   });
   ctx.locals.set(name, local);
   metrics.watch(name, () => local.scheduler.state);
@@ -265,6 +274,8 @@ async function buildServer(ctx: ServerContext, opts: RouterOptions): Promise<Mim
       for (const m of ctx.locals.values()) m.scheduler.failAll(new ServiceUnavailableError('the server is shutting down; this request was cut off before it finished — retry it'));
       await app.close();
       for (const m of ctx.locals.values()) await m.encoder?.close();
+      // Every prefix-cache entry goes to the disk tier, so a restart resumes without prefilling again.
+      for (const m of ctx.locals.values()) m.prefixCache?.flushToDisk();
     },
   };
 }

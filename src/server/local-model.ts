@@ -38,7 +38,7 @@ export interface LocalModelOptions {
   /** Prompt tokens per prefill chunk (and most prompt tokens per step). */
   prefillChunk: number;
   /** The prefix cache's RAM budget and checkpoint interval, or null for none (`--no-prefix-cache`). */
-  prefixCache?: { ramBytes: number; checkpointEvery: number } | null;
+  prefixCache?: { ramBytes: number; checkpointEvery: number; dir?: string; diskBytes?: number; onWarning?: (message: string) => void } | null;
 }
 
 /** A chat request after the template: what to generate from and how to read the output. */

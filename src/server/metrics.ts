@@ -61,6 +61,10 @@ export class ServerMetrics {
     perCache('mimo_prefix_cache_snapshot_bytes', 'Bytes of sliding-window snapshots in the prefix cache', (s) => s.snapshotBytes);
     perCache('mimo_prefix_cache_entries', 'Snapshots (reusable prefixes) in the prefix cache', (s) => s.entries);
     perCache('mimo_prefix_cache_pages', 'Full-attention pages in the prefix cache', (s) => s.pages);
+    perCache('mimo_prefix_cache_disk_bytes', 'Bytes of prefix-cache files in --cache-dir', (s) => s.diskBytes);
+    perCache('mimo_prefix_cache_disk_entries', 'Prefix-cache files in --cache-dir', (s) => s.diskEntries);
+    perCache('mimo_prefix_cache_disk_reads_total', 'Prefix-cache entries read back from --cache-dir', (s) => s.diskReads);
+    perCache('mimo_prefix_cache_disk_writes_total', 'Prefix-cache entries written to --cache-dir', (s) => s.diskWrites);
     perCache('mimo_prefix_cache_evictions_total', 'Snapshots evicted from RAM to stay under --cache-ram', (s) => s.evictions);
     new Gauge({
       name: 'mimo_spec_decode_acceptance_length',

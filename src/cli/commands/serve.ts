@@ -38,6 +38,8 @@ interface ServeFlags {
   prefixCache: boolean;
   cacheRam?: number;
   cacheCheckpointEvery: number;
+  cacheDir?: string;
+  cacheDisk?: number;
 }
 
 /** `--model none`: no local model, upstreams only. */
@@ -69,6 +71,8 @@ export function registerServe(program: Command): void {
     .option('--no-prefix-cache', 'prefill every prompt from scratch (no reuse of earlier requests\' KV)')
     .option('--cache-ram <size>', 'prefix-cache RAM budget, e.g. 4gb (default: a quarter of the memory, at most 8gb)', parseSizeOption)
     .option('--cache-checkpoint-every <n>', 'prefix-cache snapshot every N tokens inside long prompts and generations (0 = none)', parseIntOption(0), 512)
+    .option('--cache-dir <dir>', 'prefix-cache disk tier: evicted entries and, on shutdown, all entries are kept here, so a restart resumes without re-prefill')
+    .option('--cache-disk <size>', 'most bytes of prefix-cache files in --cache-dir (default 16gb)', parseSizeOption)
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
@@ -103,6 +107,7 @@ export function registerServe(program: Command): void {
           prefixCache: flags.prefixCache,
           ...(flags.cacheRam !== undefined ? { cacheRamBytes: flags.cacheRam } : {}),
           cacheCheckpointEvery: flags.cacheCheckpointEvery,
+          ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir, cacheDiskBytes: flags.cacheDisk } : {}),
           onWarning: (w) => log(`mimo serve: warning: ${w}`),
         });
         if (!withModel.engine.tokenizer) log(`mimo serve: warning: ${dir} has no tokenizer.json — chat requests will be refused; /v1/completions takes token-id prompts only`);

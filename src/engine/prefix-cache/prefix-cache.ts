@@ -58,6 +58,35 @@ export interface Snapshot {
   readonly sizeBytes: number;
 }
 
+/** Where a new snapshot's rows come from (a sequence's KV cache, or a file of the disk tier). */
+export interface EntrySource {
+  /** Full-attention layer f's rows of positions from … to−1. */
+  fullRows(f: number, from: number, to: number): KvRows;
+  /** Per sliding-window layer, rows of positions p − min(p, W − 1) … p−1. */
+  swa(): KvRows[];
+  /** Trunk hidden rows `[min(p, hiddenRows), D]` of the last positions. */
+  hidden: Float32Array;
+}
+
+/** A self-contained entry: every full-attention row of positions 0 … p−1, as the disk tier stores it. */
+export interface StoredEntry {
+  salt: string;
+  tokens: number[];
+  /** Per full-attention layer, rows 0 … p−1. */
+  full: KvRows[];
+  swa: KvRows[];
+  hidden: Float32Array;
+}
+
+/** The disk tier as the RAM cache uses it (see disk-tier.ts). */
+export interface DiskStore {
+  /** Write an entry (atomically); false when it could not be written (a warning was given). */
+  write(e: StoredEntry): boolean;
+  /** The longest stored prefix of ids with this salt, of at most maxP and more than minP tokens, read and checked. */
+  find(salt: string, ids: readonly number[], minP: number, maxP: number): StoredEntry | null;
+  readonly stats: { bytes: number; entries: number; reads: number; writes: number; ignored: number };
+}
+
 export interface PrefixCacheOptions {
   /** Most bytes of pages + snapshots held in RAM (least recently used evicted first). */
   ramBytes: number;
@@ -74,6 +103,12 @@ export interface PrefixCacheOptions {
 
 /** Counters of a prefix cache (for /metrics and tests). */
 export interface PrefixCacheStats {
+  /** Entries read back from the disk tier into RAM. */
+  diskHits: number;
+  diskBytes: number;
+  diskEntries: number;
+  diskReads: number;
+  diskWrites: number;
   hitTokens: number;
   missTokens: number;
   ramBytes: number;
@@ -109,6 +144,9 @@ export class PrefixCache {
   private missTokens = 0;
   private evictions = 0;
   private readonly fullLayers: number[];
+  /** The disk tier, when `--cache-dir` is given. */
+  disk: DiskStore | null = null;
+  private diskHits = 0;
   private readonly swaLayers: number[];
   /** Hidden rows a snapshot keeps: W + MTP layers + 2 (what the proposer may read after a restore). */
   readonly hiddenRows: number;
@@ -168,10 +206,11 @@ export class PrefixCache {
   /**
    * The longest cached prefix of `ids` shorter than `maxP + 1` positions with the same salt, restored into an
    * empty `cache` (full layers from the pages and the snapshot's tail, sliding-window layers from the snapshot).
-   * Counts hit and miss tokens against `ids.length`.
+   * Counts hit and miss tokens against `ids.length`. With a disk tier, a longer prefix stored on disk is read back
+   * into RAM first (`fromDisk` marks that second look).
    * @returns what was restored, or null on a miss (the cache is left empty)
    */
-  restore(salt: string, ids: readonly number[], maxP: number, cache: ModelKVCache): Restored | null {
+  restore(salt: string, ids: readonly number[], maxP: number, cache: ModelKVCache, fromDisk = false): Restored | null {
     const S = this.pageSize;
     let node = this.root(salt);
     const path: Page[] = [];
@@ -190,6 +229,13 @@ export class PrefixCache {
       path.push(next);
       node = next;
     }
+    if (this.disk && !fromDisk) {
+      const e = this.disk.find(salt, ids, best?.p ?? 0, maxP);
+      if (e && this.insertEntry(e)) {
+        this.diskHits++;
+        return this.restore(salt, ids, maxP, cache, true);
+      }
+    }
     if (!best) {
       this.missTokens += ids.length;
       return null;
@@ -207,6 +253,18 @@ export class PrefixCache {
     this.hitTokens += snap.p;
     this.missTokens += ids.length - snap.p;
     return { p: snap.p, hidden };
+  }
+
+  /** Put a disk entry back into RAM. @returns true when it is held */
+  private insertEntry(e: StoredEntry): boolean {
+    const rows = (f: number, from: number, to: number): KvRows => {
+      const a = this.model.config.layers[this.fullLayers[f]!]!.attention;
+      const kr = a.numKvHeads * a.headDim;
+      const vr = a.numKvHeads * a.vHeadDim;
+      const r = e.full[f]!;
+      return { keys: r.keys.slice(from * kr, to * kr), values: r.values.slice(from * vr, to * vr) };
+    };
+    return this.insertFrom(e.salt, e.tokens, { fullRows: rows, swa: () => e.swa, hidden: e.hidden });
   }
 
   /** True when a snapshot at exactly `ids` (all of them) is held for this salt. */
@@ -232,7 +290,6 @@ export class PrefixCache {
   insert(salt: string, ids: readonly number[], cache: ModelKVCache, hiddenAt: (q: number) => Float32Array | undefined): boolean {
     const p = ids.length;
     if (p === 0 || cache.length !== p || this.ramBytes === 0) return false;
-    const S = this.pageSize;
     const W = this.model.config.slidingWindow;
     const D = this.model.config.hiddenSize;
     const nSwa = Math.min(p, W - 1); // a query at p or later sees positions ≥ p − W + 1 only
@@ -244,13 +301,29 @@ export class PrefixCache {
       if (!h) return false;
       hidden.set(h, i * D);
     }
+    return this.insertFrom(salt, ids, {
+      fullRows: (f, from, to) => cache.layers[this.fullLayers[f]!]!.copyRows(from, to),
+      swa: () => this.swaLayers.map((li) => cache.layers[li]!.copyRows(p - nSwa, p)),
+      hidden,
+    });
+  }
+
+  /**
+   * Add a snapshot at p = ids.length from `src`: full-attention rows by layer and position range, the
+   * sliding-window rows of positions p − min(p, W − 1) … p−1, the last min(p, hiddenRows) hidden rows.
+   * @returns true when the snapshot is held afterwards
+   */
+  insertFrom(salt: string, ids: readonly number[], src: EntrySource): boolean {
+    const p = ids.length;
+    if (p === 0 || this.ramBytes === 0) return false;
+    const S = this.pageSize;
     let node = this.root(salt);
     const whole = Math.floor(p / S);
     for (let b = 0; b < whole; b++) {
       const k = key(ids.slice(b * S, (b + 1) * S));
       let next = node.children.get(k);
       if (!next) {
-        const kv = this.fullLayers.map((li) => cache.layers[li]!.copyRows(b * S, (b + 1) * S));
+        const kv = this.fullLayers.map((_, f) => src.fullRows(f, b * S, (b + 1) * S));
         next = { parent: node, tokens: ids.slice(b * S, (b + 1) * S), depth: b, kv, children: new Map(), snapshots: new Map(), salt, sizeBytes: kvBytes(kv) };
         node.children.set(k, next);
         this.pageCount++;
@@ -264,18 +337,37 @@ export class PrefixCache {
     const existing = node.snapshots.get(tk);
     if (existing) {
       this.touch(existing);
-      this.prune(node);
       return true;
     }
-    const tailKv = this.fullLayers.map((li) => cache.layers[li]!.copyRows(whole * S, p));
-    const swa = this.swaLayers.map((li) => cache.layers[li]!.copyRows(p - nSwa, p));
-    const snap: Snapshot = { page: node, tail, p, tailKv, swa, hidden, sizeBytes: kvBytes(tailKv) + kvBytes(swa) + hidden.byteLength };
+    const tailKv = this.fullLayers.map((_, f) => src.fullRows(f, whole * S, p));
+    const swa = src.swa();
+    const snap: Snapshot = { page: node, tail, p, tailKv, swa, hidden: src.hidden, sizeBytes: kvBytes(tailKv) + kvBytes(swa) + src.hidden.byteLength };
     node.snapshots.set(tk, snap);
     this.lru.add(snap);
     this.snapshotBytes += snap.sizeBytes;
     this.bytes += snap.sizeBytes;
-    this.evictToBudget();
+    this.evictToBudget(snap);
     return node.snapshots.get(tk) === snap;
+  }
+
+  /** Token ids 0 … p−1 of a snapshot. */
+  tokensOf(s: Snapshot): number[] {
+    const pages: Page[] = [];
+    for (let n: Page | null = s.page; n && n.parent; n = n.parent) pages.unshift(n);
+    return [...pages.flatMap((pg) => pg.tokens), ...s.tail];
+  }
+
+  /** A snapshot as one self-contained entry (every full-attention row 0 … p−1), for the disk tier. */
+  entryOf(s: Snapshot): StoredEntry {
+    const pages: Page[] = [];
+    for (let n: Page | null = s.page; n && n.parent; n = n.parent) pages.unshift(n);
+    const full = this.fullLayers.map((_, f) => concatRows([...pages.map((pg) => pg.kv[f]!), s.tailKv[f]!]));
+    return { salt: s.page.salt, tokens: this.tokensOf(s), full, swa: s.swa, hidden: s.hidden };
+  }
+
+  /** Every snapshot held in RAM, least recently used first. */
+  snapshots(): Snapshot[] {
+    return [...this.lru];
   }
 
   private touch(s: Snapshot): void {
@@ -283,12 +375,23 @@ export class PrefixCache {
     this.lru.add(s);
   }
 
-  private evictToBudget(): void {
+  /** Evict least-recently-used snapshots (to the disk tier when there is one) until under budget. */
+  private evictToBudget(newest: Snapshot): void {
     while (this.bytes > this.ramBytes && this.lru.size > 0) {
       const oldest = this.lru.values().next().value as Snapshot;
+      // A snapshot bigger than the whole budget goes straight to disk.
+      if (this.disk && (oldest !== newest || this.lru.size === 1)) this.disk.write(this.entryOf(oldest));
       this.drop(oldest);
       this.evictions++;
     }
+  }
+
+  /** Write every entry held in RAM to the disk tier (shutdown). @returns entries written or already there */
+  flushToDisk(): number {
+    if (!this.disk) return 0;
+    let n = 0;
+    for (const s of this.lru) if (this.disk.write(this.entryOf(s))) n++;
+    return n;
   }
 
   private drop(s: Snapshot): void {
@@ -318,7 +421,8 @@ export class PrefixCache {
   }
 
   get stats(): PrefixCacheStats {
-    return { hitTokens: this.hitTokens, missTokens: this.missTokens, ramBytes: this.bytes, pages: this.pageCount, entries: this.lru.size, evictions: this.evictions, pageBytes: this.pageBytes, snapshotBytes: this.snapshotBytes };
+    const d = this.disk?.stats;
+    return { diskBytes: d?.bytes ?? 0, diskEntries: d?.entries ?? 0, diskReads: d?.reads ?? 0, diskWrites: d?.writes ?? 0, diskHits: this.diskHits, hitTokens: this.hitTokens, missTokens: this.missTokens, ramBytes: this.bytes, pages: this.pageCount, entries: this.lru.size, evictions: this.evictions, pageBytes: this.pageBytes, snapshotBytes: this.snapshotBytes };
   }
 
   /** Bytes a full-size sliding-window cache would take for `positions` (every SWA layer keeping them all). */
@@ -330,6 +434,26 @@ export class PrefixCache {
     }
     return s;
   }
+}
+
+function concatRows(parts: readonly KvRows[]): KvRows {
+  let nk = 0;
+  let nv = 0;
+  for (const p of parts) {
+    nk += p.keys.length;
+    nv += p.values.length;
+  }
+  const keys = new Float32Array(nk);
+  const values = new Float32Array(nv);
+  nk = 0;
+  nv = 0;
+  for (const p of parts) {
+    keys.set(p.keys, nk);
+    values.set(p.values, nv);
+    nk += p.keys.length;
+    nv += p.values.length;
+  }
+  return { keys, values };
 }
 
 function kvBytes(rows: readonly KvRows[]): number {
