@@ -7,6 +7,7 @@
 // result equals the per-expert composition for any thread count.
 #include "moe.h"
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -30,8 +31,9 @@ int rowsPerTask(int total, int threads) {
 }
 
 // y[t, r0 .. r1) = x[t] · W[r0 .. r1)ᵀ for t < n, with the row kernel.
-inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1) {
-  const MatmulArgs a{x, n, y, w};
+inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1, const uint16_t* xs = nullptr) {
+  MatmulArgs a{x, n, y, w};
+  a.xs = xs;
   k.matmulRows(a, r0, r1);
 }
 
@@ -68,6 +70,7 @@ const float* gatherRows(const float* x, int D, const MoeExpert& e, float* dst) {
 struct Batch {
   int j;  // index into the experts
   const float* xe;
+  const uint16_t* xs;  // xe split for the gate and up weights (KernelTable::splitX), or null
   float* g;
   float* u;
   float* ye;
@@ -120,7 +123,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
     if (!fused[j]) continue;
     const MoeExpert& e = ex[j];
     const size_t n = e.n, I = e.gate.rows;
-    Batch b{j, nullptr, nullptr, nullptr, nullptr};
+    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr};
     b.xe = gatherRows(x, D, e, p);
     p += n * D;
     b.g = p;
@@ -134,6 +137,28 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
     work += 3 * n * I * D;
   }
   const int maxThreads = work < kParallelMin ? 1 : 0;
+
+  // Levels whose row kernel works on split x: split every expert's input once here, not once per piece.
+  static thread_local std::vector<uint16_t> xsStore;
+  if (k.splitWords) {
+    size_t words = 0;
+    for (const Batch& b : batches) {
+      const MoeExpert& e = ex[b.j];
+      const size_t w = k.splitWords(e.gate, e.n);
+      if (w > 0 && w == k.splitWords(e.up, e.n) && e.gate.dtype == e.up.dtype) words += w + 32;
+    }
+    if (xsStore.size() < words) xsStore.resize(words);
+    uint16_t* q = xsStore.data();
+    for (Batch& b : batches) {
+      const MoeExpert& e = ex[b.j];
+      const size_t w = k.splitWords(e.gate, e.n);
+      if (!(w > 0 && w == k.splitWords(e.up, e.n) && e.gate.dtype == e.up.dtype)) continue;
+      while (reinterpret_cast<uintptr_t>(q) & 63) q++;
+      k.splitX(e.gate, b.xe, e.n, q);
+      b.xs = q;
+      q += w;
+    }
+  }
 
   if (!batches.empty()) {
     // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
@@ -149,8 +174,8 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
           const Batch& b = batches[pc.b];
           const MoeExpert& e = ex[b.j];
           const int I = e.gate.rows;
-          rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1);
-          rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1);
+          rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1, b.xs);
+          rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1, b.xs);
           for (int t = 0; t < e.n; t++) {
             float* g = b.g + static_cast<size_t>(t) * I + pc.r0;
             k.swiglu(g, g, b.u + static_cast<size_t>(t) * I + pc.r0, pc.r1 - pc.r0);
