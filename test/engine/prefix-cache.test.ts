@@ -123,8 +123,8 @@ for (const b of backends) {
     });
   }
 
-  test(`prefill chunks of 40 rows, above the native kernels' row-invariant 12 today: cached == uncached (${b.name})`, { skip: b.skip }, async () => {
-    // A hit changes where chunks start, so this needs kernels whose rows do not depend on the call's row count.
+  test(`prefill chunks of 40 rows (hits move where chunks start): cached == uncached (${b.name})`, { skip: b.skip }, async () => {
+    // A hit changes where chunks start: this needs kernels whose rows do not depend on the call's row count.
     for (const mtp of [0, 2]) await conversations(setup(b.make(), { chunk: 40 }), 2, 3, { temperature: 0, maxTokens: 6, stopTokenIds: [], logprobs: 0, mtp });
   });
 
