@@ -103,3 +103,24 @@ test('/metrics counts prefix-cache hits; cache_salt isolates; /v1/cache/reset ne
   assert.equal(await metric('mimo_prefix_cache_ram_bytes'), 0);
   assert.equal((await chat(cached, more, { cache_salt: 'a' })).usage.prompt_tokens_details.cached_tokens, 0, 'reset emptied the cache');
 });
+
+test('a server restarted on the same --cache-dir resumes the conversation from disk', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-serve-cache-'));
+  const history: Msg[] = [{ role: 'system', content: 'Resume me later. '.repeat(10) }, { role: 'user', content: 'first question' }];
+  const first = await startServer({ backend: 'ts', apiKey: KEY, cacheDir });
+  const a = await chat(first, history, { chat_template_kwargs: { enable_thinking: false } });
+  await first.close(); // writes every entry to the directory
+  history.push({ role: 'assistant', content: a.message.content }, { role: 'user', content: 'second question' });
+  const second = await startServer({ backend: 'ts', apiKey: KEY, cacheDir });
+  try {
+    const [b, c] = await Promise.all([chat(second, history, { chat_template_kwargs: { enable_thinking: false } }), chat(plain, history, { chat_template_kwargs: { enable_thinking: false } })]);
+    assert.deepEqual(b.message, c.message);
+    assert.deepEqual(b.logprobs, c.logprobs, 'bitwise after the restart');
+    assert.ok(b.usage.prompt_tokens_details.cached_tokens > 0, 'restored from disk');
+  } finally {
+    await second.close();
+  }
+});
