@@ -38,7 +38,7 @@ export function paintFinalStats(reply, outcome) {
   const s = reply.serverStats;
   const parts = [];
   if (s) {
-    parts.push(`Server: TTFT ${fmtMs(s.ttft_s)}`, `decode ${fmtRate(s.decode_tokens_per_s)} tokens/s`, `prompt ${s.prompt_tokens} tokens`, `generated ${s.generated_tokens}`);
+    parts.push(`Server: TTFT ${fmtMs(s.ttft_s)}`, `decode ${fmtRate(s.decode_tokens_per_s)} tokens/s`, `prompt ${s.prompt_tokens} tokens (${s.cached_tokens ?? 0} cached)`, `generated ${s.generated_tokens}`);
     if (reply.info && reply.info.mtp > 0) {
       parts.push(`MTP acceptance length ${s.acceptance_length.toFixed(2)} (${s.drafts_accepted}/${s.drafts_proposed} drafts accepted)`);
       el.statMtp.textContent = s.acceptance_length.toFixed(2);
@@ -53,6 +53,7 @@ export function paintFinalStats(reply, outcome) {
     outcome === 'stopped' ? 'Stopped.' : outcome === 'error' ? 'The request failed.' : '';
   const foot = [];
   if (reply.tFirst) foot.push(`${reply.tokens.length} tokens`, `TTFT ${el.statTtft.textContent}`, `${el.statTps.textContent} tokens/s`);
+  if (s && s.cached_tokens !== undefined) foot.push(`${s.cached_tokens}/${s.prompt_tokens} prompt tokens cached`);
   if (s && reply.info && reply.info.mtp > 0) foot.push(`MTP acceptance ${s.acceptance_length.toFixed(2)}`);
   if (reply.finishReason) foot.push(`finish: ${reply.finishReason}`);
   if (outcome === 'stopped') foot.push('stopped');

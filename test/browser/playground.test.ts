@@ -197,7 +197,7 @@ test('playground: streams replies, shows speed figures and a heat map equal to t
     assert.match((await page.textContent('#stat-ttft')) ?? '', /^\d+(\.\d+)? m?s$/, 'TTFT measured in the browser');
     assert.match((await page.textContent('#stat-tps')) ?? '', /^\d+(\.\d+)?$/, 'tokens/s measured in the browser');
     const promptTokens = server.engine.encode({ messages: first.body.messages, enableThinking: false }).length;
-    assert.match((await page.textContent('#server-stats')) ?? '', new RegExp(`^Server: TTFT .+ · decode .+ tokens/s · prompt ${promptTokens} tokens · generated ${n}$`), 'server figures at the end');
+    assert.match((await page.textContent('#server-stats')) ?? '', new RegExp(`^Server: TTFT .+ · decode .+ tokens/s · prompt ${promptTokens} tokens \\(\\d+ cached\\) · generated ${n}$`), 'server figures at the end');
     assert.equal(await page.isHidden('#stat-mtp-box'), true, 'no MTP figure when the server runs without MTP');
 
     const last = first.spans[first.spans.length - 1]!;
