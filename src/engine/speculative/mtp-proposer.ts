@@ -27,7 +27,9 @@ export class MtpProposer {
   /**
    * @param numDraft drafts per step, 1 … number of MTP layers
    * @param tokenOffset test-only miswiring: feed token x_{p+k+1+tokenOffset} (0 = correct)
-   * @throws ShapeError when numDraft is out of range or not below the sliding window
+   * Any window works: the caches' rings hold window + numDraft + 1 rows, so rejected drafts are trimmed without
+   * losing a key a later query sees, even when the window is smaller than the drafts.
+   * @throws ShapeError when numDraft is out of range
    */
   constructor(
     readonly model: MiMoModel,
@@ -37,7 +39,6 @@ export class MtpProposer {
   ) {
     const K = model.numMtpLayers;
     if (!Number.isInteger(numDraft) || numDraft < 1 || numDraft > K) throw new ShapeError(`MTP drafts must be 1…${K} (the checkpoint's MTP layers), got ${numDraft}`);
-    if (numDraft + 1 >= model.config.slidingWindow) throw new ShapeError(`MTP drafts (${numDraft}) must be below the sliding window ${model.config.slidingWindow} − 1`);
     this.validRows = new Array<number>(numDraft).fill(0);
   }
 
