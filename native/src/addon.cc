@@ -337,7 +337,8 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attention(out, q, k, v, start, T, Hq, Hkv, Dqk, Dv, window, sinks, pastKeys, pastValues, pastRows)
+// attention(out, q, k, v, start, T, Hq, Hkv, Dqk, Dv, window, sinks, pastKeys, pastValues, pastRows); pastKeys and
+// pastValues are both Float32Array or both Uint16Array (BF16 bits, a --kv-dtype bf16 cache).
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const char* op = "attention";
@@ -356,8 +357,18 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   a.window = a.hasWindow ? intArg(info, 10, op, "window", 0, int64_t(1) << 52) : 0;
   Span<float> sinks{nullptr, 0};
   if (!isNullish(info[11])) sinks = f32Arg(info, 11, op, "sinks");
-  const Span<float> pk = f32Arg(info, 12, op, "pastKeys");
-  const Span<float> pv = f32Arg(info, 13, op, "pastValues");
+  const bool bf16 = info[12].IsTypedArray() && info[12].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  Span<float> pk{nullptr, 0}, pv{nullptr, 0};
+  Span<uint16_t> pk16{nullptr, 0}, pv16{nullptr, 0};
+  if (bf16) {
+    pk16 = typedArg<uint16_t>(info, 12, napi_uint16_array, op, "pastKeys", "Uint16Array");
+    pv16 = typedArg<uint16_t>(info, 13, napi_uint16_array, op, "pastValues", "Uint16Array (as pastKeys)");
+    pk.length = pk16.length;
+    pv.length = pv16.length;
+  } else {
+    pk = f32Arg(info, 12, op, "pastKeys");
+    pv = f32Arg(info, 13, op, "pastValues");
+  }
   a.pastRows = intArg(info, 14, op, "pastRows", 0, int64_t(1) << 52);
   if (a.Hq % a.Hkv != 0)
     throwRange(env, "attention: numHeads " + std::to_string(a.Hq) + " is not a multiple of numKvHeads " + std::to_string(a.Hkv));
@@ -383,6 +394,8 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   a.v = v.data;
   a.pastKeys = pk.data;
   a.pastValues = pv.data;
+  a.pastKeysBf16 = pk16.data;
+  a.pastValuesBf16 = pv16.data;
   a.out = out.data;
   mimo::attention(a);
   return env.Undefined();

@@ -37,8 +37,9 @@ void attention(const AttentionArgs& a) {
       int count;
       const float* k;
       const float* v;
+      bool packed;  // rows are Dqk / Dv apart (widened BF16) instead of a cache row apart
     };
-    static thread_local std::vector<float> scores, acc, denom;
+    static thread_local std::vector<float> scores, acc, denom, past16;
     static thread_local std::vector<Run> runs;
     const int slice = id % slices;
     const int kvh = (id / slices) % a.Hkv;
@@ -55,21 +56,46 @@ void attention(const AttentionArgs& a) {
     // the chunk's own rows; runs are cut at kBlock keys so one block of keys stays in L2 while every head reads it.
     constexpr int kBlock = 256;
     runs.clear();
-    for (int64_t j = first, pastEnd = std::min(i + 1, a.start); j < pastEnd;) {
+    const bool bf16 = a.pastKeysBf16 != nullptr;
+    if (bf16) {
+      // BF16 cache: this KV head's visible past rows widened to f32 (exact: the bits are the upper half) into a
+      // per-thread buffer laid out as the f32 cache would be, so the same score / weighted-sum kernels run on them.
+      const int64_t pastEnd = std::min(i + 1, a.start);
+      const int64_t np = std::max<int64_t>(0, pastEnd - first);
+      const size_t need = static_cast<size_t>(np) * (a.Dqk + a.Dv);
+      if (past16.size() < need) past16.resize(need);
+      float* pk = past16.data();
+      float* pv = pk + np * a.Dqk;
+      for (int64_t j = first; j < pastEnd; j++) {
+        const int64_t row = j % a.pastRows;
+        const uint16_t* ks = a.pastKeysBf16 + (row * a.Hkv + kvh) * a.Dqk;
+        const uint16_t* vs = a.pastValuesBf16 + (row * a.Hkv + kvh) * a.Dv;
+        uint32_t* kd = reinterpret_cast<uint32_t*>(pk + (j - first) * a.Dqk);
+        uint32_t* vd = reinterpret_cast<uint32_t*>(pv + (j - first) * a.Dv);
+        for (int d = 0; d < a.Dqk; d++) kd[d] = static_cast<uint32_t>(ks[d]) << 16;
+        for (int d = 0; d < a.Dv; d++) vd[d] = static_cast<uint32_t>(vs[d]) << 16;
+      }
+      for (int64_t j = first; j < pastEnd;) {
+        const int cnt = static_cast<int>(std::min<int64_t>(pastEnd - j, kBlock));
+        runs.push_back({j, cnt, pk + (j - first) * a.Dqk, pv + (j - first) * a.Dv, true});
+        j += cnt;
+      }
+    }
+    for (int64_t j = first, pastEnd = std::min(i + 1, a.start); !bf16 && j < pastEnd;) {
       const int64_t row = j % a.pastRows;
       const int cnt = static_cast<int>(std::min<int64_t>({pastEnd - j, a.pastRows - row, kBlock}));
-      runs.push_back({j, cnt, a.pastKeys + (row * a.Hkv + kvh) * a.Dqk, a.pastValues + (row * a.Hkv + kvh) * a.Dv});
+      runs.push_back({j, cnt, a.pastKeys + (row * a.Hkv + kvh) * a.Dqk, a.pastValues + (row * a.Hkv + kvh) * a.Dv, false});
       j += cnt;
     }
     for (int64_t j = std::max(first, a.start); j <= i;) {
       const int cnt = static_cast<int>(std::min<int64_t>(i + 1 - j, kBlock));
-      runs.push_back({j, cnt, a.k + ((j - a.start) * a.Hkv + kvh) * a.Dqk, a.v + ((j - a.start) * a.Hkv + kvh) * a.Dv});
+      runs.push_back({j, cnt, a.k + ((j - a.start) * a.Hkv + kvh) * a.Dqk, a.v + ((j - a.start) * a.Hkv + kvh) * a.Dv, false});
       j += cnt;
     }
     const float* q0 = a.q + (static_cast<int64_t>(t) * a.Hq + h0) * a.Dqk;
     for (const Run& run : runs)
       for (int hh = 0; hh < nh; hh++)
-        kt.scoreRun(q0 + static_cast<int64_t>(hh) * a.Dqk, run.k, strideK, run.count, a.Dqk, scale, scores.data() + hh * n + (run.j0 - first));
+        kt.scoreRun(q0 + static_cast<int64_t>(hh) * a.Dqk, run.k, run.packed ? a.Dqk : strideK, run.count, a.Dqk, scale, scores.data() + hh * n + (run.j0 - first));
     for (int hh = 0; hh < nh; hh++) {
       float* sc = scores.data() + hh * n;
       const float sink = a.sinks ? a.sinks[h0 + hh] : -INFINITY;
@@ -81,7 +107,7 @@ void attention(const AttentionArgs& a) {
     std::fill(acc.begin(), acc.begin() + static_cast<int64_t>(nh) * a.Dv, 0.0f);
     for (const Run& run : runs)
       for (int hh = 0; hh < nh; hh++)
-        kt.weightedSumRun(acc.data() + static_cast<int64_t>(hh) * a.Dv, scores.data() + hh * n + (run.j0 - first), run.v, strideV, run.count, a.Dv);
+        kt.weightedSumRun(acc.data() + static_cast<int64_t>(hh) * a.Dv, scores.data() + hh * n + (run.j0 - first), run.v, run.packed ? a.Dv : strideV, run.count, a.Dv);
     for (int hh = 0; hh < nh; hh++) {
       float* o = a.out + (static_cast<int64_t>(t) * a.Hq + h0 + hh) * a.Dv;
       const float* ac = acc.data() + static_cast<int64_t>(hh) * a.Dv;

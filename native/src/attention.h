@@ -13,8 +13,10 @@ struct AttentionArgs {
   int64_t window;         // visible keys per query including itself (when hasWindow)
   bool hasWindow;         // false: full causal attention
   const float* sinks;     // [Hq] or null
-  const float* pastKeys;  // [pastRows, Hkv, Dqk], position p in row p mod pastRows
+  const float* pastKeys;  // [pastRows, Hkv, Dqk], position p in row p mod pastRows (null when BF16)
   const float* pastValues;
+  const uint16_t* pastKeysBf16;  // the same as BF16 bits (a --kv-dtype bf16 cache), else null
+  const uint16_t* pastValuesBf16;
   int64_t pastRows;
   float* out;  // [T, Hq, Dv]
 };

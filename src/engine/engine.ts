@@ -38,10 +38,12 @@ export interface EngineLoadOptions {
    * unchanged): true for the defaults, or its RAM budget in bytes, snapshot interval in tokens and page size.
    * Default off.
    */
+  /** Storage dtype of the KV cache and the prefix cache's pages: 'f32' (default, exact) or 'bf16' (half the bytes). */
+  kvDtype?: 'f32' | 'bf16';
   prefixCache?: boolean | { ramBytes?: number; checkpointEvery?: number; pageSize?: number; dir?: string; diskBytes?: number };
 }
 
-const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache'];
+const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache', 'kvDtype'];
 /** Warnings already emitted by the default handler (each once per process). */
 const emitted = new Set<string>();
 /** Engines on the native backend not closed yet: the shared thread pool is shrunk when the last one closes. */
@@ -123,6 +125,10 @@ export class MiMoEngine {
     }
     if (backend.name === 'native') openNativeEngines++;
     const engine = new MiMoEngine(loaded, tokenizer, warning, dir, mapped);
+    if (opts.kvDtype !== undefined) {
+      if (opts.kvDtype !== 'f32' && opts.kvDtype !== 'bf16') throw new RequestError('kvDtype', `must be 'f32' or 'bf16', got ${JSON.stringify(opts.kvDtype)}`);
+      engine.model.kvDtype = opts.kvDtype;
+    }
     const pc = opts.prefixCache;
     if (pc !== undefined && pc !== false) {
       if (pc !== true && (pc === null || typeof pc !== 'object')) throw new RequestError('prefixCache', 'must be true, false or { ramBytes, checkpointEvery, pageSize }');

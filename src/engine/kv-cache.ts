@@ -5,6 +5,17 @@
  * later queries still see). Keys are stored after RoPE, values after `attention_value_scale`. Source: spec §3.7.
  */
 import { ShapeError } from '../errors.js';
+import { numberToBf16Bits } from '../tensor/dtype.js';
+
+/** Storage dtype of cached keys and values: float32 (exact) or BF16 bits (half the bytes). */
+export type KvDtype = 'f32' | 'bf16';
+/** Keys or values as stored: float32, or BF16 bits in a Uint16Array. */
+export type KvArray = Float32Array | Uint16Array;
+
+/** A zeroed array of n elements of the dtype. */
+export function kvArray(dtype: KvDtype, n: number): KvArray {
+  return dtype === 'bf16' ? new Uint16Array(n) : new Float32Array(n);
+}
 
 export class LayerKVCache {
   /** Number of positions appended so far (= the next position). */
@@ -13,9 +24,9 @@ export class LayerKVCache {
   first = 0;
   /** Allocated rows; position p sits in row p mod rows. */
   rows = 0;
-  /** `[rows, Hkv, Dqk]` and `[rows, Hkv, Dv]` float32. */
-  keys = new Float32Array(0);
-  values = new Float32Array(0);
+  /** `[rows, Hkv, Dqk]` and `[rows, Hkv, Dv]`, float32 or BF16 bits (`dtype`). */
+  keys: KvArray;
+  values: KvArray;
 
   /**
    * @param window visible keys per query (sliding window) or null for full attention
@@ -27,7 +38,11 @@ export class LayerKVCache {
     readonly vHeadDim: number,
     readonly window: number | null,
     readonly extraSlots = 0,
-  ) {}
+    readonly dtype: KvDtype = 'f32',
+  ) {
+    this.keys = kvArray(dtype, 0);
+    this.values = kvArray(dtype, 0);
+  }
 
   /** Maximum rows a ring may hold, or Infinity for a full layer. */
   get maxRows(): number {
@@ -44,8 +59,8 @@ export class LayerKVCache {
     const newRows = Math.min(this.maxRows, Math.max(needRows, this.rows * 2, 16));
     const kr = this.numKvHeads * this.headDim;
     const vr = this.numKvHeads * this.vHeadDim;
-    const keys = new Float32Array(newRows * kr);
-    const values = new Float32Array(newRows * vr);
+    const keys = kvArray(this.dtype, newRows * kr);
+    const values = kvArray(this.dtype, newRows * vr);
     // Growth happens only before a ring wraps, so every stored position p sits at row p.
     keys.set(this.keys.subarray(0, this.length * kr));
     values.set(this.values.subarray(0, this.length * vr));
@@ -55,7 +70,8 @@ export class LayerKVCache {
   }
 
   /**
-   * Append T positions: k `[T, Hkv, Dqk]`, v `[T, Hkv, Dv]`. A ring keeps only the newest `maxRows` of them.
+   * Append T positions: k `[T, Hkv, Dqk]`, v `[T, Hkv, Dv]` float32 (rounded to BF16, nearest-even, when the dtype
+   * is bf16). A ring keeps only the newest `maxRows` of them.
    * @throws ShapeError when k or v has the wrong size
    */
   append(k: Float32Array, v: Float32Array, T: number): void {
@@ -67,8 +83,13 @@ export class LayerKVCache {
     const from = Math.max(0, T - this.rows);
     for (let t = from; t < T; t++) {
       const s = this.slot(this.length + t);
-      this.keys.set(k.subarray(t * kr, (t + 1) * kr), s * kr);
-      this.values.set(v.subarray(t * vr, (t + 1) * vr), s * vr);
+      if (this.dtype === 'f32') {
+        this.keys.set(k.subarray(t * kr, (t + 1) * kr), s * kr);
+        this.values.set(v.subarray(t * vr, (t + 1) * vr), s * vr);
+      } else {
+        for (let j = 0; j < kr; j++) this.keys[s * kr + j] = numberToBf16Bits(k[t * kr + j]!);
+        for (let j = 0; j < vr; j++) this.values[s * vr + j] = numberToBf16Bits(v[t * vr + j]!);
+      }
     }
     this.length = end;
     this.first = Math.max(this.first, end - this.rows);
@@ -102,12 +123,12 @@ export class LayerKVCache {
    * (a prefix-cache page or snapshot). Source: the ring layout above (position q sits in row q mod rows).
    * @throws ShapeError when a position is not held (older than `first` or not yet appended)
    */
-  copyRows(from: number, to: number): { keys: Float32Array; values: Float32Array } {
+  copyRows(from: number, to: number): { keys: KvArray; values: KvArray } {
     if (from < this.first || to > this.length || from > to) throw new ShapeError(`kv-cache copyRows: positions ${from}…${to - 1} are not all held (held ${this.first}…${this.length - 1})`);
     const kr = this.numKvHeads * this.headDim;
     const vr = this.numKvHeads * this.vHeadDim;
-    const keys = new Float32Array((to - from) * kr);
-    const values = new Float32Array((to - from) * vr);
+    const keys = kvArray(this.dtype, (to - from) * kr);
+    const values = kvArray(this.dtype, (to - from) * vr);
     for (let q = from; q < to; q++) {
       const s = this.slot(q);
       keys.set(this.keys.subarray(s * kr, (s + 1) * kr), (q - from) * kr);
@@ -122,21 +143,22 @@ export class LayerKVCache {
    * values [n_i, Hkv, Dv] }`, in position order.
    * @throws ShapeError when the layer is not empty, a full layer does not start at 0, or sizes do not match
    */
-  restore(from: number, parts: ReadonlyArray<{ keys: Float32Array; values: Float32Array }>): void {
+  restore(from: number, parts: ReadonlyArray<{ keys: KvArray; values: KvArray }>): void {
     if (this.length !== 0) throw new ShapeError(`kv-cache restore: the layer already holds ${this.length} positions`);
     if (this.window === null && from !== 0) throw new ShapeError(`kv-cache restore: a full-attention layer must start at position 0, got ${from}`);
     const kr = this.numKvHeads * this.headDim;
     const vr = this.numKvHeads * this.vHeadDim;
     let n = 0;
     for (const p of parts) {
+      if ((p.keys instanceof Uint16Array) !== (this.dtype === 'bf16') || (p.values instanceof Uint16Array) !== (this.dtype === 'bf16')) throw new ShapeError(`kv-cache restore: rows of another dtype than the layer's ${this.dtype}`);
       if (p.keys.length % kr !== 0 || p.values.length !== (p.keys.length / kr) * vr) throw new ShapeError(`kv-cache restore: part of ${p.keys.length} keys / ${p.values.length} values does not fit [${this.numKvHeads}, ${this.headDim}|${this.vHeadDim}]`);
       n += p.keys.length / kr;
     }
     const end = from + n;
     const rows = this.window === null ? Math.max(16, end) : this.maxRows;
     if (this.window !== null && n > rows) throw new ShapeError(`kv-cache restore: ${n} positions do not fit a ring of ${rows} rows`);
-    this.keys = new Float32Array(rows * kr);
-    this.values = new Float32Array(rows * vr);
+    this.keys = kvArray(this.dtype, rows * kr);
+    this.values = kvArray(this.dtype, rows * vr);
     this.rows = rows;
     let q = from;
     for (const p of parts) {

@@ -64,10 +64,11 @@ export interface AttentionInput {
   sinks: Float32Array | null;
   /**
    * Cached keys `[pastRows, Hkv, Dqk]` and values `[pastRows, Hkv, Dv]` of positions < start; position p sits in
-   * row p mod pastRows (a ring for sliding-window layers; for full layers pastRows ≥ start, so row = p).
+   * row p mod pastRows (a ring for sliding-window layers; for full layers pastRows ≥ start, so row = p). Float32,
+   * or BF16 bits in a Uint16Array (a `--kv-dtype bf16` cache), each value read as the f32 with those upper bits.
    */
-  pastKeys: Float32Array;
-  pastValues: Float32Array;
+  pastKeys: Float32Array | Uint16Array;
+  pastValues: Float32Array | Uint16Array;
   pastRows: number;
   /** Oldest position still cached (positions below were evicted from a ring). */
   pastFirst: number;

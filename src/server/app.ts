@@ -86,6 +86,8 @@ export interface ServerOptions extends RouterOptions {
   cacheRamBytes?: number;
   /** A prefix-cache snapshot every this many tokens inside long prompts and generations (default 512). */
   cacheCheckpointEvery?: number;
+  /** Storage dtype of KV caches and prefix-cache pages (`--kv-dtype`, default f32). */
+  kvDtype?: 'f32' | 'bf16';
   /** Disk tier of the prefix cache (`--cache-dir`): evicted entries and, at close, every entry are written there. */
   cacheDir?: string;
   /** The disk tier's budget in bytes (default 16 GiB). */
@@ -117,7 +119,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { '.html': 'text/html; c
 export async function createServer(opts: ServerOptions): Promise<MimoServer> {
   const name = opts.servedModelName ?? path.basename(path.resolve(opts.modelDir));
   checkUpstreamNames(opts.upstreams ?? [], name);
-  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
+  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.kvDtype ? { kvDtype: opts.kvDtype } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
   const metrics = new ServerMetrics();
   const ctx = new ServerContext(metrics);
   const local = new LocalModel(name, engine, {

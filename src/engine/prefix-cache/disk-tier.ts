@@ -137,12 +137,18 @@ export class DiskTier implements DiskStore {
       if (header.fingerprint !== this.fingerprint) return this.ignore(file, 'written for another model (fingerprint differs)');
       if (header.kvDtype !== this.kvDtype) return this.ignore(file, `KV dtype ${header.kvDtype}, this server uses ${this.kvDtype}`);
       if (!Array.isArray(header.tokens) || !Array.isArray(header.sizes) || typeof header.salt !== 'string') return this.ignore(file, 'corrupt header');
-      const payload = header.sizes.reduce((a, b) => a + b, 0) * 4;
+      const payload = this.payloadBytes(header.sizes);
       if (size !== 12 + n + payload + 32) return this.ignore(file, `truncated or padded (${size} bytes, expected ${12 + n + payload + 32})`);
       return { header, headerEnd: 12 + n, sizeBytes: size };
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /** Bytes of the payload arrays: K/V arrays of the KV dtype, then the float32 hidden rows (the last array). */
+  private payloadBytes(sizes: readonly number[]): number {
+    const kv = this.kvDtype === 'bf16' ? 2 : 4;
+    return sizes.reduce((a, n, i) => a + n * (i === sizes.length - 1 ? 4 : kv), 0);
   }
 
   private nameOf(salt: string, tokens: readonly number[]): string {
@@ -157,7 +163,7 @@ export class DiskTier implements DiskStore {
       known.lastUsed = this.clock++;
       return true;
     }
-    const arrays: Float32Array[] = [...e.full.flatMap((r) => [r.keys, r.values]), ...e.swa.flatMap((r) => [r.keys, r.values]), e.hidden];
+    const arrays: Array<Float32Array | Uint16Array> = [...e.full.flatMap((r) => [r.keys, r.values]), ...e.swa.flatMap((r) => [r.keys, r.values]), e.hidden];
     const header: Header = { version: VERSION, fingerprint: this.fingerprint, kvDtype: this.kvDtype, salt: e.salt, tokens: e.tokens, sizes: arrays.map((a) => a.length), fullLayers: e.full.length, swaLayers: e.swa.length };
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     const len = Buffer.alloc(4);
@@ -245,16 +251,17 @@ export class DiskTier implements DiskStore {
     if (!createHash('sha256').update(body).digest().equals(buf.subarray(buf.length - 32))) return this.ignore(file, 'checksum mismatch (corrupt)');
     const { header } = h;
     let off = h.headerEnd;
-    const take = (n: number): Float32Array => {
-      const a = new Float32Array(n);
-      new Uint8Array(a.buffer).set(buf.subarray(off, off + n * 4));
-      off += n * 4;
+    const take = (n: number, i: number): Float32Array | Uint16Array => {
+      const a = i === header.sizes.length - 1 || this.kvDtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
+      new Uint8Array(a.buffer).set(buf.subarray(off, off + a.byteLength));
+      off += a.byteLength;
       return a;
     };
     const arrays = header.sizes.map(take);
+    if (!(arrays[arrays.length - 1] instanceof Float32Array)) return this.ignore(file, 'corrupt header (no hidden rows)');
     const pairs = (from: number, count: number): KvRows[] => Array.from({ length: count }, (_, i) => ({ keys: arrays[from + 2 * i]!, values: arrays[from + 2 * i + 1]! }));
     if (arrays.length !== 2 * header.fullLayers + 2 * header.swaLayers + 1) return this.ignore(file, 'corrupt header (array count)');
-    return { salt: header.salt, tokens: header.tokens, full: pairs(0, header.fullLayers), swa: pairs(2 * header.fullLayers, header.swaLayers), hidden: arrays[arrays.length - 1]! };
+    return { salt: header.salt, tokens: header.tokens, full: pairs(0, header.fullLayers), swa: pairs(2 * header.fullLayers, header.swaLayers), hidden: arrays[arrays.length - 1] as Float32Array };
   }
 }
 

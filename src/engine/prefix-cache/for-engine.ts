@@ -38,7 +38,7 @@ export function newPrefixCache(
   const cache = new PrefixCache(engine.model, { ramBytes: opts.ramBytes ?? defaultCacheRamBytes(), checkpointEvery: opts.checkpointEvery ?? 512, pageSize: opts.pageSize ?? 64, generationMarker: marker });
   if (opts.dir !== undefined) {
     const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, { type: 'MimoWarning', code: 'MIMO_PREFIX_CACHE' }));
-    cache.disk = new DiskTier(opts.dir, opts.diskBytes ?? defaultCacheDiskBytes(), modelFingerprint(engine.dir), 'f32', warn);
+    cache.disk = new DiskTier(opts.dir, opts.diskBytes ?? defaultCacheDiskBytes(), modelFingerprint(engine.dir), engine.model.kvDtype, warn);
   }
   return cache;
 }

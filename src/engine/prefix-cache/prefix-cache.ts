@@ -18,12 +18,12 @@
  * row-invariant and attention is the same per row whatever the chunking), so output equals a fresh prefill.
  */
 import type { MiMoModel } from '../../model/mimo-v2/model.js';
-import type { ModelKVCache } from '../kv-cache.js';
+import type { KvArray, ModelKVCache } from '../kv-cache.js';
 
 /** K/V rows `[n, Hkv, Dqk]` / `[n, Hkv, Dv]` float32 of one layer. */
 export interface KvRows {
-  keys: Float32Array;
-  values: Float32Array;
+  keys: KvArray;
+  values: KvArray;
 }
 
 /** `pageSize` positions of every full-attention layer, a node of the radix tree. */
@@ -437,23 +437,17 @@ export class PrefixCache {
 }
 
 function concatRows(parts: readonly KvRows[]): KvRows {
-  let nk = 0;
-  let nv = 0;
-  for (const p of parts) {
-    nk += p.keys.length;
-    nv += p.values.length;
-  }
-  const keys = new Float32Array(nk);
-  const values = new Float32Array(nv);
-  nk = 0;
-  nv = 0;
-  for (const p of parts) {
-    keys.set(p.keys, nk);
-    values.set(p.values, nv);
-    nk += p.keys.length;
-    nv += p.values.length;
-  }
-  return { keys, values };
+  const cat = (arrays: KvArray[]): KvArray => {
+    const n = arrays.reduce((a, x) => a + x.length, 0);
+    const out = arrays[0] instanceof Uint16Array ? new Uint16Array(n) : new Float32Array(n);
+    let o = 0;
+    for (const x of arrays) {
+      out.set(x, o);
+      o += x.length;
+    }
+    return out;
+  };
+  return { keys: cat(parts.map((p) => p.keys)), values: cat(parts.map((p) => p.values)) };
 }
 
 function kvBytes(rows: readonly KvRows[]): number {

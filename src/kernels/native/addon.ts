@@ -77,8 +77,8 @@ export interface NativeAddon {
     vHeadDim: number,
     window: number | null,
     sinks: Float32Array | null,
-    pastKeys: Float32Array,
-    pastValues: Float32Array,
+    pastKeys: Float32Array | Uint16Array,
+    pastValues: Float32Array | Uint16Array,
     pastRows: number,
   ): void;
   /**

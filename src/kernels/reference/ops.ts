@@ -98,8 +98,18 @@ function swiglu(gate: Float32Array, up: Float32Array): Float32Array {
   return y;
 }
 
+/** BF16 bits → float32 (exact), for a BF16 KV cache. */
+function bf16ToF32(bits: Uint16Array): Float32Array {
+  const u = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  return new Float32Array(u.buffer);
+}
+
 function attention(a: AttentionInput): Float32Array {
   const { q, k, v, start, T, numHeads: Hq, numKvHeads: Hkv, headDim: Dqk, vHeadDim: Dv, window, sinks } = a;
+  // A BF16 cache is read as the float32 values its bits stand for (the definition; native reads the bits in place).
+  const pastKeys = a.pastKeys instanceof Uint16Array ? bf16ToF32(a.pastKeys) : a.pastKeys;
+  const pastValues = a.pastValues instanceof Uint16Array ? bf16ToF32(a.pastValues) : a.pastValues;
   const group = Hq / Hkv;
   const scale = 1 / Math.sqrt(Dqk);
   const out = new Float32Array(T * Hq * Dv);
@@ -119,7 +129,7 @@ function attention(a: AttentionInput): Float32Array {
         let ko: number;
         let keys: Float32Array;
         if (j < start) {
-          keys = a.pastKeys;
+          keys = pastKeys;
           ko = ((j % a.pastRows) * Hkv + kvh) * Dqk;
         } else {
           keys = k;
@@ -140,7 +150,7 @@ function attention(a: AttentionInput): Float32Array {
         let vals: Float32Array;
         let vo: number;
         if (j < start) {
-          vals = a.pastValues;
+          vals = pastValues;
           vo = ((j % a.pastRows) * Hkv + kvh) * Dv;
         } else {
           vals = v;

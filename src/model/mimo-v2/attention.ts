@@ -7,6 +7,12 @@ import type { Backend } from '../../kernels/backend.js';
 import type { LayerKVCache } from '../../engine/kv-cache.js';
 import type { AttentionPlan } from './config.js';
 import type { AttentionWeights } from './weights.js';
+import { bf16BitsToNumber, numberToBf16Bits } from '../../tensor/dtype.js';
+
+/** Round every element to the nearest BF16 value (ties to even), in place. */
+function roundToBf16InPlace(x: Float32Array): void {
+  for (let i = 0; i < x.length; i++) x[i] = bf16BitsToNumber(numberToBf16Bits(x[i]!));
+}
 
 /** Optional intermediates for debugging (llama.cpp-style names). */
 export type TraceFn = (name: string, layer: number, data: Float32Array) => void;
@@ -52,6 +58,12 @@ export function attentionBlock(
     const vs = v.subarray(offset * vr, (offset + T) * vr);
     backend.rope(qs, T, numHeads, headDim, rotaryDim, ropeTheta, start);
     backend.rope(ks, T, numKvHeads, headDim, rotaryDim, ropeTheta, start);
+    // A BF16 cache: the chunk's own keys and values are rounded as the cache stores them, so a position attends to
+    // the same values whether they come from this chunk or from the cache (a prefix-cache hit moves that boundary).
+    if (cache.dtype === 'bf16') {
+      roundToBf16InPlace(ks);
+      roundToBf16InPlace(vs);
+    }
     const os = backend.attention({
       q: qs,
       k: ks,

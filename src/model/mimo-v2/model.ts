@@ -6,7 +6,7 @@
  */
 import { ShapeError } from '../../errors.js';
 import type { Backend } from '../../kernels/backend.js';
-import { LayerKVCache, ModelKVCache } from '../../engine/kv-cache.js';
+import { LayerKVCache, ModelKVCache, type KvDtype } from '../../engine/kv-cache.js';
 import { attentionBlock, projectKv, type TraceFn } from './attention.js';
 import type { MiMoConfig } from './config.js';
 import { denseMlp } from './mlp.js';
@@ -44,6 +44,8 @@ export class MiMoModel {
   private readonly numMoeLayers: number;
 
   readonly weights: ModelWeights;
+  /** Storage dtype of the KV caches `newCache` makes (`--kv-dtype`; default f32, exact). */
+  kvDtype: KvDtype = 'f32';
 
   /**
    * @param weights stored-dtype weights from loadWeights; each linear weight goes through backend.prepareWeight once
@@ -67,7 +69,7 @@ export class MiMoModel {
    * `window + extraSlots` positions.
    */
   newCache(extraSlots = 0): ModelKVCache {
-    const mk = (p: MiMoConfig['swaPlan']) => new LayerKVCache(p.numKvHeads, p.headDim, p.vHeadDim, p.window, extraSlots);
+    const mk = (p: MiMoConfig['swaPlan']) => new LayerKVCache(p.numKvHeads, p.headDim, p.vHeadDim, p.window, extraSlots, this.kvDtype);
     return new ModelKVCache(
       this.config.layers.map((l) => mk(l.attention)),
       this.weights.mtp.map(() => mk(this.config.swaPlan)),
