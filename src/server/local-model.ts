@@ -121,6 +121,17 @@ export class LocalModel {
     this.scheduler = new Scheduler(new Generator(engine.model, engine.tokenizer, options.prefillChunk, options.defaultMaxTokens, this.prefixCache), { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
   }
 
+  /**
+   * Anthropic input usage expected before a request runs (`message_start`): the prefix the cache holds now is read,
+   * the rest prefilled and added. The final usage (`message_delta`, non-streaming replies) is the measured one.
+   */
+  expectedInputUsage(promptIds: readonly number[], opts: GenerateOptions): { input_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number } {
+    const P = promptIds.length;
+    if (!this.prefixCache || opts.cache === false || P === 0) return { input_tokens: P, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const read = this.prefixCache.peek(opts.cacheSalt ?? '', promptIds, P - 1);
+    return { input_tokens: 0, cache_creation_input_tokens: P - read, cache_read_input_tokens: read };
+  }
+
   /** Token ids of a text, long ones tokenized off the event loop. @throws ApiError 400 without a tokenizer */
   encode(text: string): Promise<number[]> {
     if (!this.encoder) throw invalidParam('prompt', `model '${this.name}' has no tokenizer.json; send token ids`);

@@ -313,7 +313,9 @@ describe('POST /v1/messages on a tiny checkpoint', () => {
       assert.equal(msg.model, 'tiny');
       assert.ok(['end_turn', 'max_tokens'].includes(msg.stop_reason), msg.stop_reason);
       assert.equal(msg.stop_sequence, null);
-      assert.ok(msg.usage.input_tokens > 0);
+      // The prompt's tokens: read from the prefix cache, prefilled and added to it, or prefilled only.
+      const inputOf = (u: Json) => u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens;
+      assert.ok(inputOf(msg.usage) > 0);
       assert.ok(msg.usage.output_tokens > 0 && msg.usage.output_tokens <= 12);
       assert.ok(msg.content.length >= 1);
       // Thinking on: the random text never closes </think>, so it is all thinking; off: all text.
@@ -325,7 +327,11 @@ describe('POST /v1/messages on a tiny checkpoint', () => {
       const events = await readEvents(sres);
       const rebuilt = rebuild(events);
       assert.equal(events[0]!.data.message.usage.output_tokens, 0);
-      assert.equal(events[0]!.data.message.usage.input_tokens, msg.usage.input_tokens);
+      assert.equal(inputOf(events[0]!.data.message.usage), inputOf(msg.usage));
+      // The same prompt again: message_start expects the cached prefix that the run then reads.
+      const delta = events.find((e) => e.event === 'message_delta')!.data.usage;
+      assert.equal(events[0]!.data.message.usage.cache_read_input_tokens, delta.cache_read_input_tokens);
+      assert.ok(delta.cache_read_input_tokens > 0, 'the repeated prompt was read from the prefix cache');
       assert.equal(events[0]!.data.message.stop_reason, null);
       assert.deepEqual(rebuilt.content, msg.content, 'concatenated deltas = non-streaming content');
       assert.equal(rebuilt.stop_reason, msg.stop_reason);

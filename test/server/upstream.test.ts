@@ -141,7 +141,9 @@ describe('routing to a second mimo serve', () => {
     const via = await client(front.url).chat.completions.create({ ...chat, model: 'remote' });
     assert.equal(via.model, 'remote');
     assert.deepEqual(via.choices, direct.choices);
-    assert.deepEqual(via.usage, direct.usage);
+    // The second request of the same prompt reads the upstream's prefix cache: all but cached_tokens agree.
+    const counts = (u: typeof via.usage) => ({ ...u, prompt_tokens_details: undefined });
+    assert.deepEqual(counts(via.usage), counts(direct.usage));
     assert.ok(((direct.choices[0]!.message as Json).reasoning_content ?? '') + (direct.choices[0]!.message.content ?? '') !== '', 'the model wrote something');
   });
 

@@ -219,6 +219,12 @@ export class DiskTier implements DiskStore {
     }
   }
 
+  peek(salt: string, ids: readonly number[], maxP: number): number {
+    let best = 0;
+    for (const e of this.index.values()) if (e.salt === salt && e.tokens.length <= maxP && e.tokens.length > best && e.tokens.every((t, i) => ids[i] === t)) best = e.tokens.length;
+    return best;
+  }
+
   find(salt: string, ids: readonly number[], minP: number, maxP: number): StoredEntry | null {
     const candidates = [...this.index.entries()]
       .filter(([, e]) => e.salt === salt && e.tokens.length > minP && e.tokens.length <= maxP && e.tokens.every((t, i) => ids[i] === t))

@@ -84,6 +84,8 @@ export interface DiskStore {
   write(e: StoredEntry): boolean;
   /** The longest stored prefix of ids with this salt, of at most maxP and more than minP tokens, read and checked. */
   find(salt: string, ids: readonly number[], minP: number, maxP: number): StoredEntry | null;
+  /** Length of the longest stored prefix of ids with this salt of at most maxP tokens (0: none); reads no file. */
+  peek(salt: string, ids: readonly number[], maxP: number): number;
   readonly stats: { bytes: number; entries: number; reads: number; writes: number; ignored: number };
 }
 
@@ -211,24 +213,7 @@ export class PrefixCache {
    * @returns what was restored, or null on a miss (the cache is left empty)
    */
   restore(salt: string, ids: readonly number[], maxP: number, cache: ModelKVCache, fromDisk = false): Restored | null {
-    const S = this.pageSize;
-    let node = this.root(salt);
-    const path: Page[] = [];
-    let best: Snapshot | null = null;
-    for (;;) {
-      const base = (node.depth + 1) * S;
-      for (const s of node.snapshots.values()) {
-        if (s.p > maxP || (best && s.p <= best.p)) continue;
-        let ok = true;
-        for (let j = 0; j < s.tail.length && ok; j++) ok = ids[base + j] === s.tail[j];
-        if (ok) best = s;
-      }
-      if (base + S > maxP) break;
-      const next = node.children.get(key(ids.slice(base, base + S)));
-      if (!next) break;
-      path.push(next);
-      node = next;
-    }
+    const { best, path } = this.lookup(salt, ids, maxP);
     if (this.disk && !fromDisk) {
       const e = this.disk.find(salt, ids, best?.p ?? 0, maxP);
       if (e && this.insertEntry(e)) {
@@ -254,6 +239,39 @@ export class PrefixCache {
     this.missTokens += ids.length - snap.p;
     return { p: snap.p, hidden };
   }
+
+  /**
+   * Positions a request for `ids` would reuse now (RAM or disk), without restoring or counting anything: the
+   * Anthropic `message_start` usage, sent before the request runs.
+   */
+  peek(salt: string, ids: readonly number[], maxP: number): number {
+    const ram = this.lookup(salt, ids, maxP).best?.p ?? 0;
+    return Math.max(ram, this.disk?.peek(salt, ids, maxP) ?? 0);
+  }
+
+  /** The largest snapshot in RAM usable for ids (p ≤ maxP) and the pages on the way. */
+  private lookup(salt: string, ids: readonly number[], maxP: number): { best: Snapshot | null; path: Page[] } {
+    const S = this.pageSize;
+    let node = this.root(salt);
+    const path: Page[] = [];
+    let best: Snapshot | null = null;
+    for (;;) {
+      const base = (node.depth + 1) * S;
+      for (const s of node.snapshots.values()) {
+        if (s.p > maxP || (best && s.p <= best.p)) continue;
+        let ok = true;
+        for (let j = 0; j < s.tail.length && ok; j++) ok = ids[base + j] === s.tail[j];
+        if (ok) best = s;
+      }
+      if (base + S > maxP) break;
+      const next = node.children.get(key(ids.slice(base, base + S)));
+      if (!next) break;
+      path.push(next);
+      node = next;
+    }
+    return { best, path };
+  }
+
 
   /** Put a disk entry back into RAM. @returns true when it is held */
   private insertEntry(e: StoredEntry): boolean {

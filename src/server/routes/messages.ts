@@ -24,7 +24,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
   const model = ctx.local(body.model);
   const input = toChatInput(body);
   const prep = await model.prepareChat(input.messages, input.tools, input.toolChoice, input.enableThinking, undefined, { continueFinalMessage: true });
-  const base = model.generateOptions({ temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences }, body.max_tokens, undefined);
+  const base = model.generateOptions({ temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences, cache_salt: body.cache_salt, cache: body.cache }, body.max_tokens, undefined);
   const last = body.messages[body.messages.length - 1];
   if (body.output_format && last?.role === 'assistant') throw invalidParam('output_format', 'output_format: the answer is constrained from its start, so it cannot continue a final assistant message (prefill); end the messages with a user message');
   const output = body.output_format ? { spec: { type: 'json_schema' as const, schema: body.output_format.schema }, param: 'output_format.schema' } : undefined;
@@ -33,6 +33,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
   const grammar = toolGrammar(prep.tools ? tools : undefined, input.toolChoice, parallel, output) ?? output;
   const budget = body.thinking?.type === 'enabled' ? (body.thinking as { budget_tokens?: number }).budget_tokens : undefined;
   const { opts } = await model.constrain(prep.promptIds, base, grammar, { reasoning_budget: budget ?? null });
+  const expected = model.expectedInputUsage(prep.promptIds, opts);
   const [handle] = model.submit(prep.promptIds, opts, 1);
   const { reader, initial } = model.reader(prep);
   const events = runChoice(handle!, reader, ctx.metrics, model.name);
@@ -62,7 +63,7 @@ export async function messages(ctx: ServerContext, req: FastifyRequest, reply: F
     for (const e of list) sse.send(e.data, e.event);
   };
   const blocks = new ContentBlockStream();
-  const message = { id, type: 'message', role: 'assistant', model: model.name, content: [], stop_reason: null, stop_sequence: null, usage: { ...anthropicInputUsage(inputTokens, undefined), output_tokens: 0 } };
+  const message = { id, type: 'message', role: 'assistant', model: model.name, content: [], stop_reason: null, stop_sequence: null, usage: { ...expected, output_tokens: 0 } };
   sse.send({ type: 'message_start', message }, 'message_start');
   try {
     send(blocks.push(initial));
