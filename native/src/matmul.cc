@@ -60,8 +60,6 @@ void matmulRowsSplit(const KernelTable& k, const MatmulArgs& a) {
 
 }  // namespace
 
-bool matmulUsesRows(WDType, int) { return true; }
-
 int rowInvariantRows() { return 1 << 30; }
 
 void matmul(const MatmulArgs& a) {

@@ -5,9 +5,6 @@
 namespace mimo {
 
 void matmul(const MatmulArgs& a);
-// True when matmul computes T tokens of a weight of this dtype with the current level's row kernel
-// (`KernelTable::matmulRows`): always, on every level.
-bool matmulUsesRows(WDType dtype, int T);
 // Largest T for which a row's result does not depend on the other tokens of the call: unlimited (2^30).
 int rowInvariantRows();
 

@@ -11,9 +11,7 @@
 #include <cstring>
 #include <vector>
 
-#include "elementwise.h"
 #include "kernels.h"
-#include "matmul.h"
 #include "thread_pool.h"
 
 namespace mimo {
@@ -45,15 +43,6 @@ void accumulate(float* out, int D, const MoeExpert& e, const float* ye, int d0, 
     const double w = e.weights[i];
     for (int d = d0; d < d1; d++) o[d] = static_cast<float>(static_cast<double>(o[d]) + w * static_cast<double>(y[d]));
   }
-}
-
-// accumulate over all of D, split across threads when large (each output keeps its order of additions).
-void accumulateAll(float* out, int D, const MoeExpert& e, const float* ye, int threads) {
-  const int step = rowsPerTask(D, threads);
-  const bool parallel = static_cast<size_t>(e.n) * D >= kParallelMin;
-  parallelFor(
-      ceilDiv(D, step), [&](int task, int) { accumulate(out, D, e, ye, task * step, minInt(D, task * step + step)); },
-      parallel ? 0 : 1);
 }
 
 // The expert's input rows `[n, D]`: a view of x when its rows are consecutive, else gathered into dst.
@@ -89,22 +78,13 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   const KernelTable& k = kernels();
   const int threads = poolThreads();
 
-  // Experts whose three matmuls take the row kernel run in the fused regions; the rest one at a time.
-  std::vector<char> fused(nE);
-  size_t fusedFloats = 0, bigFloats = 0;
-  bool allFused = true;
+  size_t fusedFloats = 0;
   for (int j = 0; j < nE; j++) {
     const MoeExpert& e = ex[j];
-    const int n = e.n;
-    fused[j] = matmulUsesRows(e.gate.dtype, n) && matmulUsesRows(e.up.dtype, n) && matmulUsesRows(e.down.dtype, n);
-    const size_t floats = static_cast<size_t>(n) * (2 * static_cast<size_t>(D) + 2 * static_cast<size_t>(e.gate.rows));
-    if (fused[j]) fusedFloats += floats;
-    else if (floats > bigFloats) bigFloats = floats;
-    allFused = allFused && fused[j];
+    fusedFloats += static_cast<size_t>(e.n) * (2 * static_cast<size_t>(D) + 2 * static_cast<size_t>(e.gate.rows));
   }
 
-  // Scratch: kept between calls up to kKeepFloats (every decode step needs it again), per call beyond (a long prefill
-  // on the scalar level, where every batch takes the row kernel).
+  // Scratch: kept between calls up to kKeepFloats (every decode step needs it again), per call beyond (a long prefill).
   static thread_local std::vector<float> store;
   std::vector<float> local;
   float* p;
@@ -120,7 +100,6 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   int totalI = 0;
   size_t work = 0;
   for (int j = 0; j < nE; j++) {
-    if (!fused[j]) continue;
     const MoeExpert& e = ex[j];
     const size_t n = e.n, I = e.gate.rows;
     Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr};
@@ -183,8 +162,8 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
         },
         maxThreads);
 
-    // Region 2: rows [d0, d1) of every fused expert's down projection; when every expert is fused, also their sum
-    // into out (experts in order), so the op needs no further pass.
+    // Region 2: rows [d0, d1) of every expert's down projection and their sum into out (experts in order), so the op
+    // needs no further pass.
     const int dStep = rowsPerTask(D, threads);
     parallelFor(
         ceilDiv(D, dStep),
@@ -198,34 +177,9 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
               rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1);
             }
           }
-          if (allFused)
-            for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);
+          for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);
         },
         maxThreads);
-    if (allFused) return;
-  }
-
-  // Experts with longer batches (prefill): matmul's GEMM path per expert, summed in expert order with the fused ones.
-  std::vector<float> big(bigFloats);
-  size_t next = 0;
-  for (int j = 0; j < nE; j++) {
-    const MoeExpert& e = ex[j];
-    if (fused[j]) {
-      accumulateAll(out, D, e, batches[next++].ye, threads);
-      continue;
-    }
-    const size_t n = e.n, I = e.gate.rows;
-    float* q = big.data();
-    const float* xe = gatherRows(x, D, e, q);
-    float* g = q + n * D;
-    float* u = g + n * I;
-    float* ye = u + n * I;
-    matmul(MatmulArgs{xe, e.n, g, e.gate});
-    matmul(MatmulArgs{xe, e.n, u, e.up});
-    swiglu(g, g, u, n * I);
-    if (I == 0) std::memset(ye, 0, sizeof(float) * n * D);
-    else matmul(MatmulArgs{g, e.n, ye, e.down});
-    accumulateAll(out, D, e, ye, threads);
   }
 }
 
