@@ -122,7 +122,7 @@ export abstract class Decoder {
       this.prefilled = hit.p;
       this.cachedTokens = hit.p;
       this.lastSnapshot = hit.p;
-      this.fed.push(...this.promptIds.slice(0, hit.p));
+      for (let i = 0; i < hit.p; i++) this.fed.push(this.promptIds[i]!);
       for (const [q, h] of hit.hidden) this.hidden.set(q, h);
     }
     this.snapAt = pc.cache.snapshotPositions(this.promptIds).filter((q) => q > this.prefilled);
@@ -166,7 +166,7 @@ export abstract class Decoder {
     this.pending = null;
     const D = this.model.config.hiddenSize;
     const start = this.fed.length;
-    this.fed.push(...plan.tokens);
+    for (const t of plan.tokens) this.fed.push(t); // not push(...): a whole-prompt chunk can exceed the argument limit
     if (!this.keepsOwnHidden) this.keepHidden(hidden, start, hidden.length / D);
     if (this.prefilled < this.promptIds.length) {
       const pStart = this.prefilled;
