@@ -97,6 +97,32 @@ function shortestF32(x: number): number {
   return x;
 }
 
+/** config.json key → the mimo2.* key it is rebuilt from (for errors). */
+const GGUF_KEY_OF: Readonly<Record<string, string>> = {
+  num_attention_heads: 'attention.head_count',
+  swa_num_attention_heads: 'attention.head_count',
+  num_key_value_heads: 'attention.head_count_kv',
+  swa_num_key_value_heads: 'attention.head_count_kv',
+  head_dim: 'attention.key_length',
+  swa_head_dim: 'attention.key_length_swa',
+  v_head_dim: 'attention.value_length',
+  swa_v_head_dim: 'attention.value_length_swa',
+  partial_rotary_factor: 'rope.dimension_count',
+  rope_theta: 'rope.freq_base',
+  swa_rope_theta: 'rope.freq_base_swa',
+  layernorm_epsilon: 'attention.layer_norm_rms_epsilon',
+  sliding_window_size: 'attention.sliding_window',
+  n_routed_experts: 'expert_count',
+  num_experts_per_tok: 'expert_used_count',
+  n_group: 'expert_group_count',
+  topk_group: 'expert_group_used_count',
+  routed_scaling_factor: 'expert_weights_scale',
+  attention_value_scale: 'attention.value_scale',
+  intermediate_size: 'feed_forward_length',
+  moe_intermediate_size: 'expert_feed_forward_length',
+  hidden_size: 'embedding_length',
+};
+
 class Meta {
   constructor(
     readonly g: GgufModelFiles,
@@ -261,7 +287,8 @@ export function ggufModelFacts(g: GgufModelFiles): GgufModelFacts {
   } catch (e) {
     if (e instanceof ConfigError) {
       const detail = e.message.slice(`${e.file}: ${e.key === undefined ? '' : `${e.key}: `}`.length);
-      throw new ConfigError(file, e.key, `${detail} (config rebuilt from the GGUF's mimo2.* metadata)`);
+      const gkey = e.key !== undefined && GGUF_KEY_OF[e.key] ? `${p}${GGUF_KEY_OF[e.key]} (${e.key})` : e.key;
+      throw new ConfigError(file, gkey, `${detail} (config rebuilt from the GGUF's mimo2.* metadata)`);
     }
     throw e;
   }
