@@ -18,6 +18,7 @@ import { after, test } from 'node:test';
 import type { Backend } from '../../src/kernels/backend.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { referenceBackend } from '../../src/kernels/reference/ops.js';
+import { Generator } from '../../src/engine/generate.js';
 import { GgufModelFiles } from '../../src/loader/gguf.js';
 import { loadModel, type LoadedModel } from '../../src/model/load.js';
 import { ggmlTypeName } from '../../src/tensor/formats/ggml/types.js';
@@ -123,3 +124,36 @@ for (const dir of cases) for (const type of TYPES) for (const b of backends) {
 test('the q8_0 conversions hold Q8_0 tensors (rows of 32 × k; the converter writes F16 otherwise)', () => {
   assert.ok(q8Files > 0, 'no q8_0 conversion held a Q8_0 tensor: the Q8_0 path was not tested');
 });
+
+/** Cases with separate q/k/v and MTP layers: converted with their MTP layers in llama.cpp's `nextn` names. */
+const mtpCases = cases.filter((d) => !JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8')).attention_projection_layout);
+
+test('there are MTP cases to convert', () => assert.ok(mtpCases.length > 0));
+
+for (const dir of mtpCases) {
+  test(`GGUF f32 with nextn MTP layers of ${path.basename(dir)}: MTP logits and self-speculative greedy equal the goldens`, async () => {
+    const g = readGolden(dir);
+    const gguf = path.join(tmp, `${path.basename(dir)}-mtp.gguf`);
+    execFileSync('python3', [path.join(repoRoot, 'test', 'gguf', 'hf_to_gguf_with_mtp.py'), anchor, dir, gguf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const { model, config, report } = loadModel(gguf);
+    assert.deepEqual(report.unusedTensors, []);
+    const K = [...g.tensors.keys()].filter((n) => n.startsWith('mtp_logits_')).length;
+    assert.equal(model.numMtpLayers, K);
+    const ids = Array.from(g.tensors.get('input_ids')!.data);
+    const T = ids.length;
+    const D = config.hiddenSize;
+    const hidden = model.forward(ids, model.newCache());
+    for (let k = 0; k < K; k++) {
+      const rows = T - k - 1;
+      const gk = model.mtpForward(k, hidden.subarray(0, rows * D), ids.slice(k + 1, k + 1 + rows), model.newCache());
+      const gl = g.tensors.get(`mtp_logits_${k}`)!.data;
+      const d = maxAbsDiff(model.computeLogits(gk, rows), gl);
+      assert.ok(d <= 2e-3 * Math.max(1, maxAbs(gl)), `mtp_logits_${k} max diff ${d}`);
+    }
+    const P = g.tensors.get('prefix_len')!.data[0]!;
+    const want = Array.from(g.tensors.get('greedy_ids')!.data);
+    const gen = new Generator(model, null);
+    const r = await gen.generate(ids.slice(0, P), { temperature: 0, maxTokens: want.length, mtp: K, stopTokenIds: [] });
+    assert.deepEqual(r.tokenIds, want);
+  });
+}
