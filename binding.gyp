@@ -10,6 +10,7 @@
         "native/src/elementwise.cc",
         "native/src/kernels_avx2.cc",
         "native/src/kernels_avx512.cc",
+        "native/src/kernels_avx512bf16.cc",
         "native/src/kernels_scalar.cc",
         "native/src/matmul.cc",
         "native/src/mmap_file.cc",

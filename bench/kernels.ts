@@ -1,7 +1,7 @@
 /**
  * Native kernel figures, for 1 and 2 threads: decode matvec (T = 1) in GB/s of weight bytes read (bf16 and fp8,
  * streaming from memory: the timed calls rotate over copies of the matrix totalling ≥ 512 MiB, as a decode step
- * reads every weight once), prefill GEMM GFLOP/s at T = 512, attention GFLOP/s, the thread pool's overhead per
+ * reads every weight once), prefill matmul GFLOP/s at T = 512, attention GFLOP/s, the thread pool's overhead per
  * empty parallel op, and the machine's read bandwidth (AVX-512 sum over 1 GiB, the decode bound's denominator).
  * The routed-experts op at decode on MiMo-V2-Flash's real expert shapes (hidden 4096, expert width 2048, 8 of 64
  * experts per token), FP8 as V2-Flash ships it and MXFP4 as V2.6 ships it, in GB/s of expert bytes read and as a
@@ -122,7 +122,7 @@ const decodeShapes: Array<[number, number]> = [
   [32000, 1024],
   [512, 1024],
 ];
-const gemmShapes: Array<[number, number]> = quick ? [[1024, 1024]] : [[4096, 4096], [1024, 1024], [512, 1024]];
+const prefillShapes: Array<[number, number]> = quick ? [[1024, 1024]] : [[4096, 4096], [1024, 1024], [512, 1024]];
 const streamBytes = (quick ? 256 : 512) << 20;
 
 for (const threads of [1, 2]) {
@@ -149,14 +149,14 @@ for (const threads of [1, 2]) {
     }
   }
   for (const dtype of ['bf16', 'fp8'] as const) {
-    for (const [rows, cols] of gemmShapes) {
+    for (const [rows, cols] of prefillShapes) {
       const T = 512;
       const w = weight(dtype, rows, cols, 0);
       const x = new Float32Array(T * cols).fill(0.25);
       const y = new Float32Array(T * rows);
       const t = time(() => matmul(w, x, y, T), quick ? 3 : 5);
       const flops = 2 * T * rows * cols;
-      console.log(`prefill GEMM ${dtype} T=${T} [${rows}, ${cols}]: ${fmt(flops / t.medianS / 1e9)} GFLOP/s median, ${fmt(flops / t.minS / 1e9)} best (${fmt(t.medianS * 1e3)} ms)`);
+      console.log(`prefill matmul ${dtype} T=${T} [${rows}, ${cols}]: ${fmt(flops / t.medianS / 1e9)} GFLOP/s median, ${fmt(flops / t.minS / 1e9)} best (${fmt(t.medianS * 1e3)} ms)`);
     }
   }
   {

@@ -11,7 +11,9 @@
  * $MIMO_CACHE_DIR, else ~/.cache/mimo-ts. Run it on an idle machine: other load makes every figure meaningless.
  *
  *   npm run bench -- [--runs 3] [--threads 2] [--prompt-tokens 512] [--gen-tokens 128] [--ts-gen-tokens 16]
- *                    [--max-foreign 0.05] [--skip-llamacpp] [--skip-ts]
+ *                    [--max-foreign 0.05] [--skip-llamacpp] [--skip-ts] [--wide DIR ...] [--skip-bench-checkpoint]
+ * `--wide DIR` (repeatable) adds a table per `mimo init --scale wide` checkpoint: llama.cpp on its weights as q8_0
+ * (converted once by hf_to_gguf.py; delete the GGUF afterwards, it is large) against ours on the checkpoint as released.
  * Source: issue 3 (Build 6); ../shared/tools/llamacpp-anchor/README.md; STYLE.md habit 12.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -45,6 +47,9 @@ interface Options {
   maxForeign: number;
   skipLlamacpp: boolean;
   skipTs: boolean;
+  skipBenchCheckpoint: boolean;
+  /** `--scale wide` checkpoints (FP8 as released, MXFP4) compared with llama.cpp on the same weights as q8_0. */
+  wide: string[];
 }
 
 interface Spread {
@@ -197,8 +202,8 @@ function ensureNumpy(): void {
 }
 
 /** Step 3: GGUF of `type`, reconverted when older than the checkpoint or the converter. */
-async function ensureGguf(anchorDir: string, modelDir: string, benchRoot: string, type: string): Promise<string> {
-  const out = path.join(benchRoot, 'gguf', `mimo-v2-flash-bench.${type}.gguf`);
+async function ensureGguf(anchorDir: string, modelDir: string, benchRoot: string, type: string, name = 'mimo-v2-flash-bench'): Promise<string> {
+  const out = path.join(benchRoot, 'gguf', `${name}.${type}.gguf`);
   const sources = [path.join(modelDir, 'config.json'), path.join(anchorDir, 'hf_to_gguf.py'), path.join(anchorDir, 'gguf_write.py')];
   const newest = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) {
@@ -339,6 +344,71 @@ function report(rows: Row[], o: Options, wb: DecodeWeightBytes, bw: { bytesPerSe
   return lines.join('\n');
 }
 
+/** Rows and a table for one `--scale wide` checkpoint: llama.cpp on its weights as q8_0 (FA on and off) and ours on
+ * the checkpoint as released, with the bytes per decoded token and decode ÷ the bandwidth bound of each engine. */
+async function wideSection(anchorDir: string | null, dir: string, benchRoot: string, o: Options, outDir: string, raw: Record<string, unknown>): Promise<string> {
+  const config = loadConfig(path.join(dir, 'config.json'));
+  const wb = decodeWeightBytes(dir, config);
+  const name = path.basename(path.resolve(dir));
+  const stored = (() => {
+    const q = (JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { quantization_config?: { store_dtype?: string; quant_method?: string } }).quantization_config;
+    return q?.store_dtype === 'mxfp4' ? 'mxfp4 experts, fp8 trunk' : q ? 'fp8 (as released)' : 'bf16';
+  })();
+  const rows: Row[] = [];
+  let ggufBytes: number | undefined;
+  if (anchorDir) {
+    const gguf = await ensureGguf(anchorDir, dir, benchRoot, 'q8_0', name);
+    // q8_0 reads its blocks' bytes: the tensors' share of the file, experts scaled by the active fraction.
+    ggufBytes = fs.statSync(gguf).size;
+    for (const fa of ['on', 'off'] as const) {
+      const jsonFile = path.join(outDir, `llamacpp-${name}-fa-${fa}.json`);
+      fs.rmSync(jsonFile, { force: true });
+      const argv = [process.execPath, 'bench_llamacpp.mjs', gguf, '--runs', String(o.runs), '--threads', String(o.threads), '--fa', fa,
+        '--prompt', String(o.promptTokens), '--gen', String(o.genTokens), '--max-foreign', String(o.maxForeign), '--json', jsonFile];
+      const r = await runCommand(argv, anchorDir);
+      const base: Row = { engine: 'llama.cpp', weights: 'q8_0', flashAttention: fa, threads: o.threads, genTokens: o.genTokens, runs: o.runs, ours: false, twoBytesPerWeight: false };
+      if (r.code !== 0 || !fs.existsSync(jsonFile)) {
+        rows.push({ ...base, error: `bench_llamacpp.mjs failed: ${lastLine(r.stderrTail)}` });
+        continue;
+      }
+      const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as LlamaJson;
+      raw[`wide_${name}_llamacpp_fa_${fa}`] = json;
+      const res = json.results[0]!;
+      rows.push({ ...base, threads: res.threads, prefill: res.prefill_tps, decode: res.decode_tps, maxForeignCores: res.max_foreign_cores });
+    }
+  }
+  const native = await runMimo(dir, 'native', o);
+  rows.push({ ...native.row, weights: stored });
+  raw[`wide_${name}_mimo_native`] = native.json;
+  const bw = await measureBandwidth(o);
+  const ll = (fa: string) => rows.find((r) => r.engine === 'llama.cpp' && r.flashAttention === fa);
+  const lines = [
+    `### ${name}: hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, ${config.nRoutedExperts} experts top-${config.numExpertsPerTok}, vocab ${config.vocabSize}`,
+    '',
+    `| engine | weights | flash attention | threads | prefill tok/s (${o.promptTokens}) median [min–max] | decode tok/s (${o.genTokens}) median [min–max] | prefill ÷ llama.cpp q8_0, FA on / off | decode ÷ llama.cpp q8_0, FA on / off | decode ÷ bandwidth bound (ours: bytes read per token) |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const bound = bw.bytesPerSecond ? bw.bytesPerSecond / wb.total : undefined;
+  for (const r of rows) {
+    if (r.error) {
+      lines.push(`| ${r.engine} | ${r.weights} | ${r.flashAttention} | ${r.threads ?? '—'} | not run: ${r.error.replace(/\|/g, '/')} | — | — | — | — |`);
+      continue;
+    }
+    const vs = (pick: (x: Row) => Spread | undefined) =>
+      r.ours ? `${ratio(pick(r)?.median, ll('on') && pick(ll('on')!)?.median)} / ${ratio(pick(r)?.median, ll('off') && pick(ll('off')!)?.median)}` : '—';
+    const ofBound = r.ours && bound && r.decode ? `${((100 * r.decode.median) / bound).toFixed(0)}%` : '—';
+    const flagged = r.maxForeignCores != null && r.maxForeignCores > o.maxForeign ? ' ⚠' : '';
+    lines.push(`| ${r.engine}${flagged} | ${r.weights} | ${r.flashAttention} | ${r.threads ?? '—'} | ${cell(r.prefill)} | ${cell(r.decode)} | ${vs((x) => x.prefill)} | ${vs((x) => x.decode)} | ${ofBound} |`);
+  }
+  lines.push('');
+  lines.push(
+    `Ours reads ${formatBytes(wb.total)} per decoded token (trunk ${formatBytes(wb.nonExpert)} + active experts ${formatBytes(wb.activeExperts)} + LM head ${formatBytes(wb.lmHead)}); ` +
+      (ggufBytes ? `llama.cpp's q8_0 file is ${formatBytes(ggufBytes)} (its per-token bytes are the q8_0 blocks of the same tensors, ≈ 1.06 × the FP8 bytes). ` : '') +
+      (bw.bytesPerSecond && bound ? `Read bandwidth ${(bw.bytesPerSecond / 1e9).toFixed(1)} GB/s (same run) → our decode bound ${bound.toFixed(2)} tok/s.` : `Bandwidth not measured: ${bw.error}.`),
+  );
+  return lines.join('\n');
+}
+
 function gitDescribe(): string {
   const r = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: repoRoot, encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : 'unknown';
@@ -356,6 +426,8 @@ function parseOptions(argv: string[]): Options {
     .option('--max-foreign <cores>', 'other load tolerated during a run (bench_llamacpp.mjs --max-foreign)', parseFloatOption(0, 64), 0.05)
     .option('--skip-llamacpp', 'measure mimo.ts only', false)
     .option('--skip-ts', 'skip the TypeScript backend', false)
+    .option('--wide <dir>', 'also a `mimo init --scale wide` checkpoint (FP8 or MXFP4; repeatable) against llama.cpp on its weights as q8_0', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--skip-bench-checkpoint', 'only the --wide rows', false)
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -370,52 +442,63 @@ async function main(): Promise<void> {
   const benchRoot = path.join(cacheDir(), 'bench');
   const outDir = path.join(benchRoot, 'results');
   fs.mkdirSync(outDir, { recursive: true });
-  const modelDir = await ensureCheckpoint(benchRoot);
-  const config = loadConfig(path.join(modelDir, 'config.json'));
-  const wb = decodeWeightBytes(modelDir, config);
-
-  const rows: Row[] = [];
   const raw: Record<string, unknown> = { options: o };
+  const sections: string[] = [];
+  let anchorDir: string | null = null;
   if (!o.skipLlamacpp) {
     ensureNumpy();
-    const anchorDir = await ensureAnchor(benchRoot);
-    const ggufs: Record<string, string> = {};
-    for (const t of GGUF_TYPES) ggufs[t] = await ensureGguf(anchorDir, modelDir, benchRoot, t);
-    for (const fa of ['on', 'off'] as const) {
-      const { rows: r, json } = await runLlamacpp(anchorDir, ggufs, fa, o, outDir);
-      rows.push(...r);
-      raw[`llamacpp_fa_${fa}`] = json;
+    anchorDir = await ensureAnchor(benchRoot);
+  }
+  let failed = false;
+  if (!o.skipBenchCheckpoint) {
+    const modelDir = await ensureCheckpoint(benchRoot);
+    const config = loadConfig(path.join(modelDir, 'config.json'));
+    const wb = decodeWeightBytes(modelDir, config);
+    const rows: Row[] = [];
+    if (anchorDir) {
+      const ggufs: Record<string, string> = {};
+      for (const t of GGUF_TYPES) ggufs[t] = await ensureGguf(anchorDir, modelDir, benchRoot, t);
+      for (const fa of ['on', 'off'] as const) {
+        const { rows: r, json } = await runLlamacpp(anchorDir, ggufs, fa, o, outDir);
+        rows.push(...r);
+        raw[`llamacpp_fa_${fa}`] = json;
+      }
+      const order = (r: Row) => GGUF_TYPES.indexOf(r.weights as (typeof GGUF_TYPES)[number]) * 2 + (r.flashAttention === 'on' ? 0 : 1);
+      rows.sort((a, b) => order(a) - order(b));
     }
-    const order = (r: Row) => GGUF_TYPES.indexOf(r.weights as (typeof GGUF_TYPES)[number]) * 2 + (r.flashAttention === 'on' ? 0 : 1);
-    rows.sort((a, b) => order(a) - order(b));
+    const native = await runMimo(modelDir, 'native', o);
+    rows.push(native.row);
+    raw['mimo_native'] = native.json;
+    if (!o.skipTs) {
+      const ts = await runMimo(modelDir, 'ts', o);
+      rows.push(ts.row);
+      raw['mimo_ts'] = ts.json;
+    }
+    const bw = await measureBandwidth(o);
+    raw['bandwidth_bytes_per_second'] = bw.bytesPerSecond ?? null;
+    raw['decode_weight_bytes'] = wb;
+    const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+    const llamaMachine = (raw['llamacpp_fa_on'] ?? raw['llamacpp_fa_off']) as LlamaJson | undefined;
+    const llamaRelease = llamaMachine?.machine?.['llama_cpp_release'];
+    const setup =
+      `Bench checkpoint ${modelDir} (MiMo-V2-Flash at bench scale: hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, ${config.nRoutedExperts} experts top-${config.numExpertsPerTok}, vocab ${config.vocabSize}, BF16). ` +
+      `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; mimo.ts ${gitDescribe()}` +
+      `${llamaRelease ? `; llama.cpp ${String(llamaRelease)} (node-llama-cpp, prebuilt CPU binaries)` : ''}; ${new Date().toISOString()}.`;
+    sections.push(report(rows, o, wb, bw, setup));
+    failed = rows.some((r) => r.error) || bw.error !== undefined;
   }
-  const native = await runMimo(modelDir, 'native', o);
-  rows.push(native.row);
-  raw['mimo_native'] = native.json;
-  if (!o.skipTs) {
-    const ts = await runMimo(modelDir, 'ts', o);
-    rows.push(ts.row);
-    raw['mimo_ts'] = ts.json;
+  for (const dir of o.wide) {
+    const text = await wideSection(anchorDir, dir, benchRoot, o, outDir, raw);
+    sections.push(text);
+    failed = failed || text.includes('not run:');
   }
-  const bw = await measureBandwidth(o);
-  raw['bandwidth_bytes_per_second'] = bw.bytesPerSecond ?? null;
-  raw['decode_weight_bytes'] = wb;
-
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const llamaMachine = (raw['llamacpp_fa_on'] ?? raw['llamacpp_fa_off']) as LlamaJson | undefined;
-  const llamaRelease = llamaMachine?.machine?.['llama_cpp_release'];
-  const setup =
-    `Bench checkpoint ${modelDir} (MiMo-V2-Flash at bench scale: hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, ${config.nRoutedExperts} experts top-${config.numExpertsPerTok}, vocab ${config.vocabSize}, BF16). ` +
-    `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; mimo.ts ${gitDescribe()}` +
-    `${llamaRelease ? `; llama.cpp ${String(llamaRelease)} (node-llama-cpp, prebuilt CPU binaries)` : ''}; ${new Date().toISOString()}.`;
-  const table = report(rows, o, wb, bw, setup);
-  const md = `# mimo.ts side by side with llama.cpp\n\n${table}\n\nCommands run:\n\n\`\`\`\n${commandsRun.join('\n')}\n\`\`\`\n`;
+  const md = `# mimo.ts side by side with llama.cpp\n\n${sections.join('\n\n')}\n\nCommands run:\n\n\`\`\`\n${commandsRun.join('\n')}\n\`\`\`\n`;
   const resultsDir = path.join(repoRoot, 'bench', 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
   fs.writeFileSync(path.join(resultsDir, 'latest.md'), md);
   fs.writeFileSync(path.join(resultsDir, 'latest.json'), `${JSON.stringify(raw, null, 1)}\n`);
   process.stdout.write(`\n${md}\n(written to bench/results/latest.md)\n`);
-  if (rows.some((r) => r.error) || bw.error) process.exitCode = 1;
+  if (failed) process.exitCode = 1;
 }
 
 await main();

@@ -29,10 +29,12 @@ struct MatmulArgs {
   int T;
   float* y;
   WeightView w;
+  // x already split by KernelTable::splitX for this weight (or null: the row kernel splits it itself).
+  const uint16_t* xs = nullptr;
 };
 
 // Instruction-set levels the kernels are compiled for, best last.
-enum class Level { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+enum class Level { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Bf16 = 3 };
 
 inline int ceilDiv(int a, int b) { return (a + b - 1) / b; }
 inline int minInt(int a, int b) { return a < b ? a : b; }

@@ -16,6 +16,7 @@ const CpuFeatures& cpuFeatures() {
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512dq = __builtin_cpu_supports("avx512dq");
     c.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    c.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
     c.avx2 = __builtin_cpu_supports("avx2");
     c.fma = __builtin_cpu_supports("fma");
@@ -38,10 +39,16 @@ bool levelSupported(Level level, const char** missing) {
   for (const Need& n : avx512) {
     if (!n.have) { if (missing) *missing = n.name; return false; }
   }
+  if (level == Level::Avx512) return true;
+  const Need bf16[] = {{f.avx512bf16, "avx512bf16"}, {f.avx512vbmi, "avx512vbmi"}};
+  for (const Need& n : bf16) {
+    if (!n.have) { if (missing) *missing = n.name; return false; }
+  }
   return true;
 }
 
 Level bestLevel() {
+  if (levelSupported(Level::Avx512Bf16, nullptr)) return Level::Avx512Bf16;
   if (levelSupported(Level::Avx512, nullptr)) return Level::Avx512;
   if (levelSupported(Level::Avx2, nullptr)) return Level::Avx2;
   return Level::Scalar;
@@ -62,6 +69,7 @@ void setLevel(Level level) { g_level.store(static_cast<int>(level), std::memory_
 
 const char* levelName(Level level) {
   switch (level) {
+    case Level::Avx512Bf16: return "avx512bf16";
     case Level::Avx512: return "avx512";
     case Level::Avx2: return "avx2";
     case Level::Scalar: return "scalar";
@@ -70,7 +78,7 @@ const char* levelName(Level level) {
 }
 
 bool parseLevel(const char* name, Level* out) {
-  for (Level l : {Level::Avx512, Level::Avx2, Level::Scalar}) {
+  for (Level l : {Level::Avx512Bf16, Level::Avx512, Level::Avx2, Level::Scalar}) {
     if (std::strcmp(name, levelName(l)) == 0) { *out = l; return true; }
   }
   return false;

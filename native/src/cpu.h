@@ -1,11 +1,11 @@
-// CPU feature detection and the run-time dispatch level (AVX-512, AVX2+FMA, scalar).
+// CPU feature detection and the run-time dispatch level (AVX-512 with BF16 dot products, AVX-512, AVX2+FMA, scalar).
 #pragma once
 #include "common.h"
 
 namespace mimo {
 
 struct CpuFeatures {
-  bool avx512f, avx512bw, avx512vl, avx512dq, avx512bf16, avx512vnni, avx2, fma, f16c;
+  bool avx512f, avx512bw, avx512vl, avx512dq, avx512bf16, avx512vbmi, avx512vnni, avx2, fma, f16c;
 };
 
 const CpuFeatures& cpuFeatures();

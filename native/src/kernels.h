@@ -9,18 +9,10 @@
 namespace mimo {
 
 struct KernelTable {
-  // Small-T matmul: y[t, r] for every t in [0, T) and r in [r0, r1); each (row, token) sum has a fixed order
-  // that does not depend on r0/r1, so any row split gives the same bits.
+  // Matmul of rows [r0, r1) for every token t in [0, T): y[t, r]. Each (row, token) sum has one fixed order that
+  // depends on neither r0/r1 nor T, so any row split and any number of tokens sharing the call give the same bits
+  // (row invariance: batched decode, prefill chunks, verify steps and cached-prompt suffixes all agree).
   void (*matmulRows)(const MatmulArgs& a, int r0, int r1);
-
-  // Prefill GEMM pieces (null on the scalar level, which uses matmulRows for every T).
-  int mr;  // tokens per micro-tile
-  int nr;  // outputs per micro-tile
-  // bp `[kc, nr]` = W[n0 .. n0+nr, k0 .. k0+kc)ᵀ as f32 (kc ≤ 512); rows past W's end are zero.
-  void (*packB)(const WeightView& w, int n0, int k0, int kc, float* bp);
-  // y[i, j] (+)= Σ_k ap[k, i] · bp[k, j] for i < m, j < n (ldy: y's row stride); ap `[kc, mr]`, bp `[kc, nr]`.
-  // Each output's block sum is one sequential FMA chain over k from zero, then added to y when accumulate is set.
-  void (*gemmTile)(const float* ap, const float* bp, int kc, float* y, int ldy, int m, int n, bool accumulate);
 
   // Attention: out[j] = scale · q·k_j for n keys k_j = k0 + j·stride, each `d` long (a fixed per-key order).
   void (*scoreRun)(const float* q, const float* k0, size_t stride, int n, int d, float scale, float* out);
@@ -33,11 +25,19 @@ struct KernelTable {
   void (*swiglu)(float* y, const float* g, const float* u, size_t n);
   // Sum of the bytes' float32 values (only to keep the memory bandwidth probe's loads alive).
   float (*readSum)(const float* p, size_t n);
+
+  // Levels whose row kernel splits x into bf16 parts (null elsewhere): words of split x that a call of T tokens of
+  // weight w needs (0: this weight does not use it), and the split itself, so a driver can split x once per call and
+  // pass it to every row range in MatmulArgs::xs.
+  size_t (*splitWords)(const WeightView& w, int T) = nullptr;
+  void (*splitX)(const WeightView& w, const float* x, int T, uint16_t* out) = nullptr;
 };
 
 const KernelTable& kernelsScalar();
 const KernelTable& kernelsAvx2();
 const KernelTable& kernelsAvx512();
+// AVX-512 with BF16 dot products: kernelsAvx512 with the BF16/FP8/MXFP4 row kernel of kernels_avx512bf16.cc, no GEMM.
+const KernelTable& kernelsAvx512Bf16();
 // The table of the current dispatch level.
 const KernelTable& kernels();
 

@@ -265,93 +265,6 @@ void matmulRows(const MatmulArgs& a, int r0, int r1) {
   }
 }
 
-// ---- prefill GEMM: 6 tokens × 16 outputs per micro-tile (12 ymm accumulators) ----
-constexpr int kMR = 6;
-constexpr int kNR = 16;
-constexpr int kMaxKc = 512;
-
-template <WDType D>
-void decodeRow(const WeightView& w, int r, int k0, int kc, float* out) {
-  using T = typename Dec<D>::T;
-  const T* p = static_cast<const T*>(w.data) + static_cast<size_t>(r) * w.cols;
-  const int end = k0 + kc;
-  int c = k0;
-  while (c < end) {
-    int segEnd = end;
-    __m256 s = _mm256_setzero_ps();
-    if (D == WDType::FP8) {
-      const int block = c / w.blockCols;
-      const int blockEnd = (block + 1) * w.blockCols;
-      if (blockEnd < segEnd) segEnd = blockEnd;
-      s = fp8Scale(w, r, block);
-    }
-    for (; c + 8 <= segEnd; c += 8) _mm256_storeu_ps(out + (c - k0), Dec<D>::load(p + c, s));
-    if (c < segEnd) {
-      alignas(32) float buf[8];
-      _mm256_store_ps(buf, loadWeightPartial<Dec<D>>(p + c, segEnd - c, s));
-      std::memcpy(out + (c - k0), buf, sizeof(float) * (segEnd - c));
-      c = segEnd;
-    }
-  }
-}
-
-template <WDType D>
-void packBT(const WeightView& w, int n0, int k0, int kc, float* bp) {
-  alignas(32) static thread_local float tmp[kNR * kMaxKc];
-  const int nValid = w.rows - n0 < kNR ? w.rows - n0 : kNR;
-  for (int j = 0; j < kNR; j++) {
-    if (j < nValid) {
-      if constexpr (D == WDType::MXFP4) decodeMxfp4(static_cast<const uint8_t*>(w.data), w.e8m0, w.cols, n0 + j, k0, kc, tmp + j * kc);
-      else decodeRow<D>(w, n0 + j, k0, kc, tmp + j * kc);
-    }
-    else std::memset(tmp + j * kc, 0, sizeof(float) * kc);
-  }
-  for (int k = 0; k < kc; k++)
-    for (int j = 0; j < kNR; j++) bp[k * kNR + j] = tmp[j * kc + k];
-}
-
-void packB(const WeightView& w, int n0, int k0, int kc, float* bp) {
-  switch (w.dtype) {
-    case WDType::F32: packBT<WDType::F32>(w, n0, k0, kc, bp); break;
-    case WDType::BF16: packBT<WDType::BF16>(w, n0, k0, kc, bp); break;
-    case WDType::F16: packBT<WDType::F16>(w, n0, k0, kc, bp); break;
-    case WDType::FP8: packBT<WDType::FP8>(w, n0, k0, kc, bp); break;
-    case WDType::MXFP4: packBT<WDType::MXFP4>(w, n0, k0, kc, bp); break;
-  }
-}
-
-inline __m256i laneMask(int n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-}
-
-void gemmTile(const float* ap, const float* bp, int kc, float* y, int ldy, int m, int n, bool accumulate) {
-  const __m256i cm0 = laneMask(n), cm1 = laneMask(n - 8);
-  __m256 c[kMR][2];
-  for (int i = 0; i < kMR; i++) {
-    c[i][0] = _mm256_setzero_ps();
-    c[i][1] = _mm256_setzero_ps();
-  }
-  for (int k = 0; k < kc; k++) {
-    const __m256 b0 = _mm256_loadu_ps(bp + k * kNR), b1 = _mm256_loadu_ps(bp + k * kNR + 8);
-    const float* av = ap + k * kMR;
-    for (int i = 0; i < kMR; i++) {
-      const __m256 ai = _mm256_broadcast_ss(av + i);
-      c[i][0] = _mm256_fmadd_ps(ai, b0, c[i][0]);
-      c[i][1] = _mm256_fmadd_ps(ai, b1, c[i][1]);
-    }
-  }
-  for (int i = 0; i < kMR && i < m; i++) {
-    float* yi = y + static_cast<size_t>(i) * ldy;
-    if (accumulate) {
-      c[i][0] = _mm256_add_ps(_mm256_maskload_ps(yi, cm0), c[i][0]);
-      c[i][1] = _mm256_add_ps(_mm256_maskload_ps(yi + 8, cm1), c[i][1]);
-    }
-    _mm256_maskstore_ps(yi, cm0, c[i][0]);
-    _mm256_maskstore_ps(yi + 8, cm1, c[i][1]);
-  }
-}
-
 // ---- attention (see kernels_avx512.cc) ----
 template <int KK>
 inline void scoreKeys(const float* q, const float* k, size_t stride, int d, float scale, float* out) {
@@ -482,7 +395,7 @@ float readSum(const float* p, size_t n) {
 namespace mimo {
 
 const KernelTable& kernelsAvx2() {
-  static const KernelTable table = {matmulRows, kMR, kNR, packB, gemmTile, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
+  static const KernelTable table = {matmulRows, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
   return table;
 }
 

@@ -140,7 +140,7 @@ float readSum(const float* p, size_t n) {
 }  // namespace
 
 const KernelTable& kernelsScalar() {
-  static const KernelTable table = {matmulRows, 0, 0, nullptr, nullptr, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
+  static const KernelTable table = {matmulRows, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
   return table;
 }
 

@@ -7,12 +7,11 @@
 // result equals the per-expert composition for any thread count.
 #include "moe.h"
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
-#include "elementwise.h"
 #include "kernels.h"
-#include "matmul.h"
 #include "thread_pool.h"
 
 namespace mimo {
@@ -30,8 +29,9 @@ int rowsPerTask(int total, int threads) {
 }
 
 // y[t, r0 .. r1) = x[t] · W[r0 .. r1)ᵀ for t < n, with the row kernel.
-inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1) {
-  const MatmulArgs a{x, n, y, w};
+inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1, const uint16_t* xs = nullptr) {
+  MatmulArgs a{x, n, y, w};
+  a.xs = xs;
   k.matmulRows(a, r0, r1);
 }
 
@@ -43,15 +43,6 @@ void accumulate(float* out, int D, const MoeExpert& e, const float* ye, int d0, 
     const double w = e.weights[i];
     for (int d = d0; d < d1; d++) o[d] = static_cast<float>(static_cast<double>(o[d]) + w * static_cast<double>(y[d]));
   }
-}
-
-// accumulate over all of D, split across threads when large (each output keeps its order of additions).
-void accumulateAll(float* out, int D, const MoeExpert& e, const float* ye, int threads) {
-  const int step = rowsPerTask(D, threads);
-  const bool parallel = static_cast<size_t>(e.n) * D >= kParallelMin;
-  parallelFor(
-      ceilDiv(D, step), [&](int task, int) { accumulate(out, D, e, ye, task * step, minInt(D, task * step + step)); },
-      parallel ? 0 : 1);
 }
 
 // The expert's input rows `[n, D]`: a view of x when its rows are consecutive, else gathered into dst.
@@ -68,6 +59,7 @@ const float* gatherRows(const float* x, int D, const MoeExpert& e, float* dst) {
 struct Batch {
   int j;  // index into the experts
   const float* xe;
+  const uint16_t* xs;  // xe split for the gate and up weights (KernelTable::splitX), or null
   float* g;
   float* u;
   float* ye;
@@ -86,22 +78,13 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   const KernelTable& k = kernels();
   const int threads = poolThreads();
 
-  // Experts whose three matmuls take the row kernel run in the fused regions; the rest one at a time.
-  std::vector<char> fused(nE);
-  size_t fusedFloats = 0, bigFloats = 0;
-  bool allFused = true;
+  size_t fusedFloats = 0;
   for (int j = 0; j < nE; j++) {
     const MoeExpert& e = ex[j];
-    const int n = e.n;
-    fused[j] = matmulUsesRows(e.gate.dtype, n) && matmulUsesRows(e.up.dtype, n) && matmulUsesRows(e.down.dtype, n);
-    const size_t floats = static_cast<size_t>(n) * (2 * static_cast<size_t>(D) + 2 * static_cast<size_t>(e.gate.rows));
-    if (fused[j]) fusedFloats += floats;
-    else if (floats > bigFloats) bigFloats = floats;
-    allFused = allFused && fused[j];
+    fusedFloats += static_cast<size_t>(e.n) * (2 * static_cast<size_t>(D) + 2 * static_cast<size_t>(e.gate.rows));
   }
 
-  // Scratch: kept between calls up to kKeepFloats (every decode step needs it again), per call beyond (a long prefill
-  // on the scalar level, where every batch takes the row kernel).
+  // Scratch: kept between calls up to kKeepFloats (every decode step needs it again), per call beyond (a long prefill).
   static thread_local std::vector<float> store;
   std::vector<float> local;
   float* p;
@@ -117,10 +100,9 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   int totalI = 0;
   size_t work = 0;
   for (int j = 0; j < nE; j++) {
-    if (!fused[j]) continue;
     const MoeExpert& e = ex[j];
     const size_t n = e.n, I = e.gate.rows;
-    Batch b{j, nullptr, nullptr, nullptr, nullptr};
+    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr};
     b.xe = gatherRows(x, D, e, p);
     p += n * D;
     b.g = p;
@@ -134,6 +116,28 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
     work += 3 * n * I * D;
   }
   const int maxThreads = work < kParallelMin ? 1 : 0;
+
+  // Levels whose row kernel works on split x: split every expert's input once here, not once per piece.
+  static thread_local std::vector<uint16_t> xsStore;
+  if (k.splitWords) {
+    size_t words = 0;
+    for (const Batch& b : batches) {
+      const MoeExpert& e = ex[b.j];
+      const size_t w = k.splitWords(e.gate, e.n);
+      if (w > 0 && w == k.splitWords(e.up, e.n) && e.gate.dtype == e.up.dtype) words += w + 32;
+    }
+    if (xsStore.size() < words) xsStore.resize(words);
+    uint16_t* q = xsStore.data();
+    for (Batch& b : batches) {
+      const MoeExpert& e = ex[b.j];
+      const size_t w = k.splitWords(e.gate, e.n);
+      if (!(w > 0 && w == k.splitWords(e.up, e.n) && e.gate.dtype == e.up.dtype)) continue;
+      while (reinterpret_cast<uintptr_t>(q) & 63) q++;
+      k.splitX(e.gate, b.xe, e.n, q);
+      b.xs = q;
+      q += w;
+    }
+  }
 
   if (!batches.empty()) {
     // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
@@ -149,8 +153,8 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
           const Batch& b = batches[pc.b];
           const MoeExpert& e = ex[b.j];
           const int I = e.gate.rows;
-          rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1);
-          rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1);
+          rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1, b.xs);
+          rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1, b.xs);
           for (int t = 0; t < e.n; t++) {
             float* g = b.g + static_cast<size_t>(t) * I + pc.r0;
             k.swiglu(g, g, b.u + static_cast<size_t>(t) * I + pc.r0, pc.r1 - pc.r0);
@@ -158,8 +162,8 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
         },
         maxThreads);
 
-    // Region 2: rows [d0, d1) of every fused expert's down projection; when every expert is fused, also their sum
-    // into out (experts in order), so the op needs no further pass.
+    // Region 2: rows [d0, d1) of every expert's down projection and their sum into out (experts in order), so the op
+    // needs no further pass.
     const int dStep = rowsPerTask(D, threads);
     parallelFor(
         ceilDiv(D, dStep),
@@ -173,34 +177,9 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
               rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1);
             }
           }
-          if (allFused)
-            for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);
+          for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);
         },
         maxThreads);
-    if (allFused) return;
-  }
-
-  // Experts with longer batches (prefill): matmul's GEMM path per expert, summed in expert order with the fused ones.
-  std::vector<float> big(bigFloats);
-  size_t next = 0;
-  for (int j = 0; j < nE; j++) {
-    const MoeExpert& e = ex[j];
-    if (fused[j]) {
-      accumulateAll(out, D, e, batches[next++].ye, threads);
-      continue;
-    }
-    const size_t n = e.n, I = e.gate.rows;
-    float* q = big.data();
-    const float* xe = gatherRows(x, D, e, q);
-    float* g = q + n * D;
-    float* u = g + n * I;
-    float* ye = u + n * I;
-    matmul(MatmulArgs{xe, e.n, g, e.gate});
-    matmul(MatmulArgs{xe, e.n, u, e.up});
-    swiglu(g, g, u, n * I);
-    if (I == 0) std::memset(ye, 0, sizeof(float) * n * D);
-    else matmul(MatmulArgs{g, e.n, ye, e.down});
-    accumulateAll(out, D, e, ye, threads);
   }
 }
 

@@ -2,6 +2,7 @@
  * The native addon's I/O and measurement helpers (mmapFile, memReadBandwidth) and backend selection, including the
  * fallback to the TypeScript backend when the addon is made unloadable with MIMO_NATIVE_DISABLE=1.
  */
+import { DISPATCH_LEVELS } from '../../src/kernels/native/addon.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -131,8 +132,8 @@ try { console.log(m.loadNativeAddon().getDispatch()); } catch (e) { console.log(
   it('forces each supported level at load', (t) => {
     const a = needNative(t);
     if (!a) return;
-    const best = ['avx512', 'avx2', 'scalar'].indexOf(a.bestDispatch());
-    for (const level of ['avx512', 'avx2', 'scalar'].slice(best)) {
+    const best = DISPATCH_LEVELS.indexOf(a.bestDispatch());
+    for (const level of DISPATCH_LEVELS.slice(best)) {
       assert.equal(runFresh(snippet, { MIMO_CPU: level }).stdout.trim(), level);
     }
   });

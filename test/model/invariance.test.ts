@@ -1,14 +1,19 @@
 /**
  * Invariances that need no reference (STYLE habit 8), on every golden fixture checkpoint: whole prefill =
  * chunked prefill = token by token; prompt lengths W−1, W, W+1, 2W+3; decode crossing the window equals full
- * recomputation at every step; sliding-window KV bytes stop growing past W.
+ * recomputation at every step; sliding-window KV bytes stop growing past W; on the native backend (every dispatch
+ * level) whole, chunked and token-by-token prefill give the same bits.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../../src/model/load.js';
 import type { MiMoModel } from '../../src/model/mimo-v2/model.js';
+import { DISPATCH_LEVELS } from '../../src/kernels/native/addon.js';
+import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { argmax, discoverCases, maxAbs, maxAbsDiff, readGolden } from '../helpers/fixtures.js';
+import { assertBitwise } from '../helpers/kernel-check.js';
+import { nativeAddon, needNative } from '../helpers/native.js';
 
 const cases = discoverCases();
 test('invariance cases are present', () => assert.ok(cases.length > 0));
@@ -81,5 +86,36 @@ for (const dir of cases) {
         }
       });
     });
+  });
+}
+
+// Row invariance of the native kernels at the model level (every dispatch level): a token's hidden state and logits
+// have the same bits whether its prompt is prefilled whole, in chunks of 1, 3, 7, 12 or W tokens, or decoded one
+// token at a time — what the prefix cache and batched/speculative decoding rely on.
+for (const dir of cases) {
+  test(`native row invariance on ${path.basename(dir)}: whole = chunked = token by token, bitwise, every level`, (t) => {
+    const addon = nativeAddon;
+    if (!needNative(t) || !addon) return;
+    const before = addon.getDispatch();
+    try {
+      const { model, config } = loadModel(dir, { backend: createNativeBackend() });
+      const W = config.slidingWindow;
+      const g = readGolden(dir);
+      const base = Array.from(g.tensors.get('input_ids')!.data);
+      const n = 2 * W + 5;
+      const ids = Array.from({ length: n }, (_, i) => base[i % base.length]!);
+      for (const level of DISPATCH_LEVELS.slice(DISPATCH_LEVELS.indexOf(addon.bestDispatch()))) {
+        addon.setDispatch(level);
+        const whole = runChunks(model, ids, n);
+        const wholeLogits = model.computeLogits(whole, n);
+        for (const chunk of [1, 3, 7, 12, W]) {
+          const other = runChunks(model, ids, chunk);
+          assertBitwise(other, whole, `${level} chunk ${chunk}: hidden`);
+          assertBitwise(model.computeLogits(other, n), wholeLogits, `${level} chunk ${chunk}: logits`);
+        }
+      }
+    } finally {
+      addon.setDispatch(before);
+    }
   });
 }

@@ -4,7 +4,7 @@
  * backend (./backend.ts) wraps it behind the `Backend` interface.
  *
  * Environment: `MIMO_NATIVE_DISABLE=1` makes the addon unloadable (to exercise the TypeScript fallback);
- * `MIMO_CPU=avx512|avx2|scalar` forces the kernels' instruction-set level at first load.
+ * `MIMO_CPU=avx512bf16|avx512|avx2|scalar` forces the kernels' instruction-set level at first load.
  */
 import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
@@ -14,8 +14,8 @@ import { packageRoot } from '../../util/package-root.js';
 import type { Weight, WeightDType } from '../backend.js';
 
 /** Instruction-set level of the native kernels, best first. */
-export type DispatchLevel = 'avx512' | 'avx2' | 'scalar';
-export const DISPATCH_LEVELS: readonly DispatchLevel[] = ['avx512', 'avx2', 'scalar'];
+export type DispatchLevel = 'avx512bf16' | 'avx512' | 'avx2' | 'scalar';
+export const DISPATCH_LEVELS: readonly DispatchLevel[] = ['avx512bf16', 'avx512', 'avx2', 'scalar'];
 
 /** What the CPU (and OS) support, as detected by the addon. */
 export interface CpuFeatures {
@@ -140,7 +140,7 @@ function lastBuildFailure(): string {
  * The native addon, loaded once; `MIMO_CPU` is applied at the first load.
  * @throws BackendUnavailableError with the reason when `MIMO_NATIVE_DISABLE=1`, the addon was not built, it fails to
  *   load, or `MIMO_CPU` names a level this CPU cannot run.
- * @throws RequestError('MIMO_CPU') when `MIMO_CPU` is not avx512, avx2 or scalar.
+ * @throws RequestError('MIMO_CPU') when `MIMO_CPU` is not avx512bf16, avx512, avx2 or scalar.
  */
 export function loadNativeAddon(): NativeAddon {
   if (process.env.MIMO_NATIVE_DISABLE === '1') {
