@@ -72,7 +72,7 @@ export class MiMoEngine {
     readonly dir: string,
     mapped: ArrayBuffer[],
     /** For a GGUF without a usable tokenizer: why (tokenizer.ggml.* missing or a placeholder). */
-    private readonly noTokenizer?: string,
+    readonly noTokenizer?: string,
   ) {
     this.generator = new Generator(loaded.model, tokenizer);
     this.mapped = mapped;

@@ -8,7 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import type { GgufValue } from '../../src/loader/gguf.js';
+import { execFileSync } from 'node:child_process';
+import { buildGgufHeader, gguf, GGUFValueType, type GGUFTypedMetadata } from '@huggingface/gguf';
+import { GgufModelFiles, type GgufValue } from '../../src/loader/gguf.js';
+import { AsyncEncoder } from '../../src/tokenizer/async-encoder.js';
+import { discoverCases, repoRoot } from '../helpers/fixtures.js';
 import { writeTokenizerFiles } from '../../src/tokenizer/files.js';
 import { ggufTokenizer } from '../../src/tokenizer/gguf-tokenizer.js';
 import { MiMoTokenizer } from '../../src/tokenizer/tokenizer.js';
@@ -87,4 +91,40 @@ test('missing or placeholder tokenizers: no tokenizer, with the reason', () => {
   assert.equal(r.tokenizer, null);
   assert.match(r.problem!, /placeholder/);
   assert.match(ggufTokenizer({ ...placeholder, 'tokenizer.ggml.model': { value: 'llama', type: 8 } }, 'x.gguf').problem!, /"llama" is not supported/);
+});
+
+test('a GGUF file with the tokenizer embedded: read back from the file, and the off-thread encoder gives the same ids', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-gguf-tokfile-'));
+  try {
+    writeTokenizerFiles(dir);
+    const base = path.join(dir, 'base.gguf');
+    const anchor = path.resolve(repoRoot, '..', 'shared', 'tools', 'llamacpp-anchor');
+    execFileSync('python3', [path.join(anchor, 'hf_to_gguf.py'), discoverCases()[0]!, base, '--type', 'f32', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Replace the placeholder tokenizer keys with the real ones (header rebuilt by @huggingface/gguf; data unchanged).
+    const parsed = await gguf(base, { allowLocalFile: true, typedMetadata: true });
+    const md = { ...parsed.typedMetadata } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(ggufMetadataFrom(dir))) {
+      md[k] = v.subType === undefined ? { value: v.value, type: v.type as GGUFValueType } : { value: v.value, type: GGUFValueType.ARRAY, subType: v.subType as GGUFValueType };
+    }
+    const blob = new Blob([fs.readFileSync(base)]);
+    const header = await buildGgufHeader(blob, md as GGUFTypedMetadata, { littleEndian: true, tensorInfoByteRange: parsed.tensorInfoByteRange });
+    const file = path.join(dir, 'with-tokenizer.gguf');
+    fs.writeFileSync(file, Buffer.concat([Buffer.from(await header.arrayBuffer()), fs.readFileSync(base).subarray(Number(parsed.tensorDataOffset))]));
+    const files = new GgufModelFiles([file]);
+    const { tokenizer } = ggufTokenizer(files.metadata, file);
+    files.close();
+    assert.ok(tokenizer);
+    const hf = MiMoTokenizer.load(dir);
+    const text = TEXTS.join('\n').repeat(20);
+    assert.deepEqual(tokenizer.encode(text), hf.encode(text));
+    assert.equal(tokenizer.dir, file);
+    const enc = new AsyncEncoder(tokenizer, 0); // every text on the worker, which reads the tokenizer from the GGUF
+    try {
+      assert.deepEqual(await enc.encode(text), hf.encode(text));
+    } finally {
+      await enc.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
