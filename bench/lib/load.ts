@@ -8,6 +8,7 @@ export interface LoadOptions {
   model: string;
   clients: number;
   rounds: number;
+  /** Tokens per request, exactly (`ignore_eos`: a sampled end-of-text token does not end a request early). */
   maxTokens: number;
 }
 
@@ -32,7 +33,7 @@ async function oneRequest(o: LoadOptions, i: number): Promise<{ ttft: number; to
   const res = await fetch(`${o.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: o.model, messages: [{ role: 'user', content: `request ${i}: say something` }], max_tokens: o.maxTokens, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({ model: o.model, messages: [{ role: 'user', content: `request ${i}: say something` }], max_tokens: o.maxTokens, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
   });
   if (res.status !== 200 || !res.body) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   let ttft = -1;

@@ -21,6 +21,7 @@ import type { Backend } from '../kernels/backend.js';
 import { loadNativeAddon } from '../kernels/native/addon.js';
 import { selectBackend, type BackendChoice } from '../kernels/select.js';
 import { Checkpoint } from '../loader/checkpoint.js';
+import { GgufModelFiles, resolveGgufPaths } from '../loader/gguf.js';
 import { loadModel } from '../model/load.js';
 import type { MiMoConfig } from '../model/mimo-v2/config.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
@@ -261,9 +262,29 @@ function backendThreads(backend: Backend): number {
  * Memory-bandwidth bound on decode tokens/s = machine read bandwidth ÷ `total`.
  */
 export function decodeWeightBytes(dir: string, config: MiMoConfig): DecodeWeightBytes {
-  const ckpt = new Checkpoint(dir);
   const out: DecodeWeightBytes = { total: 0, nonExpert: 0, activeExperts: 0, lmHead: 0, embeddingRow: 0 };
   const expertShare = config.numExpertsPerTok / Math.max(1, config.nRoutedExperts);
+  const ggufPaths = resolveGgufPaths(dir);
+  if (ggufPaths) {
+    // GGUF names (llama.cpp's): stored bytes of each tensor in its ggml type; MTP blocks (≥ num_hidden_layers) skipped.
+    const files = new GgufModelFiles(ggufPaths);
+    try {
+      for (const [name, info] of files.tensors) {
+        const layer = /^blk\.(\d+)\./.exec(name);
+        if (layer && Number(layer[1]) >= config.numHiddenLayers) continue;
+        if (name === 'token_embd.weight') out.embeddingRow += info.sizeBytes / config.vocabSize;
+        else if (name === 'output.weight') out.lmHead += info.sizeBytes;
+        else if (/_exps\.weight$/.test(name)) out.activeExperts += info.sizeBytes * expertShare;
+        else out.nonExpert += info.sizeBytes;
+      }
+    } finally {
+      files.close();
+    }
+    if (config.tieWordEmbeddings) out.lmHead = out.embeddingRow * config.vocabSize;
+    out.total = Math.round(out.nonExpert + out.activeExperts + out.lmHead + out.embeddingRow);
+    return out;
+  }
+  const ckpt = new Checkpoint(dir);
   try {
     for (const name of ckpt.names()) {
       const bytes = ckpt.info(name)!.sizeBytes;

@@ -14,6 +14,8 @@ import { loadModel, type LoadedModel } from '../model/load.js';
 import type { MiMoConfig } from '../model/mimo-v2/config.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { LoadReport } from '../model/mimo-v2/weights.js';
+import { resolveGgufPaths } from '../loader/gguf.js';
+import { ggufTokenizer } from '../tokenizer/gguf-tokenizer.js';
 import { MiMoTokenizer, type ChatMessage, type ChatTool } from '../tokenizer/tokenizer.js';
 import { Generator, type GenerateOptions, type StreamChunk } from './generate.js';
 import { libraryError, parseResult, type EngineResult } from './library-result.js';
@@ -79,6 +81,8 @@ export class MiMoEngine {
     /** The checkpoint directory. */
     readonly dir: string,
     mapped: ArrayBuffer[],
+    /** For a GGUF without a usable tokenizer: why (tokenizer.ggml.* missing or a placeholder). */
+    readonly noTokenizer?: string,
   ) {
     this.generator = new Generator(loaded.model, tokenizer);
     this.mapped = mapped;
@@ -101,9 +105,11 @@ export class MiMoEngine {
     if (backend.name === 'native' && poolReleased && opts.threads === undefined) loadNativeAddon().setThreads(os.availableParallelism());
     poolReleased = false;
     // The tokenizer first: it is quick, and its problems should not wait for minutes of weight loading.
-    const tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? MiMoTokenizer.load(dir) : null;
-    const config = loadConfig(path.join(dir, 'config.json'));
-    if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
+    // A GGUF carries its config and tokenizer in its metadata (read by loadModel below).
+    const gguf = resolveGgufPaths(dir) !== null;
+    let tokenizer = !gguf && fs.existsSync(path.join(dir, 'tokenizer.json')) ? MiMoTokenizer.load(dir) : null;
+    const config = gguf ? null : loadConfig(path.join(dir, 'config.json'));
+    if (config && tokenizer && tokenizer.vocabSize > config.vocabSize) {
       throw new ConfigError(path.join(dir, 'tokenizer.json'), undefined, `has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.vocabSize}: the tokenizer does not belong to this model`);
     }
     const mapped: ArrayBuffer[] = [];
@@ -116,6 +122,15 @@ export class MiMoEngine {
           }
         : undefined;
     const loaded = loadModel(dir, { backend, map });
+    let noTokenizer: string | undefined;
+    if (loaded.gguf) {
+      const r = ggufTokenizer(loaded.gguf.metadata, loaded.gguf.files[0]!);
+      tokenizer = r.tokenizer;
+      noTokenizer = r.problem ?? undefined;
+      if (tokenizer && tokenizer.vocabSize > loaded.config.vocabSize) {
+        throw new ConfigError(loaded.gguf.files[0]!, 'tokenizer.ggml.tokens', `has ${tokenizer.vocabSize} tokens but token_embd.weight has ${loaded.config.vocabSize} rows: the tokenizer does not belong to this model`);
+      }
+    }
     if (warning !== undefined) {
       if (opts.onWarning) opts.onWarning(warning);
       else if (!emitted.has(warning)) {
@@ -124,7 +139,7 @@ export class MiMoEngine {
       }
     }
     if (backend.name === 'native') openNativeEngines++;
-    const engine = new MiMoEngine(loaded, tokenizer, warning, dir, mapped);
+    const engine = new MiMoEngine(loaded, tokenizer, warning, dir, mapped, noTokenizer);
     if (opts.kvDtype !== undefined) {
       if (opts.kvDtype !== 'f32' && opts.kvDtype !== 'bf16') throw new RequestError('kvDtype', `must be 'f32' or 'bf16', got ${JSON.stringify(opts.kvDtype)}`);
       engine.model.kvDtype = opts.kvDtype;
@@ -210,6 +225,7 @@ export class MiMoEngine {
       return { ids: input.promptIds, text: null };
     }
     const tok = this.tokenizer;
+    if (!tok && this.noTokenizer) throw new RequestError('prompt', `${this.dir}: ${this.noTokenizer}, so text prompts cannot be encoded; pass promptIds (token ids) instead`);
     if (!tok) throw new RequestError('prompt', `the model directory ${this.dir} has no tokenizer.json, so text prompts cannot be encoded; pass promptIds (token ids) instead`);
     const enableThinking = input.enableThinking ?? true;
     const tools = input.tools?.length ? input.tools : undefined;

@@ -5,7 +5,7 @@
  */
 
 /** Element type of a stored weight: as in the checkpoint (no up-front conversion). */
-export type WeightDType = 'f32' | 'bf16' | 'f16' | 'fp8' | 'mxfp4';
+export type WeightDType = 'f32' | 'bf16' | 'f16' | 'fp8' | 'mxfp4' | 'ggml';
 
 /**
  * A linear layer's weight `[out, in]` (PyTorch convention: y = x · Wᵀ) in its stored dtype.
@@ -15,7 +15,10 @@ export type WeightDType = 'f32' | 'bf16' | 'f16' | 'fp8' | 'mxfp4';
  *   scales[rowScale[r] · scaleCols + ⌊c / blockCols⌋] (spec §2.5; `rowScale` encodes uniform and per-chunk grids);
  * - mxfp4 (V2.6 routed experts): `data` is a Uint8Array `[rows, cols/2]` of packed FP4 e2m1 codes (column 2j in the
  *   low nibble) and `e8m0` a Uint8Array `[rows, cols/32]` of exponents: W[r, c] = FP4[code] · 2^(e8m0 − 127)
- *   (spec §2.8; tensor/formats/mxfp4.ts is the definition).
+ *   (spec §2.8; tensor/formats/mxfp4.ts is the definition);
+ * - ggml (a GGUF block-quantised tensor, Q8_0 …): `data` is a Uint8Array of `rows` rows of whole blocks of ggml type
+ *   `ggmlType` (ggmlRowBytes(ggmlType, cols) bytes each); tensor/formats/ggml/types.ts `dequantizeGgmlRow` is the
+ *   definition. Backends without a kernel for the type never see it (the GGUF loader dequantises it to f32 first).
  */
 export interface Weight {
   rows: number;
@@ -31,6 +34,8 @@ export interface Weight {
   rowScale?: Int32Array;
   /** mxfp4 only: E8M0 scale bytes `[rows, cols/32]`. */
   e8m0?: Uint8Array;
+  /** ggml only: the ggml type id (ggml.h `enum ggml_type`). */
+  ggmlType?: number;
   /** Checkpoint tensor name, for errors found when the weight is first used (e.g. an E8M0 NaN scale byte). */
   name?: string;
   /** File holding the tensor (for those errors). */

@@ -1,13 +1,17 @@
 /**
- * Load a model directory: config.json → per-layer plan, weights through the checkpoint loader, reference or
- * other backend. Source: STYLE.md "registry"; spec §1–2.
+ * Load a model: a checkpoint directory (config.json → per-layer plan, weights through the safetensors loader) or a
+ * GGUF file (config rebuilt from its mimo2.* metadata, weights through the GGUF loader), on the reference or another
+ * backend. Source: STYLE.md "registry"; spec §1–2.
  */
 import * as path from 'node:path';
 import type { Backend } from '../kernels/backend.js';
 import { referenceBackend } from '../kernels/reference/ops.js';
 import { Checkpoint } from '../loader/checkpoint.js';
+import { GgufCheckpoint } from '../loader/gguf-checkpoint.js';
+import { GgufModelFiles, resolveGgufPaths, type GgufValue } from '../loader/gguf.js';
 import type { FileMapper } from '../loader/safetensors.js';
 import { loadConfig, type MiMoConfig } from './mimo-v2/config.js';
+import { ggufModelFacts, mapGgufNames } from './mimo-v2/gguf.js';
 import { MiMoModel } from './mimo-v2/model.js';
 import { loadWeights, type LoadReport } from './mimo-v2/weights.js';
 
@@ -17,16 +21,32 @@ export interface LoadedModel {
   report: LoadReport;
   /** Wall time of the load, seconds. */
   loadSeconds: number;
+  /** For a GGUF model: its file(s) and metadata (tokenizer.ggml.*, tokenizer.chat_template …). */
+  gguf?: { files: string[]; metadata: Record<string, GgufValue> };
+}
+
+/** ggml block types the native backend takes as they are (none yet: its block kernels are a separate work item). */
+export const NATIVE_GGML_TYPES: ReadonlySet<number> = new Set<number>();
+
+export interface LoadModelOptions {
+  backend?: Backend;
+  map?: FileMapper;
+  /** Where notes about the load go (a GGUF's block tensors dequantised for a backend without their kernel); default stderr. */
+  onNote?: (message: string) => void;
 }
 
 /**
- * Load a MiMo-V2 checkpoint directory (official layout: config.json + safetensors).
+ * Load a MiMo-V2 model: a checkpoint directory (official layout: config.json + safetensors), or a GGUF of
+ * architecture mimo2 (a `.gguf` file, the first part of a split set, or a directory holding one GGUF model).
  * @param opts.backend compute backend (default: the TypeScript reference)
  * @param opts.map whole-file read-only mapper (the native addon's mmap): weights become views of the mapped files
- * @throws ConfigError for config problems, CheckpointError for file/tensor problems (each names file and key/tensor)
+ * @throws ConfigError for config / metadata problems, CheckpointError for file/tensor problems (each names file and
+ *   key/tensor)
  */
-export function loadModel(dir: string, opts: { backend?: Backend; map?: FileMapper } = {}): LoadedModel {
+export function loadModel(dir: string, opts: LoadModelOptions = {}): LoadedModel {
   const t0 = performance.now();
+  const ggufPaths = resolveGgufPaths(dir);
+  if (ggufPaths) return loadGgufModel(ggufPaths, opts, t0);
   const config = loadConfig(path.join(dir, 'config.json'));
   const ckpt = new Checkpoint(dir, { map: opts.map });
   try {
@@ -35,5 +55,25 @@ export function loadModel(dir: string, opts: { backend?: Backend; map?: FileMapp
     return { model, config, report, loadSeconds: (performance.now() - t0) / 1000 };
   } finally {
     ckpt.close();
+  }
+}
+
+function loadGgufModel(paths: string[], opts: LoadModelOptions, t0: number): LoadedModel {
+  const backend = opts.backend ?? referenceBackend;
+  const files = new GgufModelFiles(paths, opts.map);
+  try {
+    const facts = ggufModelFacts(files);
+    const { map, unmapped } = mapGgufNames(files.tensors, facts.numLayers);
+    const reference = backend === referenceBackend || backend.name === 'ts';
+    const ckpt = new GgufCheckpoint(files, map, unmapped, {
+      keepGgml: (t) => reference || NATIVE_GGML_TYPES.has(t),
+      onNote: opts.onNote ?? ((m) => process.stderr.write(`${m}\n`)),
+    });
+    const { weights, report } = loadWeights(ckpt, facts.config);
+    ckpt.reportDequantised(backend.name);
+    const model = new MiMoModel(facts.config, weights, backend);
+    return { model, config: facts.config, report, loadSeconds: (performance.now() - t0) / 1000, gguf: { files: paths, metadata: files.metadata } };
+  } finally {
+    files.close();
   }
 }

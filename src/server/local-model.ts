@@ -134,7 +134,7 @@ export class LocalModel {
 
   /** Token ids of a text, long ones tokenized off the event loop. @throws ApiError 400 without a tokenizer */
   encode(text: string): Promise<number[]> {
-    if (!this.encoder) throw invalidParam('prompt', `model '${this.name}' has no tokenizer.json; send token ids`);
+    if (!this.encoder) throw invalidParam('prompt', `model '${this.name}' has no tokenizer${this.engine.noTokenizer ? ` (${this.engine.noTokenizer})` : '.json'}; send token ids`);
     return this.encoder.encode(text);
   }
 
@@ -178,7 +178,7 @@ export class LocalModel {
     opts: { continueFinalMessage?: boolean; addGenerationPrompt?: boolean } = {},
   ): Promise<PreparedChat> {
     const tok = this.engine.tokenizer;
-    if (!tok) throw invalidParam('messages', `model '${this.name}' has no tokenizer.json, so chat requests cannot be rendered; use /v1/completions with token ids`);
+    if (!tok) throw invalidParam('messages', `model '${this.name}' has no tokenizer${this.engine.noTokenizer ? ` (${this.engine.noTokenizer})` : '.json'}, so chat requests cannot be rendered; use /v1/completions with token ids`);
     if (typeof toolChoice === 'object' && !tools?.some((t) => t.function.name === toolChoice.name)) {
       throw invalidParam('tool_choice', `tool_choice names function '${toolChoice.name}', which is not in tools`);
     }

@@ -7,9 +7,11 @@ import { CheckpointError, ShapeError } from '../errors.js';
 import type { Weight } from '../kernels/backend.js';
 import { f16ToNumber, FP8_E4M3_TABLE } from './dtype.js';
 import { decodeMxfp4Row, findE8m0Nan, MXFP4_BLOCK } from './formats/mxfp4.js';
+import { dequantizeGgmlRow, ggmlRowBytes } from './formats/ggml/types.js';
 
 /** Bytes of one stored element of a weight (0.5 for packed MXFP4). */
 export function weightElementBytes(w: Weight): number {
+  if (w.dtype === 'ggml') return ggmlRowBytes(w.ggmlType!, w.cols) / w.cols;
   return w.dtype === 'mxfp4' ? 0.5 : w.data.BYTES_PER_ELEMENT;
 }
 
@@ -20,6 +22,7 @@ export function weightBytes(w: Weight): number {
 
 /** Stored elements per row of `data` (packed MXFP4 holds two columns per byte). */
 function storedCols(w: Weight): number {
+  if (w.dtype === 'ggml') return ggmlRowBytes(w.ggmlType!, w.cols);
   return w.dtype === 'mxfp4' ? w.cols >> 1 : w.cols;
 }
 
@@ -62,6 +65,11 @@ export function decodeRow(w: Weight, r: number, out: Float32Array, outOffset = 0
     case 'mxfp4':
       decodeMxfp4Row(w.data as Uint8Array, w.e8m0!, C, r, out, outOffset);
       return;
+    case 'ggml': {
+      const rb = ggmlRowBytes(w.ggmlType!, C);
+      dequantizeGgmlRow(w.ggmlType!, (w.data as Uint8Array).subarray(r * rb, (r + 1) * rb), C, out, outOffset);
+      return;
+    }
   }
 }
 

@@ -139,6 +139,24 @@ export class MiMoTokenizer {
   }
 
   /**
+   * A tokenizer from objects already in memory (a GGUF's `tokenizer.ggml.*` turned into the tokenizer.json layout
+   * by tokenizer/gguf-tokenizer.ts): `tokenizerJson` as tokenizer.json, `config` as tokenizer_config.json.
+   * @param source the file the objects came from (for errors)
+   * @throws CheckpointError when the library cannot build the tokenizer; ConfigError when the template does not parse
+   */
+  static fromObjects(source: string, tokenizerJson: JsonObject, config: JsonObject, chatTemplate: string | undefined): MiMoTokenizer {
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(tokenizerJson, config);
+    } catch (e) {
+      throw new CheckpointError(source, `cannot build the tokenizer from tokenizer.ggml.*: ${errorText(e)}`);
+    }
+    const specialIds = new Set<number>();
+    for (const t of tokenizerJson.added_tokens as unknown[]) if (isObject(t) && t.special === true && typeof t.id === 'number') specialIds.add(t.id);
+    return new MiMoTokenizer(source, tokenizer, config, chatTemplate === undefined ? undefined : { source: chatTemplate, file: source, key: 'tokenizer.chat_template' }, specialIds);
+  }
+
+  /**
    * Token ids of `text`. Special tokens written in the text (`<|im_start|>`, `<think>`) map to their single ids;
    * digits split one per token; the text is NFC-normalised first, as the tokenizer's normalizer says.
    * @returns ids `[T]`, no BOS prepended.

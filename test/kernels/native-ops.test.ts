@@ -88,6 +88,8 @@ function makeWeight(dtype: Weight['dtype'], rows: number, cols: number, r: () =>
       const e8m0 = Uint8Array.from({ length: (rows * cols) / 32 }, () => 117 + Math.floor(r() * 20));
       return { rows, cols, dtype, data, e8m0 };
     }
+    case 'ggml':
+      throw new Error('ggml block weights are tested in test/gguf');
   }
 }
 

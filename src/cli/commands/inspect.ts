@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { CheckpointError, RequestError } from '../../errors.js';
 import { Checkpoint } from '../../loader/checkpoint.js';
+import { resolveGgufPaths } from '../../loader/gguf.js';
+import { inspectGguf } from './inspect-gguf.js';
 import { loadConfig } from '../../model/mimo-v2/config.js';
 import { formatInspectReport, inspectJson, type InspectInput } from '../../model/mimo-v2/inspect-report.js';
 import { loadPreset, PRESET_NUM_MTP_LAYERS } from '../../model/mimo-v2/presets.js';
@@ -37,7 +39,7 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('parameters, bytes by dtype, KV-cache size and layer map of a checkpoint or preset')
-    .option('--model <dir>', 'checkpoint directory')
+    .option('--model <dir>', 'checkpoint directory or GGUF file')
     .option('--preset <name>', 'a published config: mimo-v2-flash, mimo-v2-flash-base, mimo-v2.5, mimo-v2.5-pro, mimo-v2.6-flash, mimo-v2.6-pro')
     .option('--kv-dtype <dtype>', 'KV-cache element type', parseChoice(Object.keys(KV_DTYPE_BYTES) as KvDtype[]), 'bf16')
     .option('--json', 'print one JSON object', false)
@@ -60,6 +62,13 @@ export function registerInspect(program: Command): void {
       } else {
         const dir = flags.model!;
         if (dir === '') throw new RequestError('--model', 'is empty');
+        const ggufPaths = resolveGgufPaths(dir);
+        if (ggufPaths) {
+          if (flags.verify) throw new RequestError('--verify', 'reads safetensors checkpoints; a GGUF is checked when it loads');
+          const report = inspectGguf(ggufPaths, flags.kvDtype);
+          process.stdout.write(flags.json ? `${JSON.stringify(inspectJson(report))}\n` : `${formatInspectReport(report)}\n`);
+          return;
+        }
         const config = loadConfig(path.join(dir, 'config.json'));
         const ckpt = new Checkpoint(dir);
         try {

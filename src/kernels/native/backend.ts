@@ -16,7 +16,7 @@ export interface NativeBackendOptions {
   threads?: number;
 }
 
-const DATA_TYPE: Readonly<Record<Weight['dtype'], string>> = { f32: 'Float32Array', bf16: 'Uint16Array', f16: 'Uint16Array', fp8: 'Uint8Array', mxfp4: 'Uint8Array' };
+const DATA_TYPE: Readonly<Record<Weight['dtype'], string>> = { f32: 'Float32Array', bf16: 'Uint16Array', f16: 'Uint16Array', fp8: 'Uint8Array', mxfp4: 'Uint8Array', ggml: 'Uint8Array' };
 
 function checkWeight(w: Weight): void {
   const arrayType = DATA_TYPE[w.dtype];

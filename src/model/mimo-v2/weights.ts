@@ -5,7 +5,7 @@
  */
 import { CheckpointError } from '../../errors.js';
 import type { Weight } from '../../kernels/backend.js';
-import type { Checkpoint } from '../../loader/checkpoint.js';
+import type { TensorSource } from '../../loader/tensor-source.js';
 import { gatherRows } from '../../tensor/weight.js';
 import type { AttentionPlan, MiMoConfig } from './config.js';
 
@@ -83,7 +83,7 @@ export function countMtpLayers(names: Iterable<string>, source: string): number 
 
 class WeightReader {
   constructor(
-    readonly ckpt: Checkpoint,
+    readonly ckpt: TensorSource,
     readonly cfg: MiMoConfig,
   ) {}
 
@@ -157,7 +157,7 @@ class WeightReader {
  * Load every text-model weight of a MiMo-V2 checkpoint as float32.
  * @throws CheckpointError on a missing or mis-shaped tensor (naming it, the directory and the expected shape)
  */
-export function loadWeights(ckpt: Checkpoint, cfg: MiMoConfig): { weights: ModelWeights; report: LoadReport } {
+export function loadWeights(ckpt: TensorSource, cfg: MiMoConfig): { weights: ModelWeights; report: LoadReport } {
   const r = new WeightReader(ckpt, cfg);
   const D = cfg.hiddenSize;
   const V = cfg.vocabSize;
