@@ -6,8 +6,10 @@
  * - Node's own C headers are used when they are installed beside the running node (`<prefix>/include/node`, e.g.
  *   `/usr/include/node` from Debian's nodejs), passed as `--nodedir`, so no headers tarball is downloaded (an
  *   offline machine with an empty npm cache builds too). `npm_config_nodedir` set by the user wins.
- * - As the `install` script (no `--force`) it builds only when no addon that loads under this node exists, so
- *   `npm install /path/to/clone` from another project leaves the clone's working addon alone.
+ * - As the `install` script (no `--force`) it builds only when no addon that loads under this node exists or the
+ *   existing one was built from other sources (a SHA-256 of binding.gyp and native/src/* is kept beside it in
+ *   build/Release/mimo_native.sources.sha256), so `npm install /path/to/clone` from another project leaves the
+ *   clone's working addon alone, and `git pull && npm ci` rebuilds an addon whose C++ changed.
  * - A working addon is never lost: it is moved aside before node-gyp (which wipes build/) and put back when the
  *   build fails.
  * - On failure it names the cause (Node headers, compiler / make, Python, or the build log's first error line) in
@@ -19,6 +21,7 @@
  * on and mimo falls back to the TypeScript backend); 1 when the build failed with --force.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,6 +33,27 @@ const addon = path.join(buildDir, 'Release', 'mimo_native.node');
 const failureFile = path.join(buildDir, 'native-build-failure.txt');
 const logFile = path.join(buildDir, 'native-build.log');
 const force = process.argv.includes('--force');
+const stampFile = path.join(buildDir, 'Release', 'mimo_native.sources.sha256');
+
+/** SHA-256 over binding.gyp and every file of native/src (names and contents, sorted). */
+function sourcesHash() {
+  const h = createHash('sha256');
+  const files = ['binding.gyp', ...fs.readdirSync(path.join(root, 'native', 'src')).sort().map((f) => path.join('native', 'src', f))];
+  for (const f of files) {
+    h.update(`${f}\0`);
+    h.update(fs.readFileSync(path.join(root, f)));
+  }
+  return h.digest('hex');
+}
+
+/** True when the addon's recorded sources are the current ones. */
+function builtFromCurrentSources() {
+  try {
+    return fs.readFileSync(stampFile, 'utf8').trim() === sourcesHash();
+  } catch {
+    return false;
+  }
+}
 
 /** True when `file` loads as this node's addon (in a child, so a crashing or foreign binary cannot take us down). */
 function addonLoads(file) {
@@ -72,8 +96,8 @@ export function failureCause(output, nodeDir) {
 }
 
 function main() {
-  if (!force && addonLoads(addon)) {
-    console.log(`mimo-ts: the native addon ${addon} is built and loads under node ${process.version}; not rebuilding (npm run build:native forces it)`);
+  if (!force && addonLoads(addon) && builtFromCurrentSources()) {
+    console.log(`mimo-ts: the native addon ${addon} is built from these sources and loads under node ${process.version}; not rebuilding (npm run build:native forces it)`);
     return 0;
   }
   // Keep a loading addon aside: node-gyp rebuild deletes build/ first.
@@ -92,6 +116,7 @@ function main() {
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(logFile, `$ ${[cmd, ...args].join(' ')}\n${output}`);
   if (r.status === 0 && addonLoads(addon)) {
+    fs.writeFileSync(stampFile, `${sourcesHash()}\n`);
     fs.rmSync(failureFile, { force: true });
     if (kept) fs.rmSync(kept, { force: true });
     console.log(`mimo-ts: native addon built: ${addon}`);

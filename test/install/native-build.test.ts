@@ -73,12 +73,23 @@ describe('native build', () => {
     const addon = path.join(dir, 'build', 'Release', 'mimo_native.node');
     fs.mkdirSync(path.dirname(addon), { recursive: true });
     fs.copyFileSync(builtAddon, addon);
+    const stamp = path.join(dir, 'build', 'Release', 'mimo_native.sources.sha256');
+    fs.copyFileSync(path.join(path.dirname(builtAddon), 'mimo_native.sources.sha256'), stamp);
     const before = sha(addon);
     // A broken toolchain (CXX=/bin/false) and no headers cache: a rebuild would fail.
     const env = cleanEnv(home, { CXX: '/bin/false', CC: '/bin/false' });
     const install = spawnSync('npm', ['run', 'install'], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
     assert.equal(install.status, 0, install.stdout + install.stderr);
     assert.match(install.stdout, /not rebuilding/);
+    assert.equal(sha(addon), before);
+
+    // Sources changed since the addon was built (a stale stamp): the install script tries to rebuild; the build
+    // fails here, so the working addon is kept and npm install goes on.
+    fs.writeFileSync(stamp, 'stale\n');
+    const stale = spawnSync('npm', ['run', 'install'], { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
+    assert.equal(stale.status, 0, stale.stdout + stale.stderr);
+    assert.doesNotMatch(stale.stdout, /not rebuilding/);
+    assert.match(stale.stderr, /could not be built: .*; the previous addon was kept/);
     assert.equal(sha(addon), before);
 
     const forced = spawnSync(process.execPath, ['scripts/build-native.mjs', '--force'], { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
