@@ -17,6 +17,7 @@
 #include "common.h"
 #include "cpu.h"
 #include "elementwise.h"
+#include "ggml_blocks.h"
 #include "matmul.h"
 #include "mmap_file.h"
 #include "moe.h"
@@ -103,7 +104,8 @@ DTypeName dtypeName(const Napi::Env& env, const char* op, const char* name, cons
 // for its dtype, and for fp8 scales/rowScale present, covering every column and row. `name` prefixes the messages.
 mimo::WeightView weightView(const Napi::Env& env, const char* op, const char* name, const DTypeName& dtypeN,
                             const Napi::Value& dataV, int rows, int cols, const Napi::Value& scalesV,
-                            const Napi::Value& scaleColsV, const Napi::Value& blockColsV, const Napi::Value& rowScaleV) {
+                            const Napi::Value& scaleColsV, const Napi::Value& blockColsV, const Napi::Value& rowScaleV,
+                            const Napi::Value& ggmlTypeV) {
   const std::string dtype = dtypeN.s;  // short: no allocation
   mimo::WeightView w{};
   w.rows = rows;
@@ -141,8 +143,25 @@ mimo::WeightView weightView(const Napi::Env& env, const char* op, const char* na
     w.scaleCols = cols / 32;
     w.blockCols = 32;
     return w;
+  } else if (dtype == "ggml") {
+    // A GGUF block-quantised weight: `rows` rows of whole blocks of ggml type ggmlType (ggml_blocks.h).
+    w.dtype = WDType::GGML;
+    const int type = static_cast<int>(intValue(env, ggmlTypeV, op, name, "ggmlType", 0, 1023));
+    int be = 0, bb = 0;
+    if (!mimo::ggmlBlockGeometry(type, &be, &bb))
+      throwRange(env, where(op, name) + "ggml type " + std::to_string(type) + " has no native kernel (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4 have)");
+    if (cols % be != 0)
+      throwRange(env, where(op, name) + "a " + mimo::ggmlTypeName(type) + " weight needs cols divisible by " + std::to_string(be) + ", got " + std::to_string(cols));
+    const Span<uint8_t> d = typedValue<uint8_t>(env, dataV, napi_uint8_array, op, name, "data (ggml)", "Uint8Array");
+    const size_t need = static_cast<size_t>(rows) * mimo::ggmlRowBytes(type, cols);
+    if (d.length < need)
+      throwRange(env, where(op, name) + mimo::ggmlTypeName(type) + " data has " + std::to_string(d.length) + " bytes, expected " + std::to_string(need) +
+                          " ([" + std::to_string(rows) + ", " + std::to_string(cols) + "])");
+    w.data = d.data;
+    w.ggmlType = type;
+    return w;
   } else {
-    throwRange(env, where(op, name) + "dtype must be 'f32', 'bf16', 'f16', 'fp8' or 'mxfp4', got '" + dtype + "'");
+    throwRange(env, where(op, name) + "dtype must be 'f32', 'bf16', 'f16', 'fp8', 'mxfp4' or 'ggml', got '" + dtype + "'");
   }
   const size_t weightElems = static_cast<size_t>(rows) * cols;
   if (dataLength < weightElems)
@@ -172,7 +191,8 @@ mimo::WeightView weightView(const Napi::Env& env, const char* op, const char* na
   return w;
 }
 
-// matmul(y, x, T, dtype, data, rows, cols, scales, scaleCols, blockCols, rowScale): y [T, rows] = x [T, cols] · Wᵀ.
+// matmul(y, x, T, dtype, data, rows, cols, scales, scaleCols, blockCols, rowScale, ggmlType): y [T, rows] = x [T, cols] · Wᵀ
+// (ggmlType: the ggml type id of a 'ggml' weight, else unused).
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const char* op = "matmul";
@@ -182,7 +202,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const int rows = static_cast<int>(intArg(info, 5, op, "rows", 0, kMaxDim));
   const int cols = static_cast<int>(intArg(info, 6, op, "cols", 0, kMaxDim));
   const mimo::WeightView w =
-      weightView(env, op, "", dtypeName(env, op, "", info[3]), info[4], rows, cols, info[7], info[8], info[9], info[10]);
+      weightView(env, op, "", dtypeName(env, op, "", info[3]), info[4], rows, cols, info[7], info[8], info[9], info[10], info[11]);
   expectLength(env, x.length, static_cast<size_t>(T) * cols, op, "x");
   expectLength(env, y.length, static_cast<size_t>(T) * rows, op, "y");
   mimo::MatmulArgs a{x.data, T, y.data, w};
@@ -192,9 +212,9 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
 // The property names of a `Weight`, kept per environment in an array (Node 20 cannot reference a string directly):
 // looking up a name through a handle costs less than internalising it from a C string for every property read.
-enum WeightKey { kRows, kCols, kDType, kData, kScales, kScaleCols, kBlockCols, kRowScale, kE8m0, kWeightKeys };
+enum WeightKey { kRows, kCols, kDType, kData, kScales, kScaleCols, kBlockCols, kRowScale, kE8m0, kGgmlType, kWeightKeys };
 const char* const kWeightKeyNames[kWeightKeys] = {"rows",   "cols",      "dtype",     "data",    "scales",
-                                                  "scaleCols", "blockCols", "rowScale", "e8m0"};
+                                                  "scaleCols", "blockCols", "rowScale", "e8m0", "ggmlType"};
 
 struct AddonData {
   Napi::ObjectReference weightKeys;
@@ -227,15 +247,11 @@ mimo::WeightView weightObject(const Napi::Env& env, const WeightKeys& keys, cons
   const int rows = static_cast<int>(intValue(env, get(kRows), op, name, "rows", 0, kMaxDim));
   const int cols = static_cast<int>(intValue(env, get(kCols), op, name, "cols", 0, kMaxDim));
   const DTypeName dtype = dtypeName(env, op, name, get(kDType));
-  if (std::strcmp(dtype.s, "mxfp4") == 0) {
-    const Napi::Value none = env.Undefined();
-    return weightView(env, op, name, dtype, get(kData), rows, cols, get(kE8m0), none, none, none);
-  }
-  if (std::strcmp(dtype.s, "fp8") != 0) {
-    const Napi::Value none = env.Undefined();
-    return weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none);
-  }
-  return weightView(env, op, name, dtype, get(kData), rows, cols, get(kScales), get(kScaleCols), get(kBlockCols), get(kRowScale));
+  const Napi::Value none = env.Undefined();
+  if (std::strcmp(dtype.s, "mxfp4") == 0) return weightView(env, op, name, dtype, get(kData), rows, cols, get(kE8m0), none, none, none, none);
+  if (std::strcmp(dtype.s, "ggml") == 0) return weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none, get(kGgmlType));
+  if (std::strcmp(dtype.s, "fp8") != 0) return weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none, none);
+  return weightView(env, op, name, dtype, get(kData), rows, cols, get(kScales), get(kScaleCols), get(kBlockCols), get(kRowScale), none);
 }
 
 // moeExperts(out, x, T, weights, rowStart, rows, rowWeights): out [T, D] (D = x.length / T) = Σ over selected experts j
@@ -514,6 +530,17 @@ Napi::Value UnmapFile(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ggmlTypes() → the ggml type ids whose blocks the kernels run as stored (ascending).
+Napi::Value GgmlTypes(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+  for (int t = 0; t < 64; t++) {
+    int e, b;
+    if (mimo::ggmlBlockGeometry(t, &e, &b)) out.Set(n++, Napi::Number::New(info.Env(), t));
+  }
+  return out;
+}
+
 Napi::Value RowInvariantRows(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), mimo::rowInvariantRows()); }
 
 Napi::Value MemReadBandwidth(const Napi::CallbackInfo& info) {
@@ -553,6 +580,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mmapFile", Napi::Function::New(env, MmapFile, "mmapFile"));
   exports.Set("unmapFile", Napi::Function::New(env, UnmapFile, "unmapFile"));
   exports.Set("memReadBandwidth", Napi::Function::New(env, MemReadBandwidth, "memReadBandwidth"));
+  exports.Set("ggmlTypes", Napi::Function::New(env, GgmlTypes, "ggmlTypes"));
   exports.Set("rowInvariantRows", Napi::Function::New(env, RowInvariantRows, "rowInvariantRows"));
   exports.Set("dispatchOverheadUs", Napi::Function::New(env, DispatchOverhead, "dispatchOverheadUs"));
   return exports;

@@ -6,7 +6,7 @@
 
 namespace mimo {
 
-enum class WDType { F32, BF16, F16, FP8, MXFP4 };
+enum class WDType { F32, BF16, F16, FP8, MXFP4, GGML };
 
 // Read-only view of a linear layer's weight `[rows, cols]`; W[r, c] as defined in backend.ts.
 struct WeightView {
@@ -21,6 +21,8 @@ struct WeightView {
   const int32_t* rowScale;
   // mxfp4 only: E8M0 exponents `[rows, cols/32]` (data: packed codes `[rows, cols/2]`).
   const uint8_t* e8m0;
+  // ggml only: the ggml type id (ggml_blocks.h); data holds `rows` rows of ggmlRowBytes(ggmlType, cols) bytes.
+  int ggmlType;
 };
 
 // One matmul call: y `[T, rows]` = x `[T, cols]` · Wᵀ.

@@ -1,9 +1,10 @@
 // Portable scalar kernels (any x86-64, no FMA): the fallback level and the baseline the SIMD levels are tested
-// beside. Each weight row is dequantised to f32 once per call into a per-thread buffer, then dotted with every token.
+// beside. Each weight row (GGUF block formats too, ggml_blocks.h) is dequantised to f32 once per call into a per-thread buffer, then dotted with every token.
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "ggml_blocks.h"
 #include "kernels.h"
 #include "mxfp4.h"
 
@@ -77,6 +78,11 @@ void decodeRow(const WeightView& w, int r, float* out) {
     case WDType::MXFP4:
       decodeMxfp4(static_cast<const uint8_t*>(w.data), w.e8m0, K, r, 0, K, out);
       break;
+    case WDType::GGML: {
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * ggmlRowBytes(w.ggmlType, K);
+      for (int g = 0; g < K / kGgmlGroup; g++) decodeGgmlGroup<HalfPortable>(w.ggmlType, row, g, out + kGgmlGroup * g);
+      break;
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import { loadConfig, type MiMoConfig } from './mimo-v2/config.js';
 import { ggufModelFacts, mapGgufNames } from './mimo-v2/gguf.js';
 import { MiMoModel } from './mimo-v2/model.js';
 import { loadWeights, type LoadReport } from './mimo-v2/weights.js';
+import { GGML_TYPE } from '../tensor/formats/ggml/types.js';
 
 export interface LoadedModel {
   model: MiMoModel;
@@ -25,8 +26,12 @@ export interface LoadedModel {
   gguf?: { files: string[]; metadata: Record<string, GgufValue> };
 }
 
-/** ggml block types the native backend takes as they are (none yet: its block kernels are a separate work item). */
-export const NATIVE_GGML_TYPES: ReadonlySet<number> = new Set<number>();
+/**
+ * ggml block types the native backend runs as stored (its kernels dequantise them in registers, native/src/
+ * ggml_blocks.h); a GGUF tensor of another type with a TypeScript decoder is dequantised to f32 at load for it.
+ * Equal to the addon's `ggmlTypes()` (test/kernels/ggml-kernels.test.ts checks).
+ */
+export const NATIVE_GGML_TYPES: ReadonlySet<number> = new Set<number>([GGML_TYPE.Q8_0!]);
 
 export interface LoadModelOptions {
   backend?: Backend;

@@ -40,7 +40,10 @@ export interface NativeAddon {
    * Uint16Array bit patterns for bf16/f16, Uint8Array E4M3 codes for fp8 with `scales [scaleRows, scaleCols]`,
    * `blockCols` and `rowScale [rows]`; mxfp4: Uint8Array packed codes `[rows, cols/2]`, `scales` a Uint8Array of
    * E8M0 bytes `[rows, cols/32]`, scaleCols = cols/32, blockCols = 32, rowScale null; pass null/0 for the
-   * scale arguments otherwise). Float32 accumulation.
+   * scale arguments otherwise); ggml (a GGUF block-quantised weight): Uint8Array of `rows` rows of whole blocks of
+   * ggml type `ggmlType` (one of {@link NativeAddon.ggmlTypes}; cols a multiple of its block), scale arguments null/0.
+   * Float32 accumulation; block weights are dequantised in registers to the reference's f32 values.
+   * @throws RangeError naming the type when a ggml type has no kernel, cols is not whole blocks or data is short
    */
   matmul(
     y: Float32Array,
@@ -54,7 +57,10 @@ export interface NativeAddon {
     scaleCols: number,
     blockCols: number,
     rowScale: Int32Array | null,
+    ggmlType?: number,
   ): void;
+  /** ggml type ids (ggml.h `enum ggml_type`) whose blocks matmul and moeExperts run as stored, ascending. */
+  ggmlTypes(): number[];
   /** Largest T for which a matmul's row results do not depend on the call's other rows (see Backend.rowInvariantRows). */
   rowInvariantRows(): number;
   /** y `[T, D]` = weight ⊙ x / sqrt(mean(x²) + eps), D = weight.length (bitwise equal to the reference). */
@@ -86,7 +92,7 @@ export interface NativeAddon {
    * selected experts j in the given order and their rows i ∈ [rowStart[j], rowStart[j+1]) of
    * rowWeights[i] · down_j(silu(gate_j·x[rows[i]]) ⊙ up_j·x[rows[i]]), each expert's rows run as one batch in the given
    * order. `weights` `[3·nSel]`: gate `[I, D]`, up `[I, D]`, down `[D, I]` of each selected expert (any stored dtype;
-   * an mxfp4 weight carries its E8M0 bytes as `e8m0`);
+   * an mxfp4 weight carries its E8M0 bytes as `e8m0`, a ggml weight its type as `ggmlType`);
    * rowStart `[nSel + 1]` strictly increasing from 0 to rows.length; rows, rowWeights `[nRouted]`, rows in [0, T).
    * Float64 accumulation of the terms into float32, bitwise equal to matmul → swiglu → matmul per expert plus that sum.
    */

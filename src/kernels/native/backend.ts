@@ -1,6 +1,7 @@
 /**
  * The native backend: every op of `Backend` runs in the C++ addon (native/src/), threaded, with run-time CPU dispatch
- * (AVX-512, AVX2+FMA, scalar). Weights stay in their stored dtype (bf16/f16/fp8 are dequantised in registers).
+ * (AVX-512, AVX2+FMA, scalar). Weights stay in their stored dtype (bf16/f16/fp8/mxfp4 and GGUF block formats —
+ * Q8_0, Q4_0 … Q6_K, IQ4_NL/XS, MXFP4 (`addon.ggmlTypes()`) — are dequantised in registers).
  * Numerics: float32 accumulation (matmul error ≈ 1e-8 of Σ|x·w|), SwiGLU/attention exp ≈ 1 ulp; rmsNorm and rope follow
  * the reference's float64 steps and match it bit for bit (rope up to libm vs V8 last-bit differences in cos/sin).
  * Results do not depend on the thread count. No op falls back to TypeScript.
@@ -9,6 +10,7 @@ import { RequestError, ShapeError } from '../../errors.js';
 import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../backend.js';
 import { checkMoeRouting } from '../reference/moe-experts.js';
 import { checkMxfp4Scales } from '../../tensor/weight.js';
+import { ggmlRowBytes, ggmlTypeInfo, ggmlTypeName } from '../../tensor/formats/ggml/types.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 
 export interface NativeBackendOptions {
@@ -18,7 +20,12 @@ export interface NativeBackendOptions {
 
 const DATA_TYPE: Readonly<Record<Weight['dtype'], string>> = { f32: 'Float32Array', bf16: 'Uint16Array', f16: 'Uint16Array', fp8: 'Uint8Array', mxfp4: 'Uint8Array', ggml: 'Uint8Array' };
 
-function checkWeight(w: Weight): void {
+/** Tensor name (and file) of a weight for messages, or 'weight'. */
+function label(w: Weight): string {
+  return w.name ? `${w.name}${w.file ? ` (${w.file})` : ''}` : 'weight';
+}
+
+function checkWeight(w: Weight, ggmlTypes: ReadonlySet<number>): void {
   const arrayType = DATA_TYPE[w.dtype];
   if (arrayType === undefined) throw new ShapeError(`weight: unknown dtype '${String(w.dtype)}'`);
   if (w.data.constructor.name !== arrayType) throw new ShapeError(`weight: ${w.dtype} data must be a ${arrayType}, got ${w.data.constructor.name}`);
@@ -26,6 +33,17 @@ function checkWeight(w: Weight): void {
     if (w.cols % 32 !== 0) throw new ShapeError(`weight: mxfp4 cols ${w.cols} is not a multiple of 32`);
     if (w.data.length < (w.rows * w.cols) / 2) throw new ShapeError(`weight: mxfp4 data has ${w.data.length} bytes, expected [${w.rows}, ${w.cols / 2}]`);
     if (!w.e8m0 || w.e8m0.length < (w.rows * w.cols) / 32) throw new ShapeError(`weight: mxfp4 needs e8m0 scales [${w.rows}, ${w.cols / 32}]`);
+    return;
+  }
+  if (w.dtype === 'ggml') {
+    const type = w.ggmlType;
+    if (type === undefined || !ggmlTypes.has(type)) {
+      throw new ShapeError(`${label(w)}: ggml type ${type === undefined ? '(none)' : ggmlTypeName(type)} has no native kernel (native: ${[...ggmlTypes].map(ggmlTypeName).join(', ')})`);
+    }
+    const info = ggmlTypeInfo(type)!;
+    if (w.cols % info.blockElements !== 0) throw new ShapeError(`${label(w)}: ${info.name} cols ${w.cols} is not a multiple of its ${info.blockElements}-element block`);
+    const need = w.rows * ggmlRowBytes(type, w.cols);
+    if (w.data.length < need) throw new ShapeError(`${label(w)}: ${info.name} data has ${w.data.length} bytes, expected ${need} ([${w.rows}, ${w.cols}])`);
     return;
   }
   if (w.data.length < w.rows * w.cols) throw new ShapeError(`weight: data has ${w.data.length} elements, expected [${w.rows}, ${w.cols}]`);
@@ -46,6 +64,8 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
     addon.setThreads(opts.threads);
   }
 
+  const ggmlTypes: ReadonlySet<number> = new Set(addon.ggmlTypes());
+
   return {
     name: 'native',
 
@@ -54,7 +74,7 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
     },
 
     prepareWeight(w: Weight): Weight {
-      checkWeight(w);
+      checkWeight(w, ggmlTypes);
       return w;
     },
 
@@ -65,7 +85,7 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
         checkMxfp4Scales(w);
         addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.e8m0!, w.cols / 32, 32, null);
       } else {
-        addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null);
+        addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null, w.ggmlType);
       }
       return y;
     },

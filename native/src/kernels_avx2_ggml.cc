@@ -1,0 +1,170 @@
+// AVX2 + FMA + F16C matmul row kernel for GGUF block formats (ggml_blocks.h): kernels_avx512_ggml.cc with 8 lanes.
+// A group of 32 columns is unpacked to int8 codes (ggml_simd.h), widened to f32 in four quarters, scaled (plus the
+// bias of formats with a min: the reference's two roundings) and dotted with x (one FMA per element). Per (row,
+// token): one ymm accumulator, the quarters in column order, then a fixed horizontal sum; T = 1 decodes into the
+// product, T > 1 decodes 4 rows once per token block into a buffer and runs 4 × 2 tiles with the same FMA sequence.
+#include <immintrin.h>
+
+#include <cstdlib>
+
+#include "ggml_kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,ssse3,sse4.1")
+
+#include "ggml_simd.h"
+
+namespace mimo {
+namespace {
+
+constexpr int kPrefetchRows = 8;
+
+inline __m256 widen(__m128i q, __m256 s) { return _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))); }
+
+template <int TY>
+inline __attribute__((always_inline)) void decodeGroup(const uint8_t* row, int g, __m256 (&w)[4]) {
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  const uint8_t* p = row + static_cast<size_t>(g / per) * ggmlBlockBytes(TY);
+  const int j = g % per;
+  __m128i q0, q1;
+  simdCodes<TY>(p, j, q0, q1);
+  float s[2], b[2];
+  groupScales<HalfF16c>(TY, p, j, s, b);
+  const __m256 s0 = _mm256_set1_ps(s[0]), s1 = _mm256_set1_ps(s[1]);
+  w[0] = widen(q0, s0);
+  w[1] = widen(_mm_srli_si128(q0, 8), s0);
+  w[2] = widen(q1, s1);
+  w[3] = widen(_mm_srli_si128(q1, 8), s1);
+  if constexpr (ggmlHasBias(TY)) {
+    const __m256 b0 = _mm256_set1_ps(b[0]), b1 = _mm256_set1_ps(b[1]);
+    w[0] = _mm256_add_ps(w[0], b0);
+    w[1] = _mm256_add_ps(w[1], b0);
+    w[2] = _mm256_add_ps(w[2], b1);
+    w[3] = _mm256_add_ps(w[3], b1);
+  }
+}
+
+inline float hsum(__m256 v) {
+  alignas(32) float l[8];
+  _mm256_store_ps(l, v);
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+template <int TY, int R>
+void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
+  const int G = a.w.cols / kGgmlGroup;
+  constexpr size_t groupBytes = ggmlBlockBytes(TY) * kGgmlGroup / ggmlBlockElements(TY);
+  const uint8_t* rp[R];
+  for (int i = 0; i < R; i++) rp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
+  __m256 acc[R];
+  for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+  for (int g = 0; g < G; g++) {
+    __m256 xv[4];
+    for (int k = 0; k < 4; k++) xv[k] = _mm256_loadu_ps(a.x + 32 * g + 8 * k);
+    if ((g & 1) == 0)
+      for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + g * groupBytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
+    for (int i = 0; i < R; i++) {
+      __m256 w[4];
+      decodeGroup<TY>(rp[i], g, w);
+      for (int k = 0; k < 4; k++) acc[i] = _mm256_fmadd_ps(w[k], xv[k], acc[i]);
+    }
+  }
+  for (int i = 0; i < R; i++) a.y[r + i] = hsum(acc[i]);
+}
+
+template <int R, int TT>
+void tileBuf(const MatmulArgs& a, const float* wb, int r, int t0) {
+  const int K = a.w.cols, N = a.w.rows;
+  const float* xp[TT];
+  for (int t = 0; t < TT; t++) xp[t] = a.x + static_cast<size_t>(t0 + t) * K;
+  __m256 acc[R][TT];
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm256_setzero_ps();
+  for (int c = 0; c < K; c += 8) {
+    __m256 xv[TT];
+    for (int t = 0; t < TT; t++) xv[t] = _mm256_loadu_ps(xp[t] + c);
+    for (int i = 0; i < R; i++) {
+      const __m256 wv = _mm256_load_ps(wb + static_cast<size_t>(i) * K + c);
+      for (int t = 0; t < TT; t++) acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = hsum(acc[i][t]);
+}
+
+float* rowScratch(size_t n) {
+  static thread_local float* store = nullptr;
+  static thread_local size_t cap = 0;
+  if (cap < n) {
+    std::free(store);
+    store = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+    cap = n;
+  }
+  return store;
+}
+
+template <int TY>
+void rows(const MatmulArgs& a, int r0, int r1) {
+  const int K = a.w.cols;
+  const size_t rowBytes = static_cast<size_t>(K / ggmlBlockElements(TY)) * ggmlBlockBytes(TY);
+  if (a.T == 1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) tileT1<TY, 4>(a, rowBytes, r);
+    for (; r < r1; r++) tileT1<TY, 1>(a, rowBytes, r);
+    return;
+  }
+  constexpr int RT = 4, TT = 2;
+  float* wb = rowScratch(static_cast<size_t>(RT) * K);
+  const int tokenBlock = K >= 8192 ? 16 : 32;
+  for (int tb = 0; tb < a.T; tb += tokenBlock) {
+    const int te = minInt(a.T, tb + tokenBlock);
+    for (int r = r0; r < r1; r += RT) {
+      const int n = minInt(RT, r1 - r);
+      for (int i = 0; i < n; i++) {
+        const uint8_t* rp = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
+        float* o = wb + static_cast<size_t>(i) * K;
+        for (int g = 0; g < K / kGgmlGroup; g++) {
+          __m256 w[4];
+          decodeGroup<TY>(rp, g, w);
+          for (int k = 0; k < 4; k++) _mm256_store_ps(o + 32 * g + 8 * k, w[k]);
+        }
+      }
+      if (n == RT) {
+        int t = tb;
+        for (; t + TT <= te; t += TT) tileBuf<RT, TT>(a, wb, r, t);
+        for (; t < te; t++) tileBuf<RT, 1>(a, wb, r, t);
+      } else {
+        for (int i = 0; i < n; i++) {
+          int u = tb;
+          for (; u + TT <= te; u += TT) tileBuf<1, TT>(a, wb + static_cast<size_t>(i) * K, r + i, u);
+          for (; u < te; u++) tileBuf<1, 1>(a, wb + static_cast<size_t>(i) * K, r + i, u);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void ggmlMatmulRowsAvx2(const MatmulArgs& a, int r0, int r1) {
+  switch (a.w.ggmlType) {
+    case kQ4_0: rows<kQ4_0>(a, r0, r1); break;
+    case kQ4_1: rows<kQ4_1>(a, r0, r1); break;
+    case kQ5_0: rows<kQ5_0>(a, r0, r1); break;
+    case kQ5_1: rows<kQ5_1>(a, r0, r1); break;
+    case kQ8_0: rows<kQ8_0>(a, r0, r1); break;
+    case kQ2_K: rows<kQ2_K>(a, r0, r1); break;
+    case kQ3_K: rows<kQ3_K>(a, r0, r1); break;
+    case kQ4_K: rows<kQ4_K>(a, r0, r1); break;
+    case kQ5_K: rows<kQ5_K>(a, r0, r1); break;
+    case kQ6_K: rows<kQ6_K>(a, r0, r1); break;
+    case kIQ4_NL: rows<kIQ4_NL>(a, r0, r1); break;
+    case kIQ4_XS: rows<kIQ4_XS>(a, r0, r1); break;
+    case kMXFP4: rows<kMXFP4>(a, r0, r1); break;
+    default: break;  // rejected by the addon's argument checks
+  }
+}
+
+}  // namespace mimo
+
+#pragma GCC pop_options
