@@ -217,6 +217,49 @@ inline void groupScales(int type, const uint8_t* p, int j, float* s, float* b) {
   }
 }
 
+// Scales and biases of every group of the block at p, per half: s[2·j + h], b[2·j + h] for group j, half h (the
+// values of groupScales, with the block's F16 fields converted once).
+template <class H, int TY>
+inline void blockScales(const uint8_t* p, float* s, float* b) {
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  if constexpr (per == 1) {
+    groupScales<H>(TY, p, 0, s, b);
+  } else if constexpr (TY == kQ4_K || TY == kQ5_K) {
+    const float d = H::f(u16At(p)), dmin = H::f(u16At(p + 2));
+    for (int j = 0; j < 8; j++) {
+      int sc, m;
+      kScaleMin(p + 4, j, &sc, &m);
+      s[2 * j] = s[2 * j + 1] = d * static_cast<float>(sc);
+      b[2 * j] = b[2 * j + 1] = -(dmin * static_cast<float>(m));
+    }
+  } else if constexpr (TY == kQ6_K) {
+    const float d = H::f(u16At(p + 208));
+    for (int k = 0; k < 16; k++) {
+      s[k] = d * static_cast<float>(static_cast<int8_t>(p[192 + k]));
+      b[k] = 0.0f;
+    }
+  } else if constexpr (TY == kQ2_K) {
+    const float d = H::f(u16At(p + 80)), dmin = H::f(u16At(p + 82));
+    for (int k = 0; k < 16; k++) {
+      s[k] = d * static_cast<float>(p[k] & 15);
+      b[k] = -(dmin * static_cast<float>(p[k] >> 4));
+    }
+  } else if constexpr (TY == kQ3_K) {
+    const float d = H::f(u16At(p + 108));
+    for (int k = 0; k < 16; k++) {
+      s[k] = d * static_cast<float>(q3kScale(p + 96, k) - 32);
+      b[k] = 0.0f;
+    }
+  } else {
+    static_assert(TY == kIQ4_XS, "a 256-element format without block scales");
+    const float d = H::f(u16At(p));
+    for (int j = 0; j < 8; j++) {
+      s[2 * j] = s[2 * j + 1] = d * static_cast<float>(iq4xsScale(p, j) - 32);
+      b[2 * j] = b[2 * j + 1] = 0.0f;
+    }
+  }
+}
+
 // Whether a type's values carry a bias (a min): the kernels add b only for these.
 constexpr bool ggmlHasBias(int type) { return type == kQ4_1 || type == kQ5_1 || type == kQ2_K || type == kQ4_K || type == kQ5_K; }
 

@@ -21,26 +21,37 @@ constexpr int kPrefetchRows = 8;
 
 inline __m256 widen(__m128i q, __m256 s) { return _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))); }
 
+// Group j of the block at p, with the block's scales s / biases b (blockScales): four quarters of 8 columns as f32.
 template <int TY>
-inline __attribute__((always_inline)) void decodeGroup(const uint8_t* row, int g, __m256 (&w)[4]) {
-  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
-  const uint8_t* p = row + static_cast<size_t>(g / per) * ggmlBlockBytes(TY);
-  const int j = g % per;
+inline __attribute__((always_inline)) void decodeGroup(const uint8_t* p, int j, const float* s, const float* b, __m256 (&w)[4]) {
   __m128i q0, q1;
   simdCodes<TY>(p, j, q0, q1);
-  float s[2], b[2];
-  groupScales<HalfF16c>(TY, p, j, s, b);
-  const __m256 s0 = _mm256_set1_ps(s[0]), s1 = _mm256_set1_ps(s[1]);
+  const __m256 s0 = _mm256_set1_ps(s[2 * j]), s1 = _mm256_set1_ps(s[2 * j + 1]);
   w[0] = widen(q0, s0);
   w[1] = widen(_mm_srli_si128(q0, 8), s0);
   w[2] = widen(q1, s1);
   w[3] = widen(_mm_srli_si128(q1, 8), s1);
   if constexpr (ggmlHasBias(TY)) {
-    const __m256 b0 = _mm256_set1_ps(b[0]), b1 = _mm256_set1_ps(b[1]);
+    const __m256 b0 = _mm256_set1_ps(b[2 * j]), b1 = _mm256_set1_ps(b[2 * j + 1]);
     w[0] = _mm256_add_ps(w[0], b0);
     w[1] = _mm256_add_ps(w[1], b0);
     w[2] = _mm256_add_ps(w[2], b1);
     w[3] = _mm256_add_ps(w[3], b1);
+  }
+}
+
+template <int TY>
+void decodeRow(const uint8_t* row, int K, float* out) {
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  for (int blk = 0; blk < K / ggmlBlockElements(TY); blk++) {
+    const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
+    float s[2 * per], b[2 * per];
+    blockScales<HalfF16c, TY>(p, s, b);
+    for (int j = 0; j < per; j++) {
+      __m256 w[4];
+      decodeGroup<TY>(p, j, s, b, w);
+      for (int k = 0; k < 4; k++) _mm256_store_ps(out + ggmlBlockElements(TY) * blk + 32 * j + 8 * k, w[k]);
+    }
   }
 }
 
@@ -52,21 +63,30 @@ inline float hsum(__m256 v) {
 
 template <int TY, int R>
 void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
-  const int G = a.w.cols / kGgmlGroup;
-  constexpr size_t groupBytes = ggmlBlockBytes(TY) * kGgmlGroup / ggmlBlockElements(TY);
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  constexpr int bytes = ggmlBlockBytes(TY);
+  const int nb = a.w.cols / ggmlBlockElements(TY);
   const uint8_t* rp[R];
   for (int i = 0; i < R; i++) rp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
   __m256 acc[R];
   for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
-  for (int g = 0; g < G; g++) {
-    __m256 xv[4];
-    for (int k = 0; k < 4; k++) xv[k] = _mm256_loadu_ps(a.x + 32 * g + 8 * k);
-    if ((g & 1) == 0)
-      for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + g * groupBytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
+  for (int blk = 0; blk < nb; blk++) {
+    float s[R][2 * per], b[R][2 * per];
     for (int i = 0; i < R; i++) {
-      __m256 w[4];
-      decodeGroup<TY>(rp[i], g, w);
-      for (int k = 0; k < 4; k++) acc[i] = _mm256_fmadd_ps(w[k], xv[k], acc[i]);
+      _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      blockScales<HalfF16c, TY>(rp[i] + blk * bytes, s[i], b[i]);
+    }
+    for (int j = 0; j < per; j++) {
+      const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
+      __m256 xv[4];
+      for (int k = 0; k < 4; k++) xv[k] = _mm256_loadu_ps(x + 8 * k);
+      for (int i = 0; i < R; i++) {
+        __m256 w[4];
+        decodeGroup<TY>(rp[i] + blk * bytes, j, s[i], b[i], w);
+        for (int k = 0; k < 4; k++) acc[i] = _mm256_fmadd_ps(w[k], xv[k], acc[i]);
+      }
     }
   }
   for (int i = 0; i < R; i++) a.y[r + i] = hsum(acc[i]);
@@ -121,13 +141,7 @@ void rows(const MatmulArgs& a, int r0, int r1) {
     for (int r = r0; r < r1; r += RT) {
       const int n = minInt(RT, r1 - r);
       for (int i = 0; i < n; i++) {
-        const uint8_t* rp = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
-        float* o = wb + static_cast<size_t>(i) * K;
-        for (int g = 0; g < K / kGgmlGroup; g++) {
-          __m256 w[4];
-          decodeGroup<TY>(rp, g, w);
-          for (int k = 0; k < 4; k++) _mm256_store_ps(o + 32 * g + 8 * k, w[k]);
-        }
+        decodeRow<TY>(static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes, K, wb + static_cast<size_t>(i) * K);
       }
       if (n == RT) {
         int t = tb;

@@ -25,42 +25,102 @@ namespace {
 
 constexpr int kPrefetchRows = 8;
 
+// 4-bit formats decode by table: the group's 16 possible values fround(fround(s · value(code)) + b) are computed once
+// (one or two vector ops), then every column is a vpermps of its nibble — the same float32 values as the general
+// route, in fewer instructions per column.
 template <int TY>
-inline __attribute__((always_inline)) void decodeGroup(const uint8_t* row, int g, __m512& w0, __m512& w1) {
-  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
-  const uint8_t* p = row + static_cast<size_t>(g / per) * ggmlBlockBytes(TY);
-  const int j = g % per;
+constexpr bool kNibbleTable = TY == kQ4_0 || TY == kQ4_1 || TY == kQ4_K || TY == kIQ4_NL || TY == kIQ4_XS || TY == kMXFP4;
+
+// The integer value of each of the 16 codes of a 4-bit format, as f32 lanes.
+template <int TY>
+inline __m512 codeValues() {
+  if constexpr (TY == kIQ4_NL || TY == kIQ4_XS) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(kIq4nlValues))));
+  else if constexpr (TY == kMXFP4) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(kMxfp4Values))));
+  else if constexpr (TY == kQ4_0) return _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+  else return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+// Group j of the block at p, with the block's scales s / biases b (blockScales): columns 0–15 and 16–31 as f32.
+template <int TY>
+inline __attribute__((always_inline)) void decodeGroup(const uint8_t* p, int j, const float* s, const float* b, __m512& w0, __m512& w1) {
+  if constexpr (kNibbleTable<TY>) {
+    // Nibble tables use one scale per group (s[2j] = s[2j + 1] for every 4-bit format).
+    __m512 table = _mm512_mul_ps(_mm512_set1_ps(s[2 * j]), codeValues<TY>());
+    if constexpr (ggmlHasBias(TY)) table = _mm512_add_ps(table, _mm512_set1_ps(b[2 * j]));
+    if constexpr (TY == kQ4_K) {
+      // Columns t < 32 of the group: nibble (j & 1) of qs[32·(j/2) + t].
+      const uint8_t* qs = p + 16 + 32 * (j >> 1);
+      __m512i i0 = _mm512_cvtepu8_epi32(loadBytes(qs)), i1 = _mm512_cvtepu8_epi32(loadBytes(qs + 16));
+      if (j & 1) {
+        i0 = _mm512_srli_epi32(i0, 4);
+        i1 = _mm512_srli_epi32(i1, 4);
+      }
+      w0 = _mm512_permutexvar_ps(i0, table);
+      w1 = _mm512_permutexvar_ps(i1, table);
+    } else {
+      // Columns t < 16: low nibble of byte t; 16 + t: its high nibble (vpermps reads the low 4 bits of each index).
+      const uint8_t* qs = TY == kQ4_0 || TY == kIQ4_NL ? p + 2 : TY == kQ4_1 ? p + 4 : TY == kMXFP4 ? p + 1 : p + 8 + 16 * j;
+      const __m512i i0 = _mm512_cvtepu8_epi32(loadBytes(qs));
+      w0 = _mm512_permutexvar_ps(i0, table);
+      w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(i0, 4), table);
+    }
+    return;
+  }
   __m128i q0, q1;
   simdCodes<TY>(p, j, q0, q1);
-  float s[2], b[2];
-  groupScales<HalfF16c>(TY, p, j, s, b);
-  w0 = _mm512_mul_ps(_mm512_set1_ps(s[0]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
-  w1 = _mm512_mul_ps(_mm512_set1_ps(s[1]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
+  w0 = _mm512_mul_ps(_mm512_set1_ps(s[2 * j]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
+  w1 = _mm512_mul_ps(_mm512_set1_ps(s[2 * j + 1]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
   if constexpr (ggmlHasBias(TY)) {
-    w0 = _mm512_add_ps(w0, _mm512_set1_ps(b[0]));
-    w1 = _mm512_add_ps(w1, _mm512_set1_ps(b[1]));
+    w0 = _mm512_add_ps(w0, _mm512_set1_ps(b[2 * j]));
+    w1 = _mm512_add_ps(w1, _mm512_set1_ps(b[2 * j + 1]));
   }
 }
 
-// T = 1: rows r … r+R−1, weights decoded in registers.
+// Row `row` decoded to f32 `[K]` into out.
+template <int TY>
+void decodeRow(const uint8_t* row, int K, float* out) {
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  for (int blk = 0; blk < K / ggmlBlockElements(TY); blk++) {
+    const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
+    float s[2 * per], b[2 * per];
+    blockScales<HalfF16c, TY>(p, s, b);
+    for (int j = 0; j < per; j++) {
+      __m512 w0, w1;
+      decodeGroup<TY>(p, j, s, b, w0, w1);
+      _mm512_store_ps(out + ggmlBlockElements(TY) * blk + 32 * j, w0);
+      _mm512_store_ps(out + ggmlBlockElements(TY) * blk + 32 * j + 16, w1);
+    }
+  }
+}
+
+// T = 1: rows r … r+R−1, weights decoded in registers (block scales once per row and block).
 template <int TY, int R>
 void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
-  const int G = a.w.cols / kGgmlGroup;
-  constexpr size_t groupBytes = ggmlBlockBytes(TY) * kGgmlGroup / ggmlBlockElements(TY);
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  constexpr int bytes = ggmlBlockBytes(TY);
+  const int nb = a.w.cols / ggmlBlockElements(TY);
   const uint8_t* rp[R];
   for (int i = 0; i < R; i++) rp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
   __m512 acc[R];
   for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
-  for (int g = 0; g < G; g++) {
-    const __m512 x0 = _mm512_loadu_ps(a.x + 32 * g), x1 = _mm512_loadu_ps(a.x + 32 * g + 16);
-    // The same bytes kPrefetchRows rows down (the next group of rows): short rows defeat the hardware prefetcher.
-    if ((g & 1) == 0)
-      for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + g * groupBytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
+  for (int blk = 0; blk < nb; blk++) {
+    float s[R][2 * per], b[R][2 * per];
     for (int i = 0; i < R; i++) {
-      __m512 w0, w1;
-      decodeGroup<TY>(rp[i], g, w0, w1);
-      acc[i] = _mm512_fmadd_ps(w0, x0, acc[i]);
-      acc[i] = _mm512_fmadd_ps(w1, x1, acc[i]);
+      // The same bytes kPrefetchRows rows down (the next group of rows): short rows defeat the hardware prefetcher.
+      _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      blockScales<HalfF16c, TY>(rp[i] + blk * bytes, s[i], b[i]);
+    }
+    for (int j = 0; j < per; j++) {
+      const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
+      const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+      for (int i = 0; i < R; i++) {
+        __m512 w0, w1;
+        decodeGroup<TY>(rp[i] + blk * bytes, j, s[i], b[i], w0, w1);
+        acc[i] = _mm512_fmadd_ps(w0, x0, acc[i]);
+        acc[i] = _mm512_fmadd_ps(w1, x1, acc[i]);
+      }
     }
   }
   for (int i = 0; i < R; i++) a.y[r + i] = _mm512_reduce_add_ps(acc[i]);
@@ -118,14 +178,7 @@ void rows(const MatmulArgs& a, int r0, int r1) {
     for (int r = r0; r < r1; r += RT) {
       const int n = minInt(RT, r1 - r);
       for (int i = 0; i < n; i++) {
-        const uint8_t* rp = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
-        float* o = wb + static_cast<size_t>(i) * K;
-        for (int g = 0; g < K / kGgmlGroup; g++) {
-          __m512 w0, w1;
-          decodeGroup<TY>(rp, g, w0, w1);
-          _mm512_store_ps(o + 32 * g, w0);
-          _mm512_store_ps(o + 32 * g + 16, w1);
-        }
+        decodeRow<TY>(static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes, K, wb + static_cast<size_t>(i) * K);
       }
       int t = tb;
       if (n == RT) {
