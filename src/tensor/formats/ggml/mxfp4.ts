@@ -66,3 +66,33 @@ export function repackMxfp4RowToGgml(
     }
   }
 }
+
+/**
+ * Encode n float32 values src[so …] (n a multiple of 32) as GGUF MXFP4 blocks at dst[dp …], as ggml's
+ * `quantize_row_mxfp4_ref`: e = ⌊log2 max|x|⌋ − 2 + 127 (0 for an all-zero block), each code the first of
+ * kvalues_mxfp4 · 2^(e − 128) nearest to x.
+ */
+export function encodeGgmlMxfp4Row(src: Float32Array, so: number, n: number, dst: Uint8Array, dp: number): void {
+  for (let b = 0; b < n / MXFP4_BLOCK; b++, so += MXFP4_BLOCK, dp += GGML_MXFP4_BLOCK_BYTES) {
+    let amax = 0;
+    for (let j = 0; j < MXFP4_BLOCK; j++) amax = Math.max(amax, Math.abs(src[so + j]!));
+    const e = amax > 0 ? Math.max(0, Math.min(255, Math.floor(Math.fround(Math.log2(amax))) - 2 + 127)) : 0;
+    const d = GGML_E8M0_HALF[e]!;
+    dst[dp] = e;
+    for (let j = 0; j < 16; j++) dst[dp + 1 + j] = nearestMxfp4(src[so + j]!, d) | (nearestMxfp4(src[so + 16 + j]!, d) << 4);
+  }
+}
+
+/** ggml's `best_index_mxfp4`: the first code whose value kvalues_mxfp4[i] · d is nearest to x. */
+function nearestMxfp4(x: number, d: number): number {
+  let best = 0;
+  let bestErr = Math.abs(Math.fround(Math.fround(GGML_MXFP4_VALUES[0]! * d) - x));
+  for (let i = 1; i < 16; i++) {
+    const err = Math.abs(Math.fround(Math.fround(GGML_MXFP4_VALUES[i]! * d) - x));
+    if (err < bestErr) {
+      best = i;
+      bestErr = err;
+    }
+  }
+  return best;
+}

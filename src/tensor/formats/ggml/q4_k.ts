@@ -5,7 +5,7 @@
  * sub-block j = 2·c + u; value = d · scale(j) · code − dmin · min(j), in float32 as ggml's `dequantize_row_q4_K`.
  */
 import { f16Value } from './float.js';
-import { kMin, kScale } from './k-scales.js';
+import { encodeKScalesAndCodes, kMin, kScale } from './k-scales.js';
 import { QK_K } from './q2_k.js';
 
 /** Bytes per Q4_K super-block. */
@@ -22,6 +22,20 @@ export function decodeQ4_KRow(src: Uint8Array, n: number, out: Float32Array, out
       const q = p + 16 + 32 * (j >> 1);
       const shift = 4 * (j & 1);
       for (let t = 0; t < 32; t++) out[o + 32 * j + t] = Math.fround(Math.fround(dl * ((src[q + t]! >> shift) & 0x0f)) - ml);
+    }
+  }
+}
+
+/**
+ * Encode n float32 values src[so …] (n a multiple of 256) as Q4_K super-blocks at dst[dp …], as ggml's
+ * `quantize_row_q4_K_ref` (make_qkx2_quants with nmax 15, rmin −1, 20 steps).
+ */
+export function encodeQ4_KRow(src: Float32Array, so: number, n: number, dst: Uint8Array, dp: number): void {
+  const L = new Uint8Array(QK_K);
+  for (let b = 0; b < n / QK_K; b++, so += QK_K, dp += Q4_K_BLOCK_BYTES) {
+    encodeKScalesAndCodes(src, so, 15, -1, 20, dst, dp, L);
+    for (let c = 0; c < 4; c++) {
+      for (let t = 0; t < 32; t++) dst[dp + 16 + 32 * c + t] = L[64 * c + t]! | (L[64 * c + 32 + t]! << 4);
     }
   }
 }
