@@ -31,7 +31,9 @@ export interface LoadedModel {
  * ggml_blocks.h); a GGUF tensor of another type with a TypeScript decoder is dequantised to f32 at load for it.
  * Equal to the addon's `ggmlTypes()` (test/kernels/ggml-kernels.test.ts checks).
  */
-export const NATIVE_GGML_TYPES: ReadonlySet<number> = new Set<number>([GGML_TYPE.Q8_0!]);
+export const NATIVE_GGML_TYPES: ReadonlySet<number> = new Set<number>(
+  ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'MXFP4'].map((n) => GGML_TYPE[n]!),
+);
 
 export interface LoadModelOptions {
   backend?: Backend;

@@ -109,15 +109,17 @@ describe('native ggml block kernels', () => {
       for (let c = 0; c < cols; c++) x[c * cols + c] = 1;
       for (const level of levels(a)) {
         a.setDispatch(level);
-        for (const T of [1, cols]) {
-          const got = native.matmul(x.subarray(0, T * cols), T, native.prepareWeight(w));
-          for (let c = 0; c < T; c++)
+        // Every column through the T = 1 kernel (one call per token), then all columns in one call (T > 1 path).
+        const single = new Float32Array(cols * rows);
+        for (let c = 0; c < cols; c++) single.set(native.matmul(x.subarray(c * cols, (c + 1) * cols), 1, w), c * rows);
+        const batched = native.matmul(x, cols, native.prepareWeight(w));
+        for (const [T, got] of [[1, single], [cols, batched]] as const)
+          for (let c = 0; c < cols; c++)
             for (let r = 0; r < rows; r++) {
               const g = got[c * rows + r]!;
               const v = want[r * cols + c]!;
               if (g !== v) assert.fail(`${level} ${ggmlTypeName(type)} T=${T}: W[${r}, ${c}] decodes to ${g}, reference ${v}`);
             }
-        }
       }
     }
   });
