@@ -6,18 +6,23 @@
  * The routed-experts op at decode on MiMo-V2-Flash's real expert shapes (hidden 4096, expert width 2048, 8 of 64
  * experts per token), FP8 as V2-Flash ships it and MXFP4 as V2.6 ships it, in GB/s of expert bytes read and as a
  * fraction of the bandwidth measured in the same run (`--experts-only` runs just that section and the bandwidth).
+ * GGUF block formats (every type of `addon.ggmlTypes()`): decode matvec [4096, 4096] at T = 1 in GB/s of block bytes
+ * read, streaming like the bf16/fp8 lines (`--ggml-only` runs just these lines and the bandwidth).
  * Each figure: median (and min time) over several timed calls after a warm-up. Other processes on the machine slow
  * every figure, so the load average is printed before and after.
  *
- *   npm run build:native && npx tsc -p . && node dist/bench/kernels.js [--quick]
+ *   npm run build:native && npx tsc -p . && node dist/bench/kernels.js [--quick] [--experts-only | --ggml-only]
  */
 import * as os from 'node:os';
 import type { Weight } from '../src/kernels/backend.js';
 import { loadNativeAddon } from '../src/kernels/native/addon.js';
+import { quantizeGgmlRows } from '../src/tensor/formats/ggml/quantize.js';
+import { ggmlTypeName } from '../src/tensor/formats/ggml/types.js';
 
 const addon = loadNativeAddon();
 const quick = process.argv.includes('--quick');
 const expertsOnly = process.argv.includes('--experts-only');
+const ggmlOnly = process.argv.includes('--ggml-only');
 
 interface Timing {
   medianS: number;
@@ -108,8 +113,42 @@ function expertsSection(threads: number, bandwidth: number): void {
 }
 
 function matmul(w: Weight, x: Float32Array, y: Float32Array, T: number): void {
-  addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null);
+  addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null, w.ggmlType);
 }
+
+/**
+ * A [rows, cols] weight of ggml type `type`: a 256-row tile of normal(ish) random values quantised by the TypeScript
+ * quantizer (real block contents), repeated down the rows.
+ */
+function ggmlWeight(type: number, rows: number, cols: number, seed: number): Weight {
+  const tileRows = 256;
+  let z = (seed * 2654435761) >>> 0 || 1;
+  const rand = () => ((z ^= z << 13), (z ^= z >>> 17), (z ^= z << 5), (z >>> 0) / 2 ** 32);
+  const src = Float32Array.from({ length: tileRows * cols }, () => (rand() + rand() + rand() - 1.5) * 0.05);
+  const tile = quantizeGgmlRows(type, src, tileRows, cols);
+  const data = new Uint8Array((tile.length / tileRows) * rows);
+  for (let r = 0; r < rows; r += tileRows) data.set(tile.subarray(0, (tile.length / tileRows) * Math.min(tileRows, rows - r)), (tile.length / tileRows) * r);
+  return { rows, cols, dtype: 'ggml', ggmlType: type, data };
+}
+
+/** Decode matvec at T = 1 for every native ggml type, streaming copies of [4096, 4096] totalling ≥ streamBytes. */
+function ggmlSection(streamBytes: number, tiles: Map<number, Weight>): void {
+  const [rows, cols] = [4096, 4096];
+  for (const type of addon.ggmlTypes()) {
+    let w0 = tiles.get(type);
+    if (!w0) tiles.set(type, (w0 = ggmlWeight(type, rows, cols, type)));
+    const bytes = w0.data.byteLength;
+    const copies = Math.max(1, Math.ceil(streamBytes / bytes));
+    const ws = Array.from({ length: copies }, (_, i) => (i === 0 ? w0! : { ...w0!, data: w0!.data.slice() }));
+    const x = new Float32Array(cols).fill(0.5);
+    const y = new Float32Array(rows);
+    const t = time((i) => matmul(ws[i % copies]!, x, y, 1), Math.max(copies * 2, quick ? 10 : 30));
+    console.log(
+      `decode matvec ${ggmlTypeName(type)} [${rows}, ${cols}]: ${fmt(bytes / t.medianS / 1e9)} GB/s median, ${fmt(bytes / t.minS / 1e9)} best (${fmt(t.medianS * 1e6, 0)} µs, ${fmt((8 * bytes) / (rows * cols), 2)} bits/weight)`,
+    );
+  }
+}
+const ggmlTiles = new Map<number, Weight>();
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -132,6 +171,10 @@ for (const threads of [1, 2]) {
   const bw = addon.memReadBandwidth(1 << 30, threads, 5);
   const bwHuge = addon.memReadBandwidth(1 << 30, threads, 5, true);
   console.log(`memory read bandwidth: ${fmt(bw / 1e9)} GB/s with 4 KiB pages, ${fmt(bwHuge / 1e9)} GB/s with huge pages (sum over 1 GiB, best of 5)`);
+  if (ggmlOnly) {
+    ggmlSection(streamBytes, ggmlTiles);
+    continue;
+  }
   expertsSection(threads, bw);
   if (expertsOnly) continue;
   for (const dtype of ['bf16', 'fp8'] as const) {
@@ -148,6 +191,7 @@ for (const threads of [1, 2]) {
       );
     }
   }
+  ggmlSection(streamBytes, ggmlTiles);
   for (const dtype of ['bf16', 'fp8'] as const) {
     for (const [rows, cols] of prefillShapes) {
       const T = 512;
