@@ -6,7 +6,10 @@
  * max |native − ref| / max |ref| and as max |native − ref| / Σ|w||x| per output. Weights are dequantised one at a
  * time (a whole wide checkpoint in f32 does not fit in memory). Prints the dispatch level that ran.
  *
- *   node dist/bench/precision.js --model DIR [--layer 1] [--tokens 4] [--experts 2]
+ * A GGUF file is read with its block-quantised weights as stored (the native ggml kernels against the reference
+ * decoders).
+ *
+ *   node dist/bench/precision.js --model DIR|FILE.gguf [--layer 1] [--tokens 4] [--experts 2]
  * Source: issue 16 (precision rule: within 1e-4 relative on a real-width layer).
  */
 import { Command } from 'commander';
@@ -15,13 +18,16 @@ import type { Weight } from '../src/kernels/backend.js';
 import { loadNativeAddon } from '../src/kernels/native/addon.js';
 import { createNativeBackend } from '../src/kernels/native/backend.js';
 import { referenceBackend as ref } from '../src/kernels/reference/ops.js';
+import { ggmlTypeName } from '../src/tensor/formats/ggml/types.js';
 import { loadConfig } from '../src/model/mimo-v2/config.js';
 import { loadWeights } from '../src/model/mimo-v2/weights.js';
 import { Checkpoint } from '../src/loader/checkpoint.js';
+import { resolveGgufPaths } from '../src/loader/gguf.js';
+import { loadModel } from '../src/model/load.js';
 import * as path from 'node:path';
 
 const program = new Command()
-  .requiredOption('--model <dir>', 'checkpoint directory')
+  .requiredOption('--model <dir>', 'checkpoint directory or GGUF file')
   .option('--layer <n>', 'layer whose weights are checked', parseIntOption(0), 1)
   .option('--tokens <n>', 'tokens per matmul', parseIntOption(1), 4)
   .option('--experts <n>', 'routed experts checked', parseIntOption(0), 2)
@@ -30,10 +36,11 @@ const opts = program.opts<{ model: string; layer: number; tokens: number; expert
 
 const addon = loadNativeAddon();
 const map = (file: string, offset?: number, length?: number) => addon.mmapFile(file, offset, length);
-const cfg = loadConfig(path.join(opts.model, 'config.json'));
-const ckpt = new Checkpoint(opts.model, { map });
-const { weights } = loadWeights(ckpt, cfg);
 const native = createNativeBackend();
+// A GGUF (block types kept as stored for the native kernels) loads through loadModel; a checkpoint directory as is.
+const gguf = resolveGgufPaths(opts.model) !== null;
+const ckpt = gguf ? null : new Checkpoint(opts.model, { map });
+const weights = ckpt ? loadWeights(ckpt, loadConfig(path.join(opts.model, 'config.json'))).weights : loadModel(opts.model, { backend: native, map }).model.weights;
 
 const isWeight = (v: unknown): v is Weight =>
   typeof v === 'object' && v !== null && 'rows' in v && 'cols' in v && 'dtype' in v && 'data' in v;
@@ -80,7 +87,8 @@ for (const [name, w] of list) {
     dn = Math.max(dn, e / bound[i]!);
   }
   worst = Math.max(worst, d / m);
-  console.log(`${name} ${w.dtype} [${w.rows}, ${w.cols}]: ${(d / m).toExponential(2)} of max |y|, ${dn.toExponential(2)} of Σ|w||x|`);
+  const dtype = w.dtype === 'ggml' ? ggmlTypeName(w.ggmlType!) : w.dtype;
+  console.log(`${name} ${dtype} [${w.rows}, ${w.cols}]: ${(d / m).toExponential(2)} of max |y|, ${dn.toExponential(2)} of Σ|w||x|`);
 }
 console.log(`worst: ${worst.toExponential(2)} of max |y|`);
-ckpt.close();
+ckpt?.close();
