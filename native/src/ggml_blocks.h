@@ -155,6 +155,19 @@ inline void kScaleMin(const uint8_t* sc, int j, int* s, int* m) {
   }
 }
 
+// kScaleMin of all eight sub-blocks at once, four codes per 32-bit word: code[0..7] = scale codes, code[8..15] = mins.
+inline void kScaleMinCodes(const uint8_t* sc, uint8_t* code) {
+  uint32_t u[4];
+  std::memcpy(u, sc, 12);
+  const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+  u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+  const uint32_t mins03 = u[1] & m6;
+  u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+  u[2] = mins03;
+  u[0] &= m6;
+  std::memcpy(code, u, 16);
+}
+
 // The 6-bit scale code (before the −32 offset) of 16-column sub-block s < 16 of a Q3_K block's 12 scale bytes.
 inline int q3kScale(const uint8_t* sc, int s) {
   const int lo = s < 8 ? sc[s] & 0x0F : sc[s - 8] >> 4;
@@ -226,11 +239,11 @@ inline void blockScales(const uint8_t* p, float* s, float* b) {
     groupScales<H>(TY, p, 0, s, b);
   } else if constexpr (TY == kQ4_K || TY == kQ5_K) {
     const float d = H::f(u16At(p)), dmin = H::f(u16At(p + 2));
+    uint8_t code[16];
+    kScaleMinCodes(p + 4, code);
     for (int j = 0; j < 8; j++) {
-      int sc, m;
-      kScaleMin(p + 4, j, &sc, &m);
-      s[2 * j] = s[2 * j + 1] = d * static_cast<float>(sc);
-      b[2 * j] = b[2 * j + 1] = -(dmin * static_cast<float>(m));
+      s[2 * j] = s[2 * j + 1] = d * static_cast<float>(code[j]);
+      b[2 * j] = b[2 * j + 1] = -(dmin * static_cast<float>(code[8 + j]));
     }
   } else if constexpr (TY == kQ6_K) {
     const float d = H::f(u16At(p + 208));

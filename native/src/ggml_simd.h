@@ -101,5 +101,68 @@ inline __attribute__((always_inline)) void simdCodes(const uint8_t* p, int j, __
   }
 }
 
+// 8 floats d · code[i] (i < 8) of 8 bytes at the low half of v, or their negation (sign flip, as the scalar −(…)).
+inline __m256 scaledBytes(__m128i v, float d, bool negate) {
+  __m256 r = _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)));
+  return negate ? _mm256_xor_ps(r, _mm256_set1_ps(-0.0f)) : r;
+}
+
+// blockScales<HalfF16c, TY> with vector arithmetic for the K-quants (16 products per block); the same floats.
+template <int TY>
+inline __attribute__((always_inline)) void simdBlockScales(const uint8_t* p, float* s, float* b) {
+  if constexpr (TY == kQ4_K || TY == kQ5_K) {
+    alignas(16) uint8_t code[16];
+    kScaleMinCodes(p + 4, code);
+    const __m128i c = _mm_load_si128(reinterpret_cast<const __m128i*>(code));
+    const __m128i ds = _mm_shuffle_epi8(c, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    const __m128i dm = _mm_shuffle_epi8(c, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
+    const float d = HalfF16c::f(u16At(p)), dmin = HalfF16c::f(u16At(p + 2));
+    _mm256_storeu_ps(s, scaledBytes(ds, d, false));
+    _mm256_storeu_ps(s + 8, scaledBytes(_mm_srli_si128(ds, 8), d, false));
+    _mm256_storeu_ps(b, scaledBytes(dm, dmin, true));
+    _mm256_storeu_ps(b + 8, scaledBytes(_mm_srli_si128(dm, 8), dmin, true));
+  } else if constexpr (TY == kQ6_K || TY == kQ2_K || TY == kQ3_K) {
+    // Sixteen 16-column scales (and Q2_K's mins) as int8 / uint8 codes c, then d · c.
+    __m128i c, m = _mm_setzero_si128();
+    float d, dmin = 0.0f;
+    if constexpr (TY == kQ6_K) {
+      c = loadBytes(p + 192);
+      d = HalfF16c::f(u16At(p + 208));
+    } else if constexpr (TY == kQ2_K) {
+      const __m128i v = loadBytes(p);
+      c = lowNibbles(v);
+      m = highNibbles(v);
+      d = HalfF16c::f(u16At(p + 80));
+      dmin = HalfF16c::f(u16At(p + 82));
+    } else {
+      // q3kScale for all s: low 4 bits from bytes 0–7 (s < 8 low nibbles, s ≥ 8 high), 2 high bits from bytes 8–11.
+      uint64_t l;
+      std::memcpy(&l, p + 96, 8);
+      const uint32_t h = u32At(p + 104);
+      const uint64_t m4 = 0x0F0F0F0F0F0F0F0Full;
+      const __m128i lo = _mm_set_epi64x(static_cast<long long>((l >> 4) & m4), static_cast<long long>(l & m4));
+      const __m128i hi = _mm_setr_epi32(static_cast<int>(h & 0x03030303u), static_cast<int>((h >> 2) & 0x03030303u),
+                                        static_cast<int>((h >> 4) & 0x03030303u), static_cast<int>((h >> 6) & 0x03030303u));
+      c = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+      d = HalfF16c::f(u16At(p + 108));
+    }
+    const __m256 dv = _mm256_set1_ps(d);
+    if constexpr (TY == kQ2_K) {
+      _mm256_storeu_ps(s, scaledBytes(c, d, false));
+      _mm256_storeu_ps(s + 8, scaledBytes(_mm_srli_si128(c, 8), d, false));
+      _mm256_storeu_ps(b, scaledBytes(m, dmin, true));
+      _mm256_storeu_ps(b + 8, scaledBytes(_mm_srli_si128(m, 8), dmin, true));
+    } else {
+      // Signed codes (Q6_K int8 scales, Q3_K's code − 32); no bias.
+      _mm256_storeu_ps(s, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c))));
+      _mm256_storeu_ps(s + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8)))));
+      _mm256_storeu_ps(b, _mm256_setzero_ps());
+      _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
+    }
+  } else {
+    blockScales<HalfF16c, TY>(p, s, b);
+  }
+}
+
 }  // namespace
 }  // namespace mimo

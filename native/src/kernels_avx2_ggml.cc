@@ -46,7 +46,7 @@ void decodeRow(const uint8_t* row, int K, float* out) {
   for (int blk = 0; blk < K / ggmlBlockElements(TY); blk++) {
     const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
     float s[2 * per], b[2 * per];
-    blockScales<HalfF16c, TY>(p, s, b);
+    simdBlockScales<TY>(p, s, b);
     for (int j = 0; j < per; j++) {
       __m256 w[4];
       decodeGroup<TY>(p, j, s, b, w);
@@ -76,7 +76,7 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
       if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
       if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T0);
-      blockScales<HalfF16c, TY>(rp[i] + blk * bytes, s[i], b[i]);
+      simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
     }
     for (int j = 0; j < per; j++) {
       const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;

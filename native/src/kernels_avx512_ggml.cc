@@ -76,6 +76,20 @@ inline __attribute__((always_inline)) void decodeGroup(const uint8_t* p, int j, 
   }
 }
 
+// Q4_K groups j and j + 1 (j even) share their 32 code bytes (low and high nibbles): w[0..1] group j, w[2..3] j + 1,
+// the values of decodeGroup, with the bytes loaded and widened once.
+inline __attribute__((always_inline)) void decodeQ4kPair(const uint8_t* p, int j, const float* s, const float* b, __m512 (&w)[4]) {
+  const __m512 values = codeValues<kQ4_K>();
+  const __m512 t0 = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(s[2 * j]), values), _mm512_set1_ps(b[2 * j]));
+  const __m512 t1 = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(s[2 * j + 2]), values), _mm512_set1_ps(b[2 * j + 2]));
+  const uint8_t* qs = p + 16 + 16 * j;
+  const __m512i i0 = _mm512_cvtepu8_epi32(loadBytes(qs)), i1 = _mm512_cvtepu8_epi32(loadBytes(qs + 16));
+  w[0] = _mm512_permutexvar_ps(i0, t0);
+  w[1] = _mm512_permutexvar_ps(i1, t0);
+  w[2] = _mm512_permutexvar_ps(_mm512_srli_epi32(i0, 4), t1);
+  w[3] = _mm512_permutexvar_ps(_mm512_srli_epi32(i1, 4), t1);
+}
+
 // Row `row` decoded to f32 `[K]` into out.
 template <int TY>
 void decodeRow(const uint8_t* row, int K, float* out) {
@@ -83,7 +97,7 @@ void decodeRow(const uint8_t* row, int K, float* out) {
   for (int blk = 0; blk < K / ggmlBlockElements(TY); blk++) {
     const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
     float s[2 * per], b[2 * per];
-    blockScales<HalfF16c, TY>(p, s, b);
+    simdBlockScales<TY>(p, s, b);
     for (int j = 0; j < per; j++) {
       __m512 w0, w1;
       decodeGroup<TY>(p, j, s, b, w0, w1);
@@ -110,8 +124,22 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
       if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
       if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T0);
-      blockScales<HalfF16c, TY>(rp[i] + blk * bytes, s[i], b[i]);
+      simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
     }
+    if constexpr (TY == kQ4_K) {
+      for (int j = 0; j < per; j += 2) {
+        const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
+        __m512 xv[4];
+        for (int k = 0; k < 4; k++) xv[k] = _mm512_loadu_ps(x + 16 * k);
+        for (int i = 0; i < R; i++) {
+          __m512 w[4];
+          decodeQ4kPair(rp[i] + blk * bytes, j, s[i], b[i], w);
+          for (int k = 0; k < 4; k++) acc[i] = _mm512_fmadd_ps(w[k], xv[k], acc[i]);
+        }
+      }
+      continue;
+    }
+#pragma GCC unroll 8
     for (int j = 0; j < per; j++) {
       const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
       const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
