@@ -40,9 +40,55 @@ inline __m512 codeValues() {
   else return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 }
 
+// 5-bit formats likewise with a 32-value table in two registers (vpermi2ps): index = nibble | fifth bit << 4.
+template <int TY>
+constexpr bool kFiveBitTable = TY == kQ5_0 || TY == kQ5_1 || TY == kQ5_K;
+
 // Group j of the block at p, with the block's scales s / biases b (blockScales): columns 0–15 and 16–31 as f32.
 template <int TY>
 inline __attribute__((always_inline)) void decodeGroup(const uint8_t* p, int j, const float* s, const float* b, __m512& w0, __m512& w1) {
+  if constexpr (kFiveBitTable<TY>) {
+    const __m512 codes = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const float off = TY == kQ5_0 ? -16.0f : 0.0f;
+    const __m512 sv = _mm512_set1_ps(s[2 * j]);
+    __m512 lo = _mm512_mul_ps(sv, _mm512_add_ps(codes, _mm512_set1_ps(off)));
+    __m512 hi = _mm512_mul_ps(sv, _mm512_add_ps(codes, _mm512_set1_ps(off + 16.0f)));
+    if constexpr (ggmlHasBias(TY)) {
+      lo = _mm512_add_ps(lo, _mm512_set1_ps(b[2 * j]));
+      hi = _mm512_add_ps(hi, _mm512_set1_ps(b[2 * j]));
+    }
+    const __m512i m15 = _mm512_set1_epi32(15), sixteen = _mm512_set1_epi32(16);
+    __m512i i0, i1;
+    __mmask16 k0, k1;
+    if constexpr (TY == kQ5_K) {
+      const uint8_t* qs = p + 48 + 32 * (j >> 1);
+      i0 = _mm512_cvtepu8_epi32(loadBytes(qs));
+      i1 = _mm512_cvtepu8_epi32(loadBytes(qs + 16));
+      if (j & 1) {
+        i0 = _mm512_srli_epi32(i0, 4);
+        i1 = _mm512_srli_epi32(i1, 4);
+      }
+      i0 = _mm512_and_si512(i0, m15);
+      i1 = _mm512_and_si512(i1, m15);
+      const __m128i bit = _mm_set1_epi8(static_cast<char>(1 << j));
+      k0 = _mm_test_epi8_mask(loadBytes(p + 16), bit);
+      k1 = _mm_test_epi8_mask(loadBytes(p + 32), bit);
+    } else {
+      constexpr int o = TY == kQ5_0 ? 2 : 4;
+      const uint32_t qh = u32At(p + o);
+      const __m512i i = _mm512_cvtepu8_epi32(loadBytes(p + o + 4));
+      i0 = _mm512_and_si512(i, m15);
+      i1 = _mm512_srli_epi32(i, 4);
+      k0 = static_cast<__mmask16>(qh & 0xFFFF);
+      k1 = static_cast<__mmask16>(qh >> 16);
+    }
+    // The index's fifth bit picks the second table register (vpermi2ps reads bits 0–4).
+    i0 = _mm512_mask_or_epi32(i0, k0, i0, sixteen);
+    i1 = _mm512_mask_or_epi32(i1, k1, i1, sixteen);
+    w0 = _mm512_permutex2var_ps(lo, i0, hi);
+    w1 = _mm512_permutex2var_ps(lo, i1, hi);
+    return;
+  }
   if constexpr (kNibbleTable<TY>) {
     // Nibble tables use one scale per group (s[2j] = s[2j + 1] for every 4-bit format).
     __m512 table = _mm512_mul_ps(_mm512_set1_ps(s[2 * j]), codeValues<TY>());
