@@ -1,5 +1,5 @@
-// The per-instruction-set kernel table. Each ISA file (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc)
-// fills one; the drivers (matmul.cc, attention.cc, elementwise.cc, bandwidth.cc) pick the table of the current
+// The per-instruction-set kernel table. Each ISA file (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc, whose
+// row kernels hand GGUF block formats to kernels_*_ggml.cc) fills one; the drivers (matmul.cc, attention.cc, elementwise.cc, bandwidth.cc) pick the table of the current
 // dispatch level. Numerics: float32 accumulation, weights dequantised to f32 in registers, IEEE semantics.
 #pragma once
 #include <cstddef>

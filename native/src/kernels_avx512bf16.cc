@@ -1,5 +1,6 @@
 // AVX-512 with BF16 dot products (vdpbf16ps) and VBMI byte permutes: the matmul row kernel for BF16, FP8 E4M3 and
-// MXFP4 weights. Every other kernel of this level is the AVX-512 one (kernelsAvx512), F32/F16 weights included.
+// MXFP4 weights. Every other kernel of this level is the AVX-512 one (kernelsAvx512), F32/F16 weights and the GGUF
+// block formats (kernels_avx512_ggml.cc, f32 activations) included.
 //
 // Numerics. x is split once per call into two bf16 parts, x ≈ hi + lo (hi = RNE_bf16(x), lo = RNE_bf16(x − hi), so
 // |x − hi − lo| ≤ 2^-17·|x|), laid out to meet the weights' in-register order. Weights become exact bf16 in registers:

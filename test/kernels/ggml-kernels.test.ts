@@ -19,7 +19,7 @@ import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { moeExpertsVia } from '../../src/kernels/reference/moe-experts.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
 import { NATIVE_GGML_TYPES } from '../../src/model/load.js';
-import { ggmlRowBytes, ggmlTypeInfo, ggmlTypeName, isGgmlTypeSupported } from '../../src/tensor/formats/ggml/types.js';
+import { GGML_TYPE, ggmlRowBytes, ggmlTypeInfo, ggmlTypeName, isGgmlTypeSupported } from '../../src/tensor/formats/ggml/types.js';
 import { assertBitwise, assertClose, randomF32, rng } from '../helpers/kernel-check.js';
 import { nativeAddon, needNative } from '../helpers/native.js';
 
@@ -221,6 +221,36 @@ describe('native ggml block kernels', () => {
           a.setThreads(initialThreads);
           assertBitwise(one, two, `${what} 1 vs 2 threads`);
         }
+      }
+    }
+  });
+
+  it('moeExperts with a different block type per projection (Q4_K gate, Q5_K up, Q6_K down; Q4_0 / Q8_0 / MXFP4) matches', (t) => {
+    const a = needNative(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const mixes: Array<[string, string, string, number, number]> = [
+      ['Q4_K', 'Q5_K', 'Q6_K', 256, 256],
+      ['Q4_0', 'Q8_0', 'MXFP4', 96, 64],
+      ['IQ4_XS', 'Q2_K', 'Q3_K', 256, 512],
+    ];
+    for (const [g, u, d, D, I] of mixes) {
+      const r = rng(D + I);
+      const E = 5;
+      const id = (n: string) => GGML_TYPE[n]!;
+      const experts: MlpWeightSet[] = Array.from({ length: E }, () => ({ gate: ggmlWeight(id(g), I, D, r), up: ggmlWeight(id(u), I, D, r), down: ggmlWeight(id(d), D, I, r) }));
+      const refExperts = experts.map((e) => ({ gate: ref.prepareWeight(e.gate), up: ref.prepareWeight(e.up), down: ref.prepareWeight(e.down) }));
+      const T = 9;
+      const ids = Int32Array.from({ length: 2 * T }, (_, i) => (Math.floor(i / 2) + 2 * (i % 2)) % E);
+      const weights = Float32Array.from({ length: 2 * T }, () => 0.1 + r());
+      const x = randomF32(T * D, r);
+      const want = ref.moeExperts(x, T, refExperts, ids, weights);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      for (const level of levels(a)) {
+        a.setDispatch(level);
+        const got = native.moeExperts(x, T, experts, ids, weights);
+        assertClose(got, want, () => 1e-4 * scale, `${level} ${g}/${u}/${d}`);
+        assertBitwise(got, moeExpertsVia(native, x, T, experts, ids, weights), `${level} ${g}/${u}/${d} vs composed`);
       }
     }
   });
