@@ -136,6 +136,27 @@ inline __attribute__((always_inline)) void decodeQ4kPair(const uint8_t* p, int j
   w[3] = _mm512_permutexvar_ps(_mm512_srli_epi32(i1, 4), t1);
 }
 
+// Q6_K groups 4h … 4h + 3 (128 columns) at once: their low nibbles share 64 ql bytes and their 2-bit highs 32 qh bytes,
+// so the byte work runs on 32-byte vectors once for the four groups; w[2k], w[2k + 1] are group 4h + k's two halves,
+// the values of decodeGroup.
+inline __attribute__((always_inline)) void decodeQ6kChunk(const uint8_t* p, int h, const float* s, __m512 (&w)[8]) {
+  const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * h));
+  const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * h + 32));
+  const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + 32 * h));
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), off = _mm256_set1_epi8(32);
+  __m256i q[4];
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+  for (int k = 0; k < 4; k++) {
+    const __m256i v = _mm256_sub_epi8(q[k], off);
+    const int j = 4 * h + k;
+    w[2 * k] = _mm512_mul_ps(_mm512_set1_ps(s[2 * j]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v))));
+    w[2 * k + 1] = _mm512_mul_ps(_mm512_set1_ps(s[2 * j + 1]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1))));
+  }
+}
+
 // Row `row` decoded to f32 `[K]` into out.
 template <int TY>
 void decodeRow(const uint8_t* row, int K, float* out) {
@@ -171,6 +192,19 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
       if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T0);
       simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
+    }
+    if constexpr (TY == kQ6_K) {
+      for (int h = 0; h < 2; h++) {
+        const float* x = a.x + ggmlBlockElements(TY) * blk + 128 * h;
+        __m512 xv[8];
+        for (int k = 0; k < 8; k++) xv[k] = _mm512_loadu_ps(x + 16 * k);
+        for (int i = 0; i < R; i++) {
+          __m512 w[8];
+          decodeQ6kChunk(rp[i] + blk * bytes, h, s[i], w);
+          for (int k = 0; k < 8; k++) acc[i] = _mm512_fmadd_ps(w[k], xv[k], acc[i]);
+        }
+      }
+      continue;
     }
     if constexpr (TY == kQ4_K) {
       for (int j = 0; j < per; j += 2) {
