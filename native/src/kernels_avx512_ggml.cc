@@ -165,11 +165,26 @@ void decodeRow(const uint8_t* row, int K, float* out) {
     const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
     float s[2 * per], b[2 * per];
     simdBlockScales<TY>(p, s, b);
-    for (int j = 0; j < per; j++) {
-      __m512 w0, w1;
-      decodeGroup<TY>(p, j, s, b, w0, w1);
-      _mm512_store_ps(out + ggmlBlockElements(TY) * blk + 32 * j, w0);
-      _mm512_store_ps(out + ggmlBlockElements(TY) * blk + 32 * j + 16, w1);
+    float* o = out + ggmlBlockElements(TY) * blk;
+    if constexpr (TY == kQ6_K) {
+      for (int h = 0; h < 2; h++) {
+        __m512 w[8];
+        decodeQ6kChunk(p, h, s, w);
+        for (int k = 0; k < 8; k++) _mm512_store_ps(o + 128 * h + 16 * k, w[k]);
+      }
+    } else if constexpr (TY == kQ4_K) {
+      for (int j = 0; j < per; j += 2) {
+        __m512 w[4];
+        decodeQ4kPair(p, j, s, b, w);
+        for (int k = 0; k < 4; k++) _mm512_store_ps(o + 32 * j + 16 * k, w[k]);
+      }
+    } else {
+      for (int j = 0; j < per; j++) {
+        __m512 w0, w1;
+        decodeGroup<TY>(p, j, s, b, w0, w1);
+        _mm512_store_ps(o + 32 * j, w0);
+        _mm512_store_ps(o + 32 * j + 16, w1);
+      }
     }
   }
 }
