@@ -40,6 +40,44 @@ inline __attribute__((always_inline)) void decodeGroup(const uint8_t* p, int j, 
   }
 }
 
+// 32 int8 codes v (one group) → four quarters of 8 columns, times s0 / s1 (plus b0 / b1): the values of decodeGroup.
+inline __attribute__((always_inline)) void widen32(__m256i v, float s0, float s1, const float* bias, __m256 (&w)[4]) {
+  const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+  const __m256 sv0 = _mm256_set1_ps(s0), sv1 = _mm256_set1_ps(s1);
+  w[0] = widen(lo, sv0);
+  w[1] = widen(_mm_srli_si128(lo, 8), sv0);
+  w[2] = widen(hi, sv1);
+  w[3] = widen(_mm_srli_si128(hi, 8), sv1);
+  if (bias) {
+    const __m256 b0 = _mm256_set1_ps(bias[0]), b1 = _mm256_set1_ps(bias[1]);
+    w[0] = _mm256_add_ps(w[0], b0);
+    w[1] = _mm256_add_ps(w[1], b0);
+    w[2] = _mm256_add_ps(w[2], b1);
+    w[3] = _mm256_add_ps(w[3], b1);
+  }
+}
+
+// Codes of the groups that share bytes, on 32-byte vectors: Q6_K groups 4h … 4h + 3 (q[k], 64 ql + 32 qh bytes),
+// Q4_K groups 2c, 2c + 1 (q[0], q[1]: low and high nibbles of 32 qs bytes). The integers of simdCodes.
+inline void q6kCodes(const uint8_t* p, int h, __m256i (&q)[4]) {
+  const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * h));
+  const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * h + 32));
+  const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + 32 * h));
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), off = _mm256_set1_epi8(32);
+  const __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                         _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+  const __m256i hi[4] = {_mm256_and_si256(qh, m2), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), _mm256_and_si256(_mm256_srli_epi16(qh, 4), m2),
+                         _mm256_and_si256(_mm256_srli_epi16(qh, 6), m2)};
+  for (int k = 0; k < 4; k++) q[k] = _mm256_sub_epi8(_mm256_or_si256(lo[k], _mm256_slli_epi16(hi[k], 4)), off);
+}
+
+inline void q4kCodes(const uint8_t* p, int c, __m256i (&q)[2]) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 + 32 * c));
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  q[0] = _mm256_and_si256(v, m4);
+  q[1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+}
+
 template <int TY>
 void decodeRow(const uint8_t* row, int K, float* out) {
   constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
@@ -77,6 +115,24 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
       if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T0);
       simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
+    }
+    if constexpr (TY == kQ6_K || TY == kQ4_K) {
+      // Row by row (the groups sharing bytes are unpacked once per row); each row's groups still in column order.
+      constexpr int n = TY == kQ6_K ? 4 : 2;
+      for (int c = 0; c < per / n; c++)
+        for (int i = 0; i < R; i++) {
+          __m256i q[n];
+          if constexpr (TY == kQ6_K) q6kCodes(rp[i] + blk * bytes, c, q);
+          else q4kCodes(rp[i] + blk * bytes, c, q);
+          for (int k = 0; k < n; k++) {
+            const int j = n * c + k;
+            const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
+            __m256 w[4];
+            widen32(q[k], s[i][2 * j], s[i][2 * j + 1], ggmlHasBias(TY) ? &b[i][2 * j] : nullptr, w);
+            for (int e = 0; e < 4; e++) acc[i] = _mm256_fmadd_ps(w[e], _mm256_loadu_ps(x + 8 * e), acc[i]);
+          }
+        }
+      continue;
     }
     for (int j = 0; j < per; j++) {
       const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
