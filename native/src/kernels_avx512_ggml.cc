@@ -136,6 +136,28 @@ inline __attribute__((always_inline)) void decodeQ4kPair(const uint8_t* p, int j
   w[3] = _mm512_permutexvar_ps(_mm512_srli_epi32(i1, 4), t1);
 }
 
+// Q5_K groups j and j + 1 (j even) likewise: shared low-nibble bytes, the fifth bits from the same 32 qh bytes.
+inline __attribute__((always_inline)) void decodeQ5kPair(const uint8_t* p, int j, const float* s, const float* b, __m512 (&w)[4]) {
+  const __m512 codes = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 codes16 = _mm512_setr_ps(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+  const uint8_t* qs = p + 48 + 16 * j;
+  const __m512i i0 = _mm512_cvtepu8_epi32(loadBytes(qs)), i1 = _mm512_cvtepu8_epi32(loadBytes(qs + 16));
+  const __m512i m15 = _mm512_set1_epi32(15), sixteen = _mm512_set1_epi32(16);
+  const __m128i h0 = loadBytes(p + 16), h1 = loadBytes(p + 32);
+  for (int u = 0; u < 2; u++) {
+    const int g = j + u;
+    const __m512 sv = _mm512_set1_ps(s[2 * g]), bv = _mm512_set1_ps(b[2 * g]);
+    const __m512 lo = _mm512_add_ps(_mm512_mul_ps(sv, codes), bv), hi = _mm512_add_ps(_mm512_mul_ps(sv, codes16), bv);
+    __m512i a0 = u ? _mm512_srli_epi32(i0, 4) : _mm512_and_si512(i0, m15);
+    __m512i a1 = u ? _mm512_srli_epi32(i1, 4) : _mm512_and_si512(i1, m15);
+    const __m128i bit = _mm_set1_epi8(static_cast<char>(1 << g));
+    a0 = _mm512_mask_or_epi32(a0, _mm_test_epi8_mask(h0, bit), a0, sixteen);
+    a1 = _mm512_mask_or_epi32(a1, _mm_test_epi8_mask(h1, bit), a1, sixteen);
+    w[2 * u] = _mm512_permutex2var_ps(lo, a0, hi);
+    w[2 * u + 1] = _mm512_permutex2var_ps(lo, a1, hi);
+  }
+}
+
 // Q6_K groups 4h … 4h + 3 (128 columns) at once: their low nibbles share 64 ql bytes and their 2-bit highs 32 qh bytes,
 // so the byte work runs on 32-byte vectors once for the four groups; w[2k], w[2k + 1] are group 4h + k's two halves,
 // the values of decodeGroup.
@@ -172,10 +194,11 @@ void decodeRow(const uint8_t* row, int K, float* out) {
         decodeQ6kChunk(p, h, s, w);
         for (int k = 0; k < 8; k++) _mm512_store_ps(o + 128 * h + 16 * k, w[k]);
       }
-    } else if constexpr (TY == kQ4_K) {
+    } else if constexpr (TY == kQ4_K || TY == kQ5_K) {
       for (int j = 0; j < per; j += 2) {
         __m512 w[4];
-        decodeQ4kPair(p, j, s, b, w);
+        if constexpr (TY == kQ4_K) decodeQ4kPair(p, j, s, b, w);
+        else decodeQ5kPair(p, j, s, b, w);
         for (int k = 0; k < 4; k++) _mm512_store_ps(o + 32 * j + 16 * k, w[k]);
       }
     } else {
@@ -221,14 +244,15 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       }
       continue;
     }
-    if constexpr (TY == kQ4_K) {
+    if constexpr (TY == kQ4_K || TY == kQ5_K) {
       for (int j = 0; j < per; j += 2) {
         const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
         __m512 xv[4];
         for (int k = 0; k < 4; k++) xv[k] = _mm512_loadu_ps(x + 16 * k);
         for (int i = 0; i < R; i++) {
           __m512 w[4];
-          decodeQ4kPair(rp[i] + blk * bytes, j, s[i], b[i], w);
+          if constexpr (TY == kQ4_K) decodeQ4kPair(rp[i] + blk * bytes, j, s[i], b[i], w);
+          else decodeQ5kPair(rp[i] + blk * bytes, j, s[i], b[i], w);
           for (int k = 0; k < 4; k++) acc[i] = _mm512_fmadd_ps(w[k], xv[k], acc[i]);
         }
       }
