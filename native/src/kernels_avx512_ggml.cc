@@ -1,7 +1,9 @@
 // AVX-512 matmul row kernel for GGUF block formats (ggml_blocks.h). Weights are dequantised in registers to exactly the
 // float32 values of the reference (src/tensor/formats/ggml/*.ts): a group of 32 columns is unpacked to int8 codes
 // (ggml_simd.h), widened to f32, times the group's scale (plus its bias, for formats with a min) — the reference's
-// two roundings —, then dotted with x in f32 (one FMA per element). Per (row, token): one zmm accumulator, the two
+// two roundings —, then dotted with x in f32 (one FMA per element). 4- and 5-bit formats skip the widening: the
+// group's 16 or 32 possible values are computed once and each column is a table lookup (vpermps / vpermi2ps); Q4_K,
+// Q5_K and Q6_K unpack the groups that share code bytes together. Per (row, token): one zmm accumulator, the two
 // 16-column halves of every group in column order, then a fixed horizontal sum. T = 1 decodes straight into the
 // product; T > 1 decodes groups of 4 rows once per block of tokens into a buffer and runs 4 × 4 tiles from it, with
 // the same FMA sequence per (row, token), so every output has the same bits for any T, row split or thread count.
