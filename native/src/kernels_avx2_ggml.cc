@@ -68,6 +68,7 @@ inline void q6kCodes(const uint8_t* p, int h, __m256i (&q)[4]) {
                          _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
   const __m256i hi[4] = {_mm256_and_si256(qh, m2), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), _mm256_and_si256(_mm256_srli_epi16(qh, 4), m2),
                          _mm256_and_si256(_mm256_srli_epi16(qh, 6), m2)};
+  #pragma GCC unroll 16
   for (int k = 0; k < 4; k++) q[k] = _mm256_sub_epi8(_mm256_or_si256(lo[k], _mm256_slli_epi16(hi[k], 4)), off);
 }
 
@@ -79,15 +80,17 @@ inline void q4kCodes(const uint8_t* p, int c, __m256i (&q)[2]) {
 }
 
 template <int TY>
-void decodeRow(const uint8_t* row, int K, float* out) {
+void decodeRow(const uint8_t* row, int K, float* out, size_t ahead) {
   constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
   for (int blk = 0; blk < K / ggmlBlockElements(TY); blk++) {
     const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
+    for (int o = 0; o < ggmlBlockBytes(TY); o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o + ahead), _MM_HINT_T0);
     float s[2 * per], b[2 * per];
     simdBlockScales<TY>(p, s, b);
     for (int j = 0; j < per; j++) {
       __m256 w[4];
       decodeGroup<TY>(p, j, s, b, w);
+      #pragma GCC unroll 16
       for (int k = 0; k < 4; k++) _mm256_store_ps(out + ggmlBlockElements(TY) * blk + 32 * j + 8 * k, w[k]);
     }
   }
@@ -105,11 +108,14 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
   constexpr int bytes = ggmlBlockBytes(TY);
   const int nb = a.w.cols / ggmlBlockElements(TY);
   const uint8_t* rp[R];
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++) rp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
   __m256 acc[R];
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
   for (int blk = 0; blk < nb; blk++) {
     float s[R][2 * per], b[R][2 * per];
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
       _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
       if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
@@ -120,15 +126,18 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       // Row by row (the groups sharing bytes are unpacked once per row); each row's groups still in column order.
       constexpr int n = TY == kQ6_K ? 4 : 2;
       for (int c = 0; c < per / n; c++)
+        #pragma GCC unroll 16
         for (int i = 0; i < R; i++) {
           __m256i q[n];
           if constexpr (TY == kQ6_K) q6kCodes(rp[i] + blk * bytes, c, q);
           else q4kCodes(rp[i] + blk * bytes, c, q);
+          #pragma GCC unroll 16
           for (int k = 0; k < n; k++) {
             const int j = n * c + k;
             const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
             __m256 w[4];
             widen32(q[k], s[i][2 * j], s[i][2 * j + 1], ggmlHasBias(TY) ? &b[i][2 * j] : nullptr, w);
+            #pragma GCC unroll 16
             for (int e = 0; e < 4; e++) acc[i] = _mm256_fmadd_ps(w[e], _mm256_loadu_ps(x + 8 * e), acc[i]);
           }
         }
@@ -137,34 +146,99 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
     for (int j = 0; j < per; j++) {
       const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
       __m256 xv[4];
+      #pragma GCC unroll 16
       for (int k = 0; k < 4; k++) xv[k] = _mm256_loadu_ps(x + 8 * k);
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) {
         __m256 w[4];
         decodeGroup<TY>(rp[i] + blk * bytes, j, s[i], b[i], w);
+        #pragma GCC unroll 16
         for (int k = 0; k < 4; k++) acc[i] = _mm256_fmadd_ps(w[k], xv[k], acc[i]);
       }
     }
   }
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++) a.y[r + i] = hsum(acc[i]);
 }
+
+// Small T (2 … kSmallT): R rows × TT tokens, weights decoded in registers per group (see kernels_avx512_ggml.cc).
+template <int TY, int R, int TT>
+void tileSmall(const MatmulArgs& a, size_t rowBytes, int r, int t0) {
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  constexpr int bytes = ggmlBlockBytes(TY);
+  const int K = a.w.cols, N = a.w.rows;
+  const int nb = K / ggmlBlockElements(TY);
+  const uint8_t* rp[R];
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++) rp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
+  const float* xp[TT];
+  #pragma GCC unroll 16
+  for (int t = 0; t < TT; t++) xp[t] = a.x + static_cast<size_t>(t0 + t) * K;
+  __m256 acc[R][TT];
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm256_setzero_ps();
+  for (int blk = 0; blk < nb; blk++) {
+    float s[R][2 * per], b[R][2 * per];
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      for (int o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + o + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
+    }
+    for (int j = 0; j < per; j++) {
+      const int c = ggmlBlockElements(TY) * blk + 32 * j;
+      #pragma GCC unroll 16
+      for (int i = 0; i < R; i++) {
+        __m256 w[4];
+        decodeGroup<TY>(rp[i] + blk * bytes, j, s[i], b[i], w);
+        #pragma GCC unroll 16
+        for (int t = 0; t < TT; t++)
+          #pragma GCC unroll 16
+          for (int k = 0; k < 4; k++) acc[i][t] = _mm256_fmadd_ps(w[k], _mm256_loadu_ps(xp[t] + c + 8 * k), acc[i][t]);
+      }
+    }
+  }
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
+    for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = hsum(acc[i][t]);
+}
+
+template <int TY, int TT>
+void rowsSmall(const MatmulArgs& a, size_t rowBytes, int r0, int r1, int t0) {
+  int r = r0;
+  for (; r + 2 <= r1; r += 2) tileSmall<TY, 2, TT>(a, rowBytes, r, t0);
+  for (; r < r1; r++) tileSmall<TY, 1, TT>(a, rowBytes, r, t0);
+}
+
+constexpr int kSmallT = 8;
 
 template <int R, int TT>
 void tileBuf(const MatmulArgs& a, const float* wb, int r, int t0) {
   const int K = a.w.cols, N = a.w.rows;
   const float* xp[TT];
+  #pragma GCC unroll 16
   for (int t = 0; t < TT; t++) xp[t] = a.x + static_cast<size_t>(t0 + t) * K;
   __m256 acc[R][TT];
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
     for (int t = 0; t < TT; t++) acc[i][t] = _mm256_setzero_ps();
   for (int c = 0; c < K; c += 8) {
     __m256 xv[TT];
+    #pragma GCC unroll 16
     for (int t = 0; t < TT; t++) xv[t] = _mm256_loadu_ps(xp[t] + c);
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
       const __m256 wv = _mm256_load_ps(wb + static_cast<size_t>(i) * K + c);
+      #pragma GCC unroll 16
       for (int t = 0; t < TT; t++) acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
     }
   }
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
     for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = hsum(acc[i][t]);
 }
 
@@ -189,6 +263,17 @@ void rows(const MatmulArgs& a, int r0, int r1) {
     for (; r < r1; r++) tileT1<TY, 1>(a, rowBytes, r);
     return;
   }
+  if (a.T <= kSmallT) {
+    int t = 0;
+    for (; t + 4 <= a.T; t += 4) rowsSmall<TY, 4>(a, rowBytes, r0, r1, t);
+    switch (a.T - t) {
+      case 3: rowsSmall<TY, 3>(a, rowBytes, r0, r1, t); break;
+      case 2: rowsSmall<TY, 2>(a, rowBytes, r0, r1, t); break;
+      case 1: rowsSmall<TY, 1>(a, rowBytes, r0, r1, t); break;
+      default: break;
+    }
+    return;
+  }
   constexpr int RT = 4, TT = 2;
   float* wb = rowScratch(static_cast<size_t>(RT) * K);
   const int tokenBlock = K >= 8192 ? 16 : 32;
@@ -196,14 +281,16 @@ void rows(const MatmulArgs& a, int r0, int r1) {
     const int te = minInt(a.T, tb + tokenBlock);
     for (int r = r0; r < r1; r += RT) {
       const int n = minInt(RT, r1 - r);
+      #pragma GCC unroll 16
       for (int i = 0; i < n; i++) {
-        decodeRow<TY>(static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes, K, wb + static_cast<size_t>(i) * K);
+        decodeRow<TY>(static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes, K, wb + static_cast<size_t>(i) * K, kPrefetchRows * rowBytes);
       }
       if (n == RT) {
         int t = tb;
         for (; t + TT <= te; t += TT) tileBuf<RT, TT>(a, wb, r, t);
         for (; t < te; t++) tileBuf<RT, 1>(a, wb, r, t);
       } else {
+        #pragma GCC unroll 16
         for (int i = 0; i < n; i++) {
           int u = tb;
           for (; u + TT <= te; u += TT) tileBuf<1, TT>(a, wb + static_cast<size_t>(i) * K, r + i, u);

@@ -173,6 +173,7 @@ inline __attribute__((always_inline)) void decodeQ6kChunk(const uint8_t* p, int 
   q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
   q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
   q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+  #pragma GCC unroll 16
   for (int k = 0; k < 4; k++) {
     const __m256i v = _mm256_sub_epi8(q[k], off);
     const int j = 4 * h + k;
@@ -183,10 +184,11 @@ inline __attribute__((always_inline)) void decodeQ6kChunk(const uint8_t* p, int 
 
 // Row `row` decoded to f32 `[K]` into out.
 template <int TY>
-void decodeRow(const uint8_t* row, int K, float* out) {
+void decodeRow(const uint8_t* row, int K, float* out, size_t ahead) {
   constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
   for (int blk = 0; blk < K / ggmlBlockElements(TY); blk++) {
     const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
+    for (int o = 0; o < ggmlBlockBytes(TY); o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o + ahead), _MM_HINT_T0);
     float s[2 * per], b[2 * per];
     simdBlockScales<TY>(p, s, b);
     float* o = out + ggmlBlockElements(TY) * blk;
@@ -194,6 +196,7 @@ void decodeRow(const uint8_t* row, int K, float* out) {
       for (int h = 0; h < 2; h++) {
         __m512 w[8];
         decodeQ6kChunk(p, h, s, w);
+        #pragma GCC unroll 16
         for (int k = 0; k < 8; k++) _mm512_store_ps(o + 128 * h + 16 * k, w[k]);
       }
     } else if constexpr (TY == kQ4_K || TY == kQ5_K) {
@@ -201,6 +204,7 @@ void decodeRow(const uint8_t* row, int K, float* out) {
         __m512 w[4];
         if constexpr (TY == kQ4_K) decodeQ4kPair(p, j, s, b, w);
         else decodeQ5kPair(p, j, s, b, w);
+        #pragma GCC unroll 16
         for (int k = 0; k < 4; k++) _mm512_store_ps(o + 32 * j + 16 * k, w[k]);
       }
     } else {
@@ -221,11 +225,14 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
   constexpr int bytes = ggmlBlockBytes(TY);
   const int nb = a.w.cols / ggmlBlockElements(TY);
   const uint8_t* rp[R];
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++) rp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
   __m512 acc[R];
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
   for (int blk = 0; blk < nb; blk++) {
     float s[R][2 * per], b[R][2 * per];
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
       // The same bytes kPrefetchRows rows down (the next group of rows): short rows defeat the hardware prefetcher.
       _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
@@ -237,10 +244,13 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       for (int h = 0; h < 2; h++) {
         const float* x = a.x + ggmlBlockElements(TY) * blk + 128 * h;
         __m512 xv[8];
+        #pragma GCC unroll 16
         for (int k = 0; k < 8; k++) xv[k] = _mm512_loadu_ps(x + 16 * k);
+        #pragma GCC unroll 16
         for (int i = 0; i < R; i++) {
           __m512 w[8];
           decodeQ6kChunk(rp[i] + blk * bytes, h, s[i], w);
+          #pragma GCC unroll 16
           for (int k = 0; k < 8; k++) acc[i] = _mm512_fmadd_ps(w[k], xv[k], acc[i]);
         }
       }
@@ -250,11 +260,14 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       for (int j = 0; j < per; j += 2) {
         const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
         __m512 xv[4];
+        #pragma GCC unroll 16
         for (int k = 0; k < 4; k++) xv[k] = _mm512_loadu_ps(x + 16 * k);
+        #pragma GCC unroll 16
         for (int i = 0; i < R; i++) {
           __m512 w[4];
           if constexpr (TY == kQ4_K) decodeQ4kPair(rp[i] + blk * bytes, j, s[i], b[i], w);
           else decodeQ5kPair(rp[i] + blk * bytes, j, s[i], b[i], w);
+          #pragma GCC unroll 16
           for (int k = 0; k < 4; k++) acc[i] = _mm512_fmadd_ps(w[k], xv[k], acc[i]);
         }
       }
@@ -264,6 +277,7 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
     for (int j = 0; j < per; j++) {
       const float* x = a.x + ggmlBlockElements(TY) * blk + 32 * j;
       const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) {
         __m512 w0, w1;
         decodeGroup<TY>(rp[i] + blk * bytes, j, s[i], b[i], w0, w1);
@@ -272,27 +286,99 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
       }
     }
   }
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++) a.y[r + i] = _mm512_reduce_add_ps(acc[i]);
 }
+
+// Small T (2 … kSmallT): R rows × TT tokens t0 … t0+TT−1, weights decoded in registers per group (once per TT
+// tokens), the FMA sequence of tileT1 per (row, token). Cheaper than the buffer below when few tokens share a decode.
+template <int TY, int R, int TT>
+void tileSmall(const MatmulArgs& a, size_t rowBytes, int r, int t0) {
+  constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
+  constexpr int bytes = ggmlBlockBytes(TY);
+  const int K = a.w.cols, N = a.w.rows;
+  const int nb = K / ggmlBlockElements(TY);
+  const uint8_t* rp[R];
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++) rp[i] = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes;
+  const float* xp[TT];
+  #pragma GCC unroll 16
+  for (int t = 0; t < TT; t++) xp[t] = a.x + static_cast<size_t>(t0 + t) * K;
+  __m512 acc[R][TT];
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm512_setzero_ps();
+  for (int blk = 0; blk < nb; blk++) {
+    float s[R][2 * per], b[R][2 * per];
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      for (int o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + o + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
+    }
+    for (int j = 0; j < per; j++) {
+      const int c = ggmlBlockElements(TY) * blk + 32 * j;
+      __m512 x0[TT], x1[TT];
+      #pragma GCC unroll 16
+      for (int t = 0; t < TT; t++) {
+        x0[t] = _mm512_loadu_ps(xp[t] + c);
+        x1[t] = _mm512_loadu_ps(xp[t] + c + 16);
+      }
+      #pragma GCC unroll 16
+      for (int i = 0; i < R; i++) {
+        __m512 w0, w1;
+        decodeGroup<TY>(rp[i] + blk * bytes, j, s[i], b[i], w0, w1);
+        #pragma GCC unroll 16
+        for (int t = 0; t < TT; t++) {
+          acc[i][t] = _mm512_fmadd_ps(w0, x0[t], acc[i][t]);
+          acc[i][t] = _mm512_fmadd_ps(w1, x1[t], acc[i][t]);
+        }
+      }
+    }
+  }
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
+    for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+// Rows [r0, r1) of tokens [t0, t0 + TT) through tileSmall (4 rows at a time, then single rows).
+template <int TY, int TT>
+void rowsSmall(const MatmulArgs& a, size_t rowBytes, int r0, int r1, int t0) {
+  int r = r0;
+  for (; r + 4 <= r1; r += 4) tileSmall<TY, 4, TT>(a, rowBytes, r, t0);
+  for (; r < r1; r++) tileSmall<TY, 1, TT>(a, rowBytes, r, t0);
+}
+
+// Largest T that takes tileSmall (MTP verify steps, small batches); beyond, rows are decoded once per token block.
+constexpr int kSmallT = 8;
 
 // T > 1: R rows × TT tokens from decoded rows wb `[R, K]` f32, the FMA sequence of tileT1 per (row, token).
 template <int R, int TT>
 void tileBuf(const MatmulArgs& a, const float* wb, int r, int t0) {
   const int K = a.w.cols, N = a.w.rows;
   const float* xp[TT];
+  #pragma GCC unroll 16
   for (int t = 0; t < TT; t++) xp[t] = a.x + static_cast<size_t>(t0 + t) * K;
   __m512 acc[R][TT];
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
     for (int t = 0; t < TT; t++) acc[i][t] = _mm512_setzero_ps();
   for (int c = 0; c < K; c += 16) {
     __m512 xv[TT];
+    #pragma GCC unroll 16
     for (int t = 0; t < TT; t++) xv[t] = _mm512_loadu_ps(xp[t] + c);
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
       const __m512 wv = _mm512_load_ps(wb + static_cast<size_t>(i) * K + c);
+      #pragma GCC unroll 16
       for (int t = 0; t < TT; t++) acc[i][t] = _mm512_fmadd_ps(wv, xv[t], acc[i][t]);
     }
   }
+  #pragma GCC unroll 16
   for (int i = 0; i < R; i++)
+    #pragma GCC unroll 16
     for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
@@ -318,6 +404,17 @@ void rows(const MatmulArgs& a, int r0, int r1) {
     for (; r < r1; r++) tileT1<TY, 1>(a, rowBytes, r);
     return;
   }
+  if (a.T <= kSmallT) {
+    int t = 0;
+    for (; t + 4 <= a.T; t += 4) rowsSmall<TY, 4>(a, rowBytes, r0, r1, t);
+    switch (a.T - t) {
+      case 3: rowsSmall<TY, 3>(a, rowBytes, r0, r1, t); break;
+      case 2: rowsSmall<TY, 2>(a, rowBytes, r0, r1, t); break;
+      case 1: rowsSmall<TY, 1>(a, rowBytes, r0, r1, t); break;
+      default: break;
+    }
+    return;
+  }
   constexpr int RT = 4, TT = 4;
   float* wb = rowScratch(static_cast<size_t>(RT) * K);
   // Token blocks whose x stays in L2 (~512 KiB); the rows are decoded again per block.
@@ -326,14 +423,16 @@ void rows(const MatmulArgs& a, int r0, int r1) {
     const int te = minInt(a.T, tb + tokenBlock);
     for (int r = r0; r < r1; r += RT) {
       const int n = minInt(RT, r1 - r);
+      #pragma GCC unroll 16
       for (int i = 0; i < n; i++) {
-        decodeRow<TY>(static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes, K, wb + static_cast<size_t>(i) * K);
+        decodeRow<TY>(static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r + i) * rowBytes, K, wb + static_cast<size_t>(i) * K, kPrefetchRows * rowBytes);
       }
       int t = tb;
       if (n == RT) {
         for (; t + TT <= te; t += TT) tileBuf<RT, TT>(a, wb, r, t);
         for (; t < te; t++) tileBuf<RT, 1>(a, wb, r, t);
       } else {
+        #pragma GCC unroll 16
         for (int i = 0; i < n; i++) {
           int u = tb;
           for (; u + TT <= te; u += TT) tileBuf<1, TT>(a, wb + static_cast<size_t>(i) * K, r + i, u);
