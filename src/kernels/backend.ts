@@ -18,7 +18,8 @@ export type WeightDType = 'f32' | 'bf16' | 'f16' | 'fp8' | 'mxfp4' | 'ggml';
  *   (spec §2.8; tensor/formats/mxfp4.ts is the definition);
  * - ggml (a GGUF block-quantised tensor, Q8_0 …): `data` is a Uint8Array of `rows` rows of whole blocks of ggml type
  *   `ggmlType` (ggmlRowBytes(ggmlType, cols) bytes each); tensor/formats/ggml/types.ts `dequantizeGgmlRow` is the
- *   definition. Backends without a kernel for the type never see it (the GGUF loader dequantises it to f32 first).
+ *   definition. The native backend runs the types of model/load.ts `NATIVE_GGML_TYPES` as stored (native/src/
+ *   ggml_blocks.h); backends without a kernel for the type never see it (the GGUF loader dequantises it to f32 first).
  */
 export interface Weight {
   rows: number;
