@@ -21,67 +21,18 @@ import { loadModel, type LoadedModel } from '../../src/model/load.js';
 import { parseConfig } from '../../src/model/mimo-v2/config.js';
 import { ggufModelFacts, mapGgufNames } from '../../src/model/mimo-v2/gguf.js';
 import { quantizeCheckpoint } from '../../src/model/mimo-v2/gguf-quantize.js';
-import { initCheckpoint, planCheckpoint } from '../../src/model/mimo-v2/init.js';
-import { loadPreset } from '../../src/model/mimo-v2/presets.js';
-import { scaledConfig } from '../../src/model/mimo-v2/scale.js';
-import { numberToBf16Bits } from '../../src/tensor/dtype.js';
+import { initCheckpoint } from '../../src/model/mimo-v2/init.js';
 import { ggmlTypeName } from '../../src/tensor/formats/ggml/types.js';
 import { decodeRow } from '../../src/tensor/weight.js';
 import { ggufTokenizer } from '../../src/tokenizer/gguf-tokenizer.js';
 import { MiMoTokenizer } from '../../src/tokenizer/tokenizer.js';
 import { argmax, maxAbs, maxAbsDiff, repoRoot } from '../helpers/fixtures.js';
+import { makeK256Checkpoint } from '../helpers/k256-checkpoint.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-quantize-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const ckptDir = path.join(tmp, 'k256');
-
-/** Raw config of the test checkpoint: MiMo-V2-Flash tiny, widened so every matrix row is a multiple of 256. */
-function k256Config(): Record<string, unknown> {
-  return {
-    ...scaledConfig(loadPreset('mimo-v2-flash').raw, 'tiny'),
-    hidden_size: 256,
-    head_dim: 96,
-    swa_head_dim: 96,
-    v_head_dim: 64,
-    swa_v_head_dim: 64,
-    intermediate_size: 256,
-    moe_intermediate_size: 256,
-    n_routed_experts: 4,
-    num_experts_per_tok: 2,
-    vocab_size: 512,
-    eos_token_id: 511,
-    pad_token_id: 510,
-  };
-}
-
-/** Deterministic N(mean, std) BF16 bytes. */
-function bf16Bytes(n: number, mean: number, std: number, seed: number): Uint8Array {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = new Uint16Array(n);
-  for (let i = 0; i < n; i++) out[i] = numberToBf16Bits(mean + std * Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u()));
-  return new Uint8Array(out.buffer);
-}
-
-before(() => {
-  const raw = k256Config();
-  const cfg = parseConfig(raw, 'k256 config');
-  fs.mkdirSync(ckptDir);
-  fs.writeFileSync(path.join(ckptDir, 'config.json'), JSON.stringify(raw));
-  const plan = planCheckpoint(cfg, { fp8: false, numMtpLayers: 1 });
-  writeSafetensors(path.join(ckptDir, 'model.safetensors'), plan.map((t, i) => ({
-    name: t.name,
-    dtype: t.dtype,
-    shape: t.shape,
-    bytes: () => (t.dtype === 'BF16' ? bf16Bytes(t.shape.reduce((a, b) => a * b, 1), t.mean, t.std, i + 1) : new Uint8Array(new Float32Array(t.shape.reduce((a, b) => a * b, 1)).map((_, j) => Math.sin(j + i) * 0.1).buffer)),
-  })));
-});
+before(() => makeK256Checkpoint(ckptDir));
 
 /** Tensor types by GGUF name. */
 function typesIn(file: string): Map<string, string> {

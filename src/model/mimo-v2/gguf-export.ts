@@ -70,7 +70,10 @@ export function planGgufExport(ckpt: TensorSource, cfg: MiMoConfig, numMtpLayers
   const vpad = Math.max(cfg.fullPlan.vHeadDim, cfg.swaPlan.vHeadDim);
   const rscale = cfg.routedScalingFactor;
   const fold = rscale !== 1;
+  // Head counts cover every block (MTP blocks are sliding-window layers); the sliding-window pattern covers the trunk
+  // layers only: the lengths llama.cpp's mimo2 loader requires (it refuses others).
   const plans: AttentionPlan[] = [...cfg.layers.map((l) => l.attention), ...Array.from({ length: K }, () => cfg.swaPlan)];
+  const trunk = plans.slice(0, L);
   const kvs: GgufKv[] = [
     { key: 'general.architecture', type: GGUF_TYPE.STRING, value: GGUF_ARCH },
     { key: 'general.name', type: GGUF_TYPE.STRING, value: opts.name },
@@ -89,7 +92,7 @@ export function planGgufExport(ckpt: TensorSource, cfg: MiMoConfig, numMtpLayers
     u32('attention.value_length', vpad),
     f32('attention.layer_norm_rms_epsilon', cfg.layernormEpsilon),
     u32('attention.sliding_window', cfg.slidingWindow),
-    u32s('attention.sliding_window_pattern', plans.map((p) => (p.kind === 'sliding' ? 1 : 0))),
+    u32s('attention.sliding_window_pattern', trunk.map((p) => (p.kind === 'sliding' ? 1 : 0))),
     f32('attention.value_scale', cfg.attentionValueScale),
     f32('rope.freq_base', cfg.ropeTheta),
     f32('rope.freq_base_swa', cfg.swaRopeTheta),
