@@ -24,6 +24,7 @@ import { quantizeCheckpoint } from '../../src/model/mimo-v2/gguf-quantize.js';
 import { initCheckpoint } from '../../src/model/mimo-v2/init.js';
 import { ggmlTypeName } from '../../src/tensor/formats/ggml/types.js';
 import { decodeRow } from '../../src/tensor/weight.js';
+import { WeightReader } from '../../src/model/mimo-v2/weights.js';
 import { ggufTokenizer } from '../../src/tokenizer/gguf-tokenizer.js';
 import { MiMoTokenizer } from '../../src/tokenizer/tokenizer.js';
 import { argmax, maxAbs, maxAbsDiff, repoRoot } from '../helpers/fixtures.js';
@@ -204,6 +205,53 @@ test('mimo quantize on a V2.6 checkpoint: MXFP4 experts repacked (every value ke
   assert.equal(tokenizer!.applyChatTemplate(chat), hf.applyChatTemplate(chat));
   src.close();
   ck.close();
+});
+
+test('mimo quantize on an FP8 V2.5 checkpoint (fused qkv_proj, per-chunk scale grids): q/k/v and every weight as the checkpoint decodes them', async () => {
+  const v25 = path.join(tmp, 'v25-fp8');
+  await initCheckpoint({ preset: 'mimo-v2.5', scale: 'tiny', outDir: v25, fp8: true, numMtpLayers: 1 });
+  const out = path.join(tmp, 'v25-bf16.gguf');
+  await quantizeCheckpoint({ input: v25, output: out, type: 'bf16' });
+  const files = new GgufModelFiles([out]);
+  const facts = ggufModelFacts(files);
+  const { map } = mapGgufNames(files.tensors, facts.numLayers);
+  const src = new GgufCheckpoint(files, map, []);
+  const ck = new Checkpoint(v25);
+  const cfg = parseConfig(JSON.parse(fs.readFileSync(path.join(v25, 'config.json'), 'utf8')) as Record<string, unknown>, 'v25');
+  const reader = new WeightReader(ck, cfg);
+  let worst = 0;
+  const compare = (name: string, w: import('../../src/kernels/backend.js').Weight) => {
+    const got = src.readF32(name).data;
+    const row = new Float32Array(w.cols);
+    let e = 0;
+    let s2 = 0;
+    for (let r = 0; r < w.rows; r++) {
+      decodeRow(w, r, row);
+      for (let c = 0; c < w.cols; c++) {
+        e += (got[r * w.cols + c]! - row[c]!) ** 2;
+        s2 += row[c]! ** 2;
+      }
+    }
+    worst = Math.max(worst, Math.sqrt(e / s2));
+  };
+  for (const layer of cfg.layers) {
+    const p = `model.layers.${layer.index}.self_attn`;
+    const a = reader.attention(p, layer.attention);
+    compare(`${p}.q_proj.weight`, a.q);
+    compare(`${p}.k_proj.weight`, a.k);
+    compare(`${p}.v_proj.weight`, a.v);
+    compare(`${p}.o_proj.weight`, a.o);
+  }
+  const mtp = reader.attention('model.mtp.layers.0.self_attn', cfg.swaPlan);
+  compare('model.mtp.layers.0.self_attn.q_proj.weight', mtp.q);
+  compare('model.mtp.layers.0.self_attn.v_proj.weight', mtp.v);
+  // BF16 keeps 8 significant bits: relative RMS about 2^−9 / √3
+  assert.ok(worst < 3e-3, `worst relative RMS error ${worst}`);
+  src.close();
+  ck.close();
+  const a = logitsOf(loadModel(out, { onNote: () => {} }), IDS.map((i) => i % 1000));
+  const b = logitsOf(loadModel(v25), IDS.map((i) => i % 1000));
+  assert.ok(maxAbsDiff(a.logits, b.logits) < 0.05 * Math.max(1, maxAbs(b.logits)), `logits ${maxAbsDiff(a.logits, b.logits)}`);
 });
 
 test('the CLI: output line, types, --no-mtp, --split-max-size, refusals', () => {
