@@ -134,6 +134,12 @@ for (const type of ['q4_k_m', 'q6_k', 'iq4_xs', 'mxfp4'] as const) {
     assert.deepEqual(res.paths, [out]);
     const types = typesIn(out);
     EXPECT[type]!(types);
+    if (type === 'q4_k_m') {
+      const out2 = path.join(tmp, 'k256-q4_k_m-2threads.gguf');
+      await quantizeCheckpoint({ input: ckptDir, output: out2, type, threads: 2 });
+      assert.ok(fs.readFileSync(out2).equals(fs.readFileSync(out)), 'two worker threads write the same bytes as one');
+      fs.rmSync(out2);
+    }
     t.diagnostic(`types: ${JSON.stringify(res.typeCounts)}`);
     const gguf = loadModel(out, { onNote: () => {} });
     assert.deepEqual(gguf.report.unusedTensors, []);

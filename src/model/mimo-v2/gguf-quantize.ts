@@ -14,6 +14,7 @@ import { GGUF_FILE_TYPES, QuantPolicy } from '../../loader/gguf-quant-policy.js'
 import { GGUF_TYPE, GgufWriter, type GgufKv, type GgufTensorPlan } from '../../loader/gguf-writer.js';
 import { repackMxfp4RowToGgml } from '../../tensor/formats/ggml/mxfp4.js';
 import { GGML_ROW_ENCODERS } from '../../tensor/formats/ggml/quantize.js';
+import { QuantizePool } from '../../tensor/formats/ggml/quantize-pool.js';
 import { GGML_TYPE, ggmlRowBytes, ggmlTypeName } from '../../tensor/formats/ggml/types.js';
 import { checkMxfp4Scales, decodeRow } from '../../tensor/weight.js';
 import { tokenizerGgufMetadata } from '../../tokenizer/gguf-metadata.js';
@@ -30,6 +31,8 @@ export interface QuantizeOptions {
   type: string;
   /** Write the MTP layers as nextn blocks (default true). */
   mtp?: boolean;
+  /** Worker threads quantising rows (default 1: the calling thread). The bytes written do not depend on it. */
+  threads?: number;
   /** Largest part in bytes; absent = one file. */
   splitMaxBytes?: number;
   /** Called as elements are written: done and total elements, and the tensor being written. */
@@ -85,6 +88,8 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
   const cfg = loadConfig(path.join(opts.input, 'config.json'));
   const ckpt = new Checkpoint(opts.input);
   let writer: GgufWriter | null = null;
+  let pool = new QuantizePool(1);
+  const inFlight: Array<Promise<Uint8Array>> = [];
   const onSignal = (signal: NodeJS.Signals) => {
     writer?.abort();
     process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -110,10 +115,20 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
     const tok = tokenizerGgufMetadata(opts.input, cfg.vocabSize, cfg.eosTokenIds);
     if (tok.placeholder) note(`${opts.input} has no tokenizer.json: a placeholder tokenizer is embedded (token ids only)`);
     const kvs: GgufKv[] = [...plan.kvs.slice(0, 2), { key: 'general.file_type', type: GGUF_TYPE.UINT32, value: ft.ftype }, ...plan.kvs.slice(2), ...tok.kvs];
+    pool = new QuantizePool(Math.max(1, opts.threads ?? 1));
     writer = new GgufWriter(opts.output, kvs, tensors, opts.splitMaxBytes !== undefined ? { splitMaxBytes: opts.splitMaxBytes } : {});
     const total = tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     let done = 0;
     let bytes = 0;
+    // Chunks in flight (quantised by the pool), written in file order; at most 2 per thread wait at a time.
+    const maxInFlight = 2 * Math.max(1, pool.threads);
+    const flush = async (keep: number): Promise<void> => {
+      while (inFlight.length > keep) {
+        const b = await inFlight.shift()!;
+        writer!.write(b);
+        bytes += b.length;
+      }
+    };
     for (const [i, t] of plan.tensors.entries()) {
       const type = tensors[i]!.type;
       opts.onProgress?.(done, total, t.name);
@@ -121,19 +136,15 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
         const v = t.vector();
         const out = new Uint8Array(ggmlRowBytes(type, v.length));
         GGML_ROW_ENCODERS[type]!(v, 0, v.length, out, 0);
-        writer.write(out);
-        bytes += out.length;
+        inFlight.push(Promise.resolve(out));
         done += v.length;
         continue;
       }
       const rows = t.shape[t.shape.length - 2]!;
       const cols = t.shape[t.shape.length - 1]!;
       const rb = ggmlRowBytes(type, cols);
-      const encode = GGML_ROW_ENCODERS[type]!;
       const chunkRows = Math.max(1, Math.min(rows, Math.floor(CHUNK_ELEMENTS / cols)));
-      const buf = new Float32Array(chunkRows * cols);
       const tmp = new Float32Array(t.vPad?.axis === 1 ? t.vPad.heads * t.vPad.vd : 0);
-      const out = new Uint8Array(chunkRows * rb);
       for (let s = 0; s < t.slices!; s++) {
         const w = t.weight!(s);
         if (w.dtype === 'mxfp4') checkMxfp4Scales(w);
@@ -141,27 +152,25 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
         for (let r0 = 0; r0 < rows; r0 += chunkRows) {
           const n = Math.min(chunkRows, rows - r0);
           if (raw) {
+            const out = new Uint8Array(n * rb);
             for (let k = 0; k < n; k++) repackMxfp4RowToGgml(w.data as Uint8Array, ((r0 + k) * cols) / 2, w.e8m0!, ((r0 + k) * cols) / 32, cols, out, k * rb);
+            inFlight.push(Promise.resolve(out));
           } else {
+            const buf = new Float32Array(n * cols);
             decodeRows(t, w, r0, n, cols, buf, tmp);
-            for (let k = 0; k < n; k++) {
-              for (let c = k * cols; c < (k + 1) * cols; c++) {
-                if (!Number.isFinite(buf[c]!)) throw new RangeError(`${opts.input}: tensor ${t.name}${t.slices! > 1 ? ` expert ${s}` : ''} row ${r0 + k} holds ${buf[c]}; only finite weights can be quantised`);
-              }
-              encode(buf, k * cols, cols, out, k * rb);
+            for (let c = 0; c < n * cols; c++) {
+              if (!Number.isFinite(buf[c]!)) throw new RangeError(`${opts.input}: tensor ${t.name}${t.slices! > 1 ? ` expert ${s}` : ''} row ${r0 + Math.floor(c / cols)} holds ${buf[c]}; only finite weights can be quantised`);
             }
+            inFlight.push(pool.encode(type, buf, n, cols));
           }
-          writer.write(out.subarray(0, n * rb));
-          bytes += n * rb;
           done += n * cols;
+          await flush(maxInFlight);
         }
-        if (t.slices! > 1 && s % 4 === 3) {
-          opts.onProgress?.(done, total, t.name);
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        if (t.slices! > 1 && s % 4 === 3) opts.onProgress?.(done, total, t.name);
       }
       await new Promise((resolve) => setImmediate(resolve)); // let a progress bar repaint
     }
+    await flush(0);
     opts.onProgress?.(total, total, '');
     const unused = ckpt.unusedTextTensors().filter((n) => mtp || !n.startsWith('model.mtp.'));
     if (unused.length) note(`${unused.length} checkpoint tensors were not written, e.g. ${unused.slice(0, 3).join(', ')}`);
@@ -171,9 +180,11 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
     for (const t of tensors) typeCounts[ggmlTypeName(t.type)] = (typeCounts[ggmlTypeName(t.type)] ?? 0) + 1;
     return { paths, bytes, typeCounts, types: tensors.map((t) => [t.name, ggmlTypeName(t.type)]) };
   } catch (e) {
+    for (const p of inFlight) p.catch(() => {}); // chunks still quantising: their results are not wanted
     writer?.abort();
     throw e;
   } finally {
+    await pool.close();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     ckpt.close();
