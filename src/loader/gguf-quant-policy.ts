@@ -57,6 +57,7 @@ export function isQuantisable(name: string, shape: readonly number[]): boolean {
  */
 export class QuantPolicy {
   private iAttentionV = 0;
+  private iFfnDown = 0;
   /** Tensors that fell back to another type because their rows are not whole blocks: name → [wanted, used]. */
   readonly fallbacks = new Map<string, [number, number]>();
 
@@ -114,8 +115,8 @@ export class QuantPolicy {
     }
     if (name.includes('attn_k.weight')) return m.numExperts === 8 ? T['Q8_0']! : base;
     if (name.includes('ffn_down')) {
-      // MoE models (n_expert > 1) take the layer from the name; n_layer is block_count
-      const i = m.numExperts > 1 ? layerOf() : layerOf();
+      // MoE models (n_expert > 1) take the layer from the name, dense ones count ffn_down tensors; n_layer is block_count
+      const i = m.numExperts > 1 ? layerOf() : this.iFfnDown++;
       const n = m.numBlocks;
       if (i < 0 || i >= n) throw new RangeError(`tensor ${name}: layer ${i} is outside [0, ${n})`);
       if (ft === FT.Q4_K_M) return moreBits(i, n) ? T['Q6_K']! : base;
