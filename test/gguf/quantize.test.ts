@@ -260,6 +260,25 @@ test('mimo quantize on an FP8 V2.5 checkpoint (fused qkv_proj, per-chunk scale g
   assert.ok(maxAbsDiff(a.logits, b.logits) < 0.05 * Math.max(1, maxAbs(b.logits)), `logits ${maxAbsDiff(a.logits, b.logits)}`);
 });
 
+test('sliding layers with a smaller V head dim: V heads zero-padded to one value_length, logits unchanged (bf16 of a BF16 checkpoint is lossless)', async () => {
+  const dir = path.join(tmp, 'k256-vpad');
+  makeK256Checkpoint(dir, { config: { swa_v_head_dim: 32, routed_scaling_factor: 2 } });
+  const out = path.join(tmp, 'k256-vpad-bf16.gguf');
+  const notes: string[] = [];
+  await quantizeCheckpoint({ input: dir, output: out, type: 'bf16', onNote: (m) => notes.push(m) });
+  assert.match(notes.join('\n'), /V heads zero-padded to one value_length in blocks 1, 2, 3, 4, 6 \(exact\)/);
+  assert.match(notes.join('\n'), /routed_scaling_factor 2 folded into ffn_down_exps/);
+  const g = new GgufModelFiles([out]);
+  assert.equal(g.get('mimo2.attention.value_length'), 64);
+  assert.deepEqual(g.tensors.get('blk.1.attn_output.weight')!.shape, [256, 4 * 64]);
+  g.close();
+  const a = logitsOf(loadModel(out, { onNote: () => {} }), IDS);
+  const b = logitsOf(loadModel(dir), IDS);
+  assert.ok(maxAbsDiff(a.logits, b.logits) <= 1e-4 * Math.max(1, maxAbs(b.logits)), `logits differ by ${maxAbsDiff(a.logits, b.logits)}`);
+  assert.deepEqual(a.greedy, b.greedy);
+  assert.ok(maxAbsDiff(a.mtp, b.mtp) <= 1e-4 * Math.max(1, maxAbs(b.mtp)), 'MTP logits');
+});
+
 test('the CLI: output line, types, --no-mtp, --split-max-size, refusals', () => {
   const main = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
   const out = path.join(tmp, 'cli-q8.gguf');

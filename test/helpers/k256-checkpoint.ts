@@ -52,9 +52,10 @@ function bf16Bytes(n: number, mean: number, std: number, seed: number): Uint8Arr
  * @param opts.fixedRouting selection biases 2, 1, −1, −2 (scores are in (0, 1)): every token picks experts 0 and 1
  *   whatever rounding an engine applies, so a cross-engine comparison measures the arithmetic, not routing flips of
  *   near-tied random routers
+ * @param opts.config config.json keys to override
  */
-export function makeK256Checkpoint(dir: string, opts: { fixedRouting?: boolean } = {}): void {
-  const raw = k256Config();
+export function makeK256Checkpoint(dir: string, opts: { fixedRouting?: boolean; config?: Record<string, unknown> } = {}): void {
+  const raw = { ...k256Config(), ...opts.config };
   const cfg = parseConfig(raw, 'k256 config');
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(raw));
