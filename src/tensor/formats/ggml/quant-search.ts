@@ -191,7 +191,8 @@ export function makeQkx2Quants(
   }
   if (nstep < 1) return [scale, -min];
   for (let is = 0; is <= nstep; is++) {
-    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / range);
+    // max − min with the best min so far, as ggml's loop does (min changes when a trial wins)
+    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
