@@ -146,6 +146,19 @@ export abstract class Decoder {
     return pc.cache.insert(pc.salt, this.fed, this.cache, (q) => this.hidden.get(q));
   }
 
+  private released = false;
+
+  /**
+   * The sequence ended (finished, aborted or failed): let go of its shared pages, so the prefix cache may evict
+   * what they pinned. Idempotent; the decoder is not used afterwards.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.cache.release();
+    this.prefix?.cache.sequenceEnded();
+  }
+
   /** End of generation: snapshot the state after every fed token (stop or length). */
   finishGeneration(): void {
     if (this.prefix && this.started && !this.prefilling && this.fed.length > this.lastSnapshot) this.snapshot();

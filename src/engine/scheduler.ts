@@ -51,6 +51,7 @@ export class RequestHandle implements AsyncIterable<StreamChunk> {
 
   /** @internal */
   fail(error: unknown): void {
+    this.sequence.release();
     this.failure = error;
     this.ended = true;
     this.notify();

@@ -284,8 +284,14 @@ export class Sequence {
     return this.finish('abort');
   }
 
+  /** Let go of the KV cache's shared pages (the request ended or failed). Idempotent. */
+  release(): void {
+    this.decoder.release();
+  }
+
   private finish(reason: FinishReason): StreamChunk {
     if (reason !== 'abort') this.decoder.finishGeneration();
+    this.decoder.release();
     const tEnd = performance.now();
     let tail = '';
     if (reason !== 'stop' || !this.opts.stop?.length) tail = this.stopper.push(this.detok ? this.detok.flush() : '').emit + this.stopper.flush();
