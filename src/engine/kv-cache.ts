@@ -176,15 +176,19 @@ export class LayerKVCache {
     this.first = from;
   }
 
-  /** A copy of this layer (its own buffers): an `n > 1` choice's copy of the prompt's ring. */
-  fork(): LayerKVCache {
-    const c = new LayerKVCache(this.numKvHeads, this.headDim, this.vHeadDim, this.window, this.extraSlots, this.dtype);
-    c.keys = this.keys.slice();
-    c.values = this.values.slice();
-    c.rows = this.rows;
-    c.length = this.length;
-    c.first = this.first;
-    return c;
+  /**
+   * Make this empty layer hold a copy of `other`'s state (its own buffers): an `n > 1` choice taking the prompt's ring.
+   * @throws ShapeError when this layer is not empty or the two differ in shape, window, ring size or dtype
+   */
+  adopt(other: LayerCache): void {
+    if (!(other instanceof LayerKVCache)) throw new ShapeError('kv-cache adopt: a ring cannot take a page table\'s state');
+    if (this.length !== 0) throw new ShapeError(`kv-cache adopt: the layer already holds ${this.length} positions`);
+    if (other.numKvHeads !== this.numKvHeads || other.headDim !== this.headDim || other.vHeadDim !== this.vHeadDim || other.window !== this.window || other.maxRows !== this.maxRows || other.dtype !== this.dtype) throw new ShapeError('kv-cache adopt: the layers differ in shape, window, ring size or dtype');
+    this.keys = other.keys.slice();
+    this.values = other.values.slice();
+    this.rows = other.rows;
+    this.length = other.length;
+    this.first = other.first;
   }
 
   /** Nothing to let go of (the buffers are this layer's own); the same call as on a paged layer. */
@@ -221,14 +225,14 @@ export class ModelKVCache {
   ) {}
 
   /**
-   * The state after the same positions for another sequence: full-attention pages shared by reference (the first
-   * write into the partially filled last page copies it), rings and MTP layers copied. An `n > 1` choice.
+   * Make this empty cache hold `other`'s state (an `n > 1` choice taking the prompt's KV): full-attention pages shared
+   * by reference (the first write into the partially filled last page copies it), rings and MTP layers copied.
+   * @throws ShapeError when this cache is not empty or the two caches differ in layout
    */
-  fork(): ModelKVCache {
-    return new ModelKVCache(
-      this.layers.map((l) => l.fork()),
-      this.mtp.map((l) => l.fork()),
-    );
+  adopt(other: ModelKVCache): void {
+    if (other.layers.length !== this.layers.length || other.mtp.length !== this.mtp.length) throw new ShapeError(`kv-cache adopt: ${other.layers.length}+${other.mtp.length} layers into ${this.layers.length}+${this.mtp.length}`);
+    this.layers.forEach((l, i) => l.adopt(other.layers[i]!));
+    this.mtp.forEach((l, i) => l.adopt(other.mtp[i]!));
   }
 
   /** Let go of every shared page (the sequence ended); the cache is empty afterwards. */

@@ -8,7 +8,7 @@
  */
 import { ShapeError } from '../errors.js';
 import { numberToBf16Bits } from '../tensor/dtype.js';
-import { kvArray, type AttentionPast, type KvArray, type KvDtype } from './kv-cache.js';
+import { kvArray, type AttentionPast, type KvArray, type KvDtype, type LayerCache } from './kv-cache.js';
 
 /** `pageSize` rows of one full-attention layer: keys `[pageSize, Hkv, Dqk]`, values `[pageSize, Hkv, Dv]`. */
 export interface KvPage {
@@ -257,12 +257,17 @@ export class PagedLayerKVCache {
     return this.pages[i]!;
   }
 
-  /** A second page table over the same pages (each retained): an `n > 1` choice's copy of the prompt. */
-  fork(): PagedLayerKVCache {
-    const c = new PagedLayerKVCache(this.pool, this.numKvHeads, this.headDim, this.vHeadDim, this.pageSize, this.dtype);
-    for (const p of this.pages) c.pages.push(this.pool.retain(p));
-    c.length = this.length;
-    return c;
+  /**
+   * Make this empty table hold `other`'s pages by reference (each retained, none copied): an `n > 1` choice taking
+   * the prompt's KV.
+   * @throws ShapeError when this table is not empty or the two differ in shape, page size or dtype
+   */
+  adopt(other: LayerCache): void {
+    if (!(other instanceof PagedLayerKVCache)) throw new ShapeError('kv-cache adopt: a page table cannot take a ring\'s state');
+    if (this.length !== 0) throw new ShapeError(`kv-cache adopt: the layer already holds ${this.length} positions`);
+    if (other.numKvHeads !== this.numKvHeads || other.headDim !== this.headDim || other.vHeadDim !== this.vHeadDim || other.pageSize !== this.pageSize || other.dtype !== this.dtype) throw new ShapeError('kv-cache adopt: the layers differ in shape, page size or dtype');
+    for (const p of other.pages) this.pages.push(p.pool.retain(p));
+    this.length = other.length;
   }
 
   /** Let go of every page (the sequence ended); the layer is empty afterwards. */
