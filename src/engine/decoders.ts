@@ -180,13 +180,14 @@ export abstract class Decoder {
   }
 
   /**
-   * A follower's first token(s) from the leader's last logits row (no forward).
+   * A follower's first token(s) from the leader's last logits row (no forward); `budget` as for plan().
    * @throws Error when the state was not taken yet; NumericalError on non-finite logits
    */
-  takeFirst(): { produced: number[]; logits: Float32Array } {
+  takeFirst(budget: number): { produced: number[]; logits: Float32Array } {
     const logits = this.forkedLogits;
     if (!logits) throw new Error('Decoder.takeFirst: no prompt state taken from a leader');
     this.forkedLogits = null;
+    this.budget = budget; // jump-forward appends as many forced tokens as the leader's first pick would
     return { produced: this.acceptPrefill(new Float32Array(0), this.prefilled, logits), logits };
   }
 

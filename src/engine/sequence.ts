@@ -284,7 +284,7 @@ export class Sequence {
   /** The first token(s) of a choice that shared its leader's prefill, sampled from the leader's last logits row. */
   takeFork(): StreamChunk[] {
     if (this.tStart === 0) this.tStart = performance.now();
-    const { produced, logits } = this.decoder.takeFirst();
+    const { produced, logits } = this.decoder.takeFirst(Math.max(1, this.maxTokens - this.generated.length));
     return this.emit(produced, logits, 1);
   }
 
