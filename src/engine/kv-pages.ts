@@ -94,9 +94,9 @@ const EMPTY = new Float32Array(0);
 
 /** Cached keys and values as attention reads them from a page table (see AttentionInput.pastPages). */
 export interface PastPages {
-  keys: KvArray[];
-  values: KvArray[];
-  pageSize: number;
+  readonly keys: readonly KvArray[];
+  readonly values: readonly KvArray[];
+  readonly pageSize: number;
 }
 
 /** A full-attention layer's KV cache as a page table. Same contract as LayerKVCache (window null). */
@@ -108,6 +108,8 @@ export class PagedLayerKVCache {
   readonly window = null;
   /** Page table: page i holds positions i·pageSize … (i+1)·pageSize − 1. */
   private pages: KvPage[] = [];
+  /** The table as attention reads it, kept until the table changes (most decode steps write into the same page). */
+  private past: PastPages | null = null;
 
   /** @throws ShapeError when pageSize is not a positive integer */
   constructor(
@@ -135,6 +137,7 @@ export class PagedLayerKVCache {
     if (p === undefined) {
       const fresh = this.pool.allocate(this.pageSize, this.keyWidth, this.valueWidth, this.dtype);
       this.pages.push(fresh);
+      this.past = null;
       return fresh;
     }
     if (p.refs === 1) return p;
@@ -142,6 +145,7 @@ export class PagedLayerKVCache {
     this.pool.copies++;
     this.pool.release(p);
     this.pages[i] = copy;
+    this.past = null;
     return copy;
   }
 
@@ -187,6 +191,7 @@ export class PagedLayerKVCache {
     this.length -= n;
     const keep = Math.ceil(this.length / this.pageSize);
     for (const p of this.pages.splice(keep)) this.pool.release(p);
+    this.past = null;
   }
 
   /** @throws ShapeError always: a full-attention cache must hold every position */
@@ -247,6 +252,7 @@ export class PagedLayerKVCache {
       if (p.keys.length !== this.pageSize * this.keyWidth || p.values.length !== this.pageSize * this.valueWidth || (p.keys instanceof Uint16Array) !== (this.dtype === 'bf16')) throw new ShapeError(`kv-cache restore: a page of ${p.keys.length} keys is not a ${this.dtype} page of ${this.pageSize} rows of [${this.numKvHeads}, ${this.headDim}|${this.vHeadDim}]`);
     }
     for (const p of pages) this.pages.push(p.pool.retain(p));
+    this.past = null;
     this.length = pages.length * this.pageSize;
     this.appendStored(tail);
   }
@@ -267,6 +273,7 @@ export class PagedLayerKVCache {
     if (this.length !== 0) throw new ShapeError(`kv-cache adopt: the layer already holds ${this.length} positions`);
     if (other.numKvHeads !== this.numKvHeads || other.headDim !== this.headDim || other.vHeadDim !== this.vHeadDim || other.pageSize !== this.pageSize || other.dtype !== this.dtype) throw new ShapeError('kv-cache adopt: the layers differ in shape, page size or dtype');
     for (const p of other.pages) this.pages.push(p.pool.retain(p));
+    this.past = null;
     this.length = other.length;
   }
 
@@ -274,12 +281,14 @@ export class PagedLayerKVCache {
   release(): void {
     for (const p of this.pages) this.pool.release(p);
     this.pages = [];
+    this.past = null;
     this.length = 0;
   }
 
   /** The page table as attention reads it. */
   pastPages(): PastPages {
-    return { keys: this.pages.map((p) => p.keys), values: this.pages.map((p) => p.values), pageSize: this.pageSize };
+    this.past ??= { keys: this.pages.map((p) => p.keys), values: this.pages.map((p) => p.values), pageSize: this.pageSize };
+    return this.past;
   }
 
   /** The cached rows as attention reads them (AttentionInput's past fields: the page table, no ring). */

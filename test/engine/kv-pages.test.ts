@@ -274,3 +274,15 @@ test('a choice waiting for a cancelled first choice prefills on its own', async 
   assert.deepEqual(r.ids, alone.ids);
   assert.equal((await collect(lead)).ids.length, 0);
 });
+
+for (const b of backends) {
+  test(`attention refuses a page table that misses pages or mixes dtypes (${b.name})`, { skip: b.skip }, () => {
+    const be = b.make();
+    const base = { q: new Float32Array(4), k: new Float32Array(4), v: new Float32Array(4), start: 9, T: 1, numHeads: 1, numKvHeads: 1, headDim: 4, vHeadDim: 4, window: null, sinks: null, pastKeys: new Float32Array(0), pastValues: new Float32Array(0), pastRows: 0, pastFirst: 0 };
+    const page = () => new Float32Array(8 * 4);
+    assert.throws(() => be.attention({ ...base, pastPages: { keys: [page()], values: [page()], pageSize: 8 } }), /need 2 pages/);
+    assert.throws(() => be.attention({ ...base, window: 4, pastPages: { keys: [page(), page()], values: [page(), page()], pageSize: 8 } }), /full-attention layers only/);
+    if (b.name === 'native') assert.throws(() => be.attention({ ...base, pastPages: { keys: [page(), new Uint16Array(32)], values: [page(), page()], pageSize: 8 } }), /pageKeys\[1\] must be a Float32Array/);
+    assert.equal(be.attention({ ...base, pastPages: { keys: [page(), page()], values: [page(), page()], pageSize: 8 } }).length, 4, 'two pages are enough for 9 positions');
+  });
+}
