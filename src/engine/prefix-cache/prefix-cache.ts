@@ -228,7 +228,8 @@ export class PrefixCache {
 
   /**
    * The longest cached prefix of `ids` shorter than `maxP + 1` positions with the same salt, restored into an
-   * empty `cache` (full layers from the pages and the snapshot's tail, sliding-window layers from the snapshot).
+   * empty `cache` (full layers: the pages by reference when `cache` is a page table of this page size, else copied,
+   * then the snapshot's tail copied; sliding-window layers copied from the snapshot).
    * Counts hit and miss tokens against `ids.length`. With a disk tier, a longer prefix stored on disk is read back
    * into RAM first (`fromDisk` marks that second look).
    * @returns what was restored, or null on a miss (the cache is left empty)
