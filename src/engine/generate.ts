@@ -80,16 +80,20 @@ export class Generator {
   async *stream(promptIds: number[], opts: GenerateOptions = {}): AsyncGenerator<StreamChunk> {
     if (opts !== null && typeof opts === 'object') opts = (await this.prepare(promptIds, opts)).opts;
     const seq = this.newSequence(promptIds, opts);
-    for (;;) {
-      for (const chunk of runStep(this.model, [seq])[0]!) {
-        yield chunk;
-        if (chunk.finishReason) return;
+    try {
+      for (;;) {
+        for (const chunk of runStep(this.model, [seq])[0]!) {
+          yield chunk;
+          if (chunk.finishReason) return;
+        }
+        if (opts.signal?.aborted) {
+          yield seq.abort();
+          return;
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      if (opts.signal?.aborted) {
-        yield seq.abort();
-        return;
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      seq.release(); // also when the caller stops iterating early or a step throws
     }
   }
 
