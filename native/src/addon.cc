@@ -337,22 +337,47 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attention(out, q, k, v, start, T, Hq, Hkv, Dqk, Dv, window, sinks, pastKeys, pastValues, pastRows); pastKeys and
-// pastValues are both Float32Array or both Uint16Array (BF16 bits, a --kv-dtype bf16 cache).
-Napi::Value Attention(const Napi::CallbackInfo& info) {
-  const Napi::Env env = info.Env();
-  const char* op = "attention";
-  mimo::AttentionArgs a{};
-  const Span<float> out = f32Arg(info, 0, op, "out");
-  const Span<float> q = f32Arg(info, 1, op, "q");
-  const Span<float> k = f32Arg(info, 2, op, "k");
-  const Span<float> v = f32Arg(info, 3, op, "v");
+// The arguments attention and attentionPaged share: out, q, k, v, start, T, Hq, Hkv, Dqk, Dv (positions 0 … 9).
+struct AttentionIo {
+  Span<float> out, q, k, v;
+};
+
+AttentionIo attentionHead(const Napi::CallbackInfo& info, const char* op, mimo::AttentionArgs& a) {
+  AttentionIo io{f32Arg(info, 0, op, "out"), f32Arg(info, 1, op, "q"), f32Arg(info, 2, op, "k"), f32Arg(info, 3, op, "v")};
   a.start = intArg(info, 4, op, "start", 0, int64_t(1) << 52);
   a.T = static_cast<int>(intArg(info, 5, op, "T", 0, kMaxDim));
   a.Hq = static_cast<int>(intArg(info, 6, op, "numHeads", 1, kMaxDim));
   a.Hkv = static_cast<int>(intArg(info, 7, op, "numKvHeads", 1, kMaxDim));
   a.Dqk = static_cast<int>(intArg(info, 8, op, "headDim", 0, kMaxDim));
   a.Dv = static_cast<int>(intArg(info, 9, op, "vHeadDim", 0, kMaxDim));
+  return io;
+}
+
+// Head grouping and the lengths of q [T, Hq, Dqk], k [T, Hkv, Dqk], v [T, Hkv, Dv], out [T, Hq, Dv], sinks [Hq];
+// sets a.q, a.k, a.v, a.out and a.sinks.
+void checkAttentionShapes(Napi::Env env, const char* op, mimo::AttentionArgs& a, const AttentionIo& io, const Span<float>& sinks) {
+  if (a.Hq % a.Hkv != 0)
+    throwRange(env, std::string(op) + ": numHeads " + std::to_string(a.Hq) + " is not a multiple of numKvHeads " + std::to_string(a.Hkv));
+  const size_t T = static_cast<size_t>(a.T);
+  expectLength(env, io.q.length, T * a.Hq * a.Dqk, op, "q");
+  expectLength(env, io.k.length, T * a.Hkv * a.Dqk, op, "k");
+  expectLength(env, io.v.length, T * a.Hkv * a.Dv, op, "v");
+  expectLength(env, io.out.length, T * a.Hq * a.Dv, op, "out");
+  a.sinks = sinks.data;
+  if (a.sinks != nullptr) expectLength(env, sinks.length, static_cast<size_t>(a.Hq), op, "sinks");
+  a.q = io.q.data;
+  a.k = io.k.data;
+  a.v = io.v.data;
+  a.out = io.out.data;
+}
+
+// attention(out, q, k, v, start, T, Hq, Hkv, Dqk, Dv, window, sinks, pastKeys, pastValues, pastRows); pastKeys and
+// pastValues are both Float32Array or both Uint16Array (BF16 bits, a --kv-dtype bf16 cache).
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const char* op = "attention";
+  mimo::AttentionArgs a{};
+  const AttentionIo io = attentionHead(info, op, a);
   a.hasWindow = !isNullish(info[10]);
   a.window = a.hasWindow ? intArg(info, 10, op, "window", 0, int64_t(1) << 52) : 0;
   Span<float> sinks{nullptr, 0};
@@ -370,15 +395,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     pv = f32Arg(info, 13, op, "pastValues");
   }
   a.pastRows = intArg(info, 14, op, "pastRows", 0, int64_t(1) << 52);
-  if (a.Hq % a.Hkv != 0)
-    throwRange(env, "attention: numHeads " + std::to_string(a.Hq) + " is not a multiple of numKvHeads " + std::to_string(a.Hkv));
-  const size_t T = static_cast<size_t>(a.T);
-  expectLength(env, q.length, T * a.Hq * a.Dqk, op, "q");
-  expectLength(env, k.length, T * a.Hkv * a.Dqk, op, "k");
-  expectLength(env, v.length, T * a.Hkv * a.Dv, op, "v");
-  expectLength(env, out.length, T * a.Hq * a.Dv, op, "out");
-  a.sinks = sinks.data;
-  if (a.sinks != nullptr) expectLength(env, sinks.length, static_cast<size_t>(a.Hq), op, "sinks");
+  checkAttentionShapes(env, op, a, io, sinks);
   const bool readsPast = a.T > 0 && a.start > 0 && (!a.hasWindow || a.window > 1);
   if (readsPast) {
     if (a.pastRows < 1) throwRange(env, "attention: start > 0 needs cached keys but pastRows is 0");
@@ -389,14 +406,10 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
       throwRange(env, "attention: pastValues has " + std::to_string(pv.length) + " elements, expected at least [" +
                           std::to_string(a.pastRows) + ", " + std::to_string(a.Hkv) + ", " + std::to_string(a.Dv) + "]");
   }
-  a.q = q.data;
-  a.k = k.data;
-  a.v = v.data;
   a.pastKeys = pk.data;
   a.pastValues = pv.data;
   a.pastKeysBf16 = pk16.data;
   a.pastValuesBf16 = pv16.data;
-  a.out = out.data;
   mimo::attention(a);
   return env.Undefined();
 }
@@ -409,16 +422,7 @@ Napi::Value AttentionPaged(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const char* op = "attentionPaged";
   mimo::AttentionArgs a{};
-  const Span<float> out = f32Arg(info, 0, op, "out");
-  const Span<float> q = f32Arg(info, 1, op, "q");
-  const Span<float> k = f32Arg(info, 2, op, "k");
-  const Span<float> v = f32Arg(info, 3, op, "v");
-  a.start = intArg(info, 4, op, "start", 0, int64_t(1) << 52);
-  a.T = static_cast<int>(intArg(info, 5, op, "T", 0, kMaxDim));
-  a.Hq = static_cast<int>(intArg(info, 6, op, "numHeads", 1, kMaxDim));
-  a.Hkv = static_cast<int>(intArg(info, 7, op, "numKvHeads", 1, kMaxDim));
-  a.Dqk = static_cast<int>(intArg(info, 8, op, "headDim", 0, kMaxDim));
-  a.Dv = static_cast<int>(intArg(info, 9, op, "vHeadDim", 0, kMaxDim));
+  const AttentionIo io = attentionHead(info, op, a);
   a.hasWindow = false;
   Span<float> sinks{nullptr, 0};
   if (!isNullish(info[10])) sinks = f32Arg(info, 10, op, "sinks");
@@ -426,15 +430,7 @@ Napi::Value AttentionPaged(const Napi::CallbackInfo& info) {
   const Napi::Array pk = info[11].As<Napi::Array>();
   const Napi::Array pv = info[12].As<Napi::Array>();
   a.pageSize = intArg(info, 13, op, "pageSize", 1, kMaxDim);
-  if (a.Hq % a.Hkv != 0)
-    throwRange(env, "attentionPaged: numHeads " + std::to_string(a.Hq) + " is not a multiple of numKvHeads " + std::to_string(a.Hkv));
-  const size_t T = static_cast<size_t>(a.T);
-  expectLength(env, q.length, T * a.Hq * a.Dqk, op, "q");
-  expectLength(env, k.length, T * a.Hkv * a.Dqk, op, "k");
-  expectLength(env, v.length, T * a.Hkv * a.Dv, op, "v");
-  expectLength(env, out.length, T * a.Hq * a.Dv, op, "out");
-  a.sinks = sinks.data;
-  if (a.sinks != nullptr) expectLength(env, sinks.length, static_cast<size_t>(a.Hq), op, "sinks");
+  checkAttentionShapes(env, op, a, io, sinks);
   // Only the pages of positions below start are read.
   const int64_t need = a.T > 0 ? (a.start + a.pageSize - 1) / a.pageSize : 0;
   if (static_cast<int64_t>(pk.Length()) < need || static_cast<int64_t>(pv.Length()) < need)
@@ -478,10 +474,6 @@ Napi::Value AttentionPaged(const Napi::CallbackInfo& info) {
   a.pageValues = bf16 ? nullptr : vf.data();
   a.pageKeysBf16 = bf16 ? kb.data() : nullptr;
   a.pageValuesBf16 = bf16 ? vb.data() : nullptr;
-  a.q = q.data;
-  a.k = k.data;
-  a.v = v.data;
-  a.out = out.data;
   mimo::attention(a);
   return env.Undefined();
 }
