@@ -14,6 +14,7 @@ export type { ParserDelta, ParseResult, ToolCall, ToolCallDelta } from './parser
 export { createServer, type ServerOptions, type MimoServer } from './server/app.js';
 export { Sampler, resolveSamplingParams, type SamplingParams } from './engine/sampler.js';
 export { LayerKVCache, ModelKVCache } from './engine/kv-cache.js';
+export { KvPagePool, PagedLayerKVCache, type KvPage, type KvPageStats } from './engine/kv-pages.js';
 export { loadModel, type LoadedModel } from './model/load.js';
 export { MiMoModel } from './model/mimo-v2/model.js';
 export { parseConfig, loadConfig, type MiMoConfig, type LayerPlan, type AttentionPlan } from './model/mimo-v2/config.js';

@@ -353,22 +353,47 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attention(out, q, k, v, start, T, Hq, Hkv, Dqk, Dv, window, sinks, pastKeys, pastValues, pastRows); pastKeys and
-// pastValues are both Float32Array or both Uint16Array (BF16 bits, a --kv-dtype bf16 cache).
-Napi::Value Attention(const Napi::CallbackInfo& info) {
-  const Napi::Env env = info.Env();
-  const char* op = "attention";
-  mimo::AttentionArgs a{};
-  const Span<float> out = f32Arg(info, 0, op, "out");
-  const Span<float> q = f32Arg(info, 1, op, "q");
-  const Span<float> k = f32Arg(info, 2, op, "k");
-  const Span<float> v = f32Arg(info, 3, op, "v");
+// The arguments attention and attentionPaged share: out, q, k, v, start, T, Hq, Hkv, Dqk, Dv (positions 0 … 9).
+struct AttentionIo {
+  Span<float> out, q, k, v;
+};
+
+AttentionIo attentionHead(const Napi::CallbackInfo& info, const char* op, mimo::AttentionArgs& a) {
+  AttentionIo io{f32Arg(info, 0, op, "out"), f32Arg(info, 1, op, "q"), f32Arg(info, 2, op, "k"), f32Arg(info, 3, op, "v")};
   a.start = intArg(info, 4, op, "start", 0, int64_t(1) << 52);
   a.T = static_cast<int>(intArg(info, 5, op, "T", 0, kMaxDim));
   a.Hq = static_cast<int>(intArg(info, 6, op, "numHeads", 1, kMaxDim));
   a.Hkv = static_cast<int>(intArg(info, 7, op, "numKvHeads", 1, kMaxDim));
   a.Dqk = static_cast<int>(intArg(info, 8, op, "headDim", 0, kMaxDim));
   a.Dv = static_cast<int>(intArg(info, 9, op, "vHeadDim", 0, kMaxDim));
+  return io;
+}
+
+// Head grouping and the lengths of q [T, Hq, Dqk], k [T, Hkv, Dqk], v [T, Hkv, Dv], out [T, Hq, Dv], sinks [Hq];
+// sets a.q, a.k, a.v, a.out and a.sinks.
+void checkAttentionShapes(Napi::Env env, const char* op, mimo::AttentionArgs& a, const AttentionIo& io, const Span<float>& sinks) {
+  if (a.Hq % a.Hkv != 0)
+    throwRange(env, std::string(op) + ": numHeads " + std::to_string(a.Hq) + " is not a multiple of numKvHeads " + std::to_string(a.Hkv));
+  const size_t T = static_cast<size_t>(a.T);
+  expectLength(env, io.q.length, T * a.Hq * a.Dqk, op, "q");
+  expectLength(env, io.k.length, T * a.Hkv * a.Dqk, op, "k");
+  expectLength(env, io.v.length, T * a.Hkv * a.Dv, op, "v");
+  expectLength(env, io.out.length, T * a.Hq * a.Dv, op, "out");
+  a.sinks = sinks.data;
+  if (a.sinks != nullptr) expectLength(env, sinks.length, static_cast<size_t>(a.Hq), op, "sinks");
+  a.q = io.q.data;
+  a.k = io.k.data;
+  a.v = io.v.data;
+  a.out = io.out.data;
+}
+
+// attention(out, q, k, v, start, T, Hq, Hkv, Dqk, Dv, window, sinks, pastKeys, pastValues, pastRows); pastKeys and
+// pastValues are both Float32Array or both Uint16Array (BF16 bits, a --kv-dtype bf16 cache).
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const char* op = "attention";
+  mimo::AttentionArgs a{};
+  const AttentionIo io = attentionHead(info, op, a);
   a.hasWindow = !isNullish(info[10]);
   a.window = a.hasWindow ? intArg(info, 10, op, "window", 0, int64_t(1) << 52) : 0;
   Span<float> sinks{nullptr, 0};
@@ -386,15 +411,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     pv = f32Arg(info, 13, op, "pastValues");
   }
   a.pastRows = intArg(info, 14, op, "pastRows", 0, int64_t(1) << 52);
-  if (a.Hq % a.Hkv != 0)
-    throwRange(env, "attention: numHeads " + std::to_string(a.Hq) + " is not a multiple of numKvHeads " + std::to_string(a.Hkv));
-  const size_t T = static_cast<size_t>(a.T);
-  expectLength(env, q.length, T * a.Hq * a.Dqk, op, "q");
-  expectLength(env, k.length, T * a.Hkv * a.Dqk, op, "k");
-  expectLength(env, v.length, T * a.Hkv * a.Dv, op, "v");
-  expectLength(env, out.length, T * a.Hq * a.Dv, op, "out");
-  a.sinks = sinks.data;
-  if (a.sinks != nullptr) expectLength(env, sinks.length, static_cast<size_t>(a.Hq), op, "sinks");
+  checkAttentionShapes(env, op, a, io, sinks);
   const bool readsPast = a.T > 0 && a.start > 0 && (!a.hasWindow || a.window > 1);
   if (readsPast) {
     if (a.pastRows < 1) throwRange(env, "attention: start > 0 needs cached keys but pastRows is 0");
@@ -405,14 +422,74 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
       throwRange(env, "attention: pastValues has " + std::to_string(pv.length) + " elements, expected at least [" +
                           std::to_string(a.pastRows) + ", " + std::to_string(a.Hkv) + ", " + std::to_string(a.Dv) + "]");
   }
-  a.q = q.data;
-  a.k = k.data;
-  a.v = v.data;
   a.pastKeys = pk.data;
   a.pastValues = pv.data;
   a.pastKeysBf16 = pk16.data;
   a.pastValuesBf16 = pv16.data;
-  a.out = out.data;
+  mimo::attention(a);
+  return env.Undefined();
+}
+
+// attentionPaged(out, q, k, v, start, T, Hq, Hkv, Dqk, Dv, sinks, pageKeys, pageValues, pageSize): full causal
+// attention whose cached positions 0 … start−1 sit in pages (a full-attention layer's page table): position p in row
+// p mod pageSize of pageKeys[p / pageSize] `[pageSize, Hkv, Dqk]` and pageValues[…] `[pageSize, Hkv, Dv]`. The pages
+// are all Float32Array or all Uint16Array (BF16 bits); bitwise the result of `attention` over the same rows.
+Napi::Value AttentionPaged(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const char* op = "attentionPaged";
+  mimo::AttentionArgs a{};
+  const AttentionIo io = attentionHead(info, op, a);
+  a.hasWindow = false;
+  Span<float> sinks{nullptr, 0};
+  if (!isNullish(info[10])) sinks = f32Arg(info, 10, op, "sinks");
+  if (!info[11].IsArray() || !info[12].IsArray()) throwType(env, std::string(op) + ": pageKeys and pageValues must be arrays of typed arrays");
+  const Napi::Array pk = info[11].As<Napi::Array>();
+  const Napi::Array pv = info[12].As<Napi::Array>();
+  a.pageSize = intArg(info, 13, op, "pageSize", 1, kMaxDim);
+  checkAttentionShapes(env, op, a, io, sinks);
+  // Only the pages of positions below start are read.
+  const int64_t need = a.T > 0 ? (a.start + a.pageSize - 1) / a.pageSize : 0;
+  if (static_cast<int64_t>(pk.Length()) < need || static_cast<int64_t>(pv.Length()) < need)
+    throwRange(env, "attentionPaged: " + std::to_string(a.start) + " cached positions need " + std::to_string(need) + " pages, got " +
+                        std::to_string(pk.Length()) + " key and " + std::to_string(pv.Length()) + " value pages");
+  const bool bf16 = need > 0 && pk.Get(uint32_t(0)).IsTypedArray() && pk.Get(uint32_t(0)).As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  static thread_local std::vector<const float*> kf, vf;
+  static thread_local std::vector<const uint16_t*> kb, vb;
+  kf.assign(bf16 ? 0 : need, nullptr);
+  vf.assign(bf16 ? 0 : need, nullptr);
+  kb.assign(bf16 ? need : 0, nullptr);
+  vb.assign(bf16 ? need : 0, nullptr);
+  const size_t kLen = static_cast<size_t>(a.pageSize) * a.Hkv * a.Dqk;
+  const size_t vLen = static_cast<size_t>(a.pageSize) * a.Hkv * a.Dv;
+  for (int64_t i = 0; i < need; i++) {
+    const std::string at = "[" + std::to_string(i) + "]";
+    const Napi::Value kv = pk.Get(static_cast<uint32_t>(i));
+    const Napi::Value vv = pv.Get(static_cast<uint32_t>(i));
+    size_t kl, vl;
+    if (bf16) {
+      const Span<uint16_t> ks = typedValue<uint16_t>(env, kv, napi_uint16_array, op, "pageKeys", at.c_str(), "Uint16Array (as pageKeys[0])");
+      const Span<uint16_t> vs = typedValue<uint16_t>(env, vv, napi_uint16_array, op, "pageValues", at.c_str(), "Uint16Array (as pageKeys[0])");
+      kb[i] = ks.data;
+      vb[i] = vs.data;
+      kl = ks.length;
+      vl = vs.length;
+    } else {
+      const Span<float> ks = typedValue<float>(env, kv, napi_float32_array, op, "pageKeys", at.c_str(), "Float32Array (as pageKeys[0])");
+      const Span<float> vs = typedValue<float>(env, vv, napi_float32_array, op, "pageValues", at.c_str(), "Float32Array (as pageKeys[0])");
+      kf[i] = ks.data;
+      vf[i] = vs.data;
+      kl = ks.length;
+      vl = vs.length;
+    }
+    if (kl < kLen || vl < vLen)
+      throwRange(env, "attentionPaged: page " + std::to_string(i) + " has " + std::to_string(kl) + " keys / " + std::to_string(vl) +
+                          " values, expected [" + std::to_string(a.pageSize) + ", " + std::to_string(a.Hkv) + ", " + std::to_string(a.Dqk) +
+                          "|" + std::to_string(a.Dv) + "]");
+  }
+  a.pageKeys = bf16 ? nullptr : kf.data();
+  a.pageValues = bf16 ? nullptr : vf.data();
+  a.pageKeysBf16 = bf16 ? kb.data() : nullptr;
+  a.pageValuesBf16 = bf16 ? vb.data() : nullptr;
   mimo::attention(a);
   return env.Undefined();
 }
@@ -570,6 +647,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
+  exports.Set("attentionPaged", Napi::Function::New(env, AttentionPaged, "attentionPaged"));
   exports.Set("moeExperts", Napi::Function::New(env, MoeExperts, "moeExperts"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));

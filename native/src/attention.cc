@@ -1,5 +1,5 @@
 // Attention: per (token, KV head, slice of its query heads) task, scores = q·k / sqrt(Dqk) over the visible keys
-// (past rows p mod pastRows, then the current chunk), softmax with the optional sink logit in the denominator
+// (past rows p mod pastRows or page rows, then the current chunk), softmax with the optional sink logit in the denominator
 // (spec §3.4 item 7), then the weighted sum of values. Float32 throughout, exp of the dispatch level.
 #include "attention.h"
 
@@ -56,7 +56,16 @@ void attention(const AttentionArgs& a) {
     // the chunk's own rows; runs are cut at kBlock keys so one block of keys stays in L2 while every head reads it.
     constexpr int kBlock = 256;
     runs.clear();
-    const bool bf16 = a.pastKeysBf16 != nullptr;
+    const bool paged = a.pageSize > 0;
+    const bool bf16 = paged ? a.pageKeysBf16 != nullptr : a.pastKeysBf16 != nullptr;
+    // Cached position j: its page (0 for a ring), its row there, and how many positions from j are contiguous.
+    struct Loc {
+      int64_t block, row, contiguous;
+    };
+    auto locate = [&](int64_t j) -> Loc {
+      if (paged) return {j / a.pageSize, j % a.pageSize, a.pageSize - j % a.pageSize};
+      return {0, j % a.pastRows, a.pastRows - j % a.pastRows};
+    };
     if (bf16) {
       // BF16 cache: this KV head's visible past rows widened to f32 (exact: the bits are the upper half) into a
       // per-thread buffer laid out as the f32 cache would be, so the same score / weighted-sum kernels run on them.
@@ -67,9 +76,9 @@ void attention(const AttentionArgs& a) {
       float* pk = past16.data();
       float* pv = pk + np * a.Dqk;
       for (int64_t j = first; j < pastEnd; j++) {
-        const int64_t row = j % a.pastRows;
-        const uint16_t* ks = a.pastKeysBf16 + (row * a.Hkv + kvh) * a.Dqk;
-        const uint16_t* vs = a.pastValuesBf16 + (row * a.Hkv + kvh) * a.Dv;
+        const Loc l = locate(j);
+        const uint16_t* ks = (paged ? a.pageKeysBf16[l.block] : a.pastKeysBf16) + (l.row * a.Hkv + kvh) * a.Dqk;
+        const uint16_t* vs = (paged ? a.pageValuesBf16[l.block] : a.pastValuesBf16) + (l.row * a.Hkv + kvh) * a.Dv;
         uint32_t* kd = reinterpret_cast<uint32_t*>(pk + (j - first) * a.Dqk);
         uint32_t* vd = reinterpret_cast<uint32_t*>(pv + (j - first) * a.Dv);
         for (int d = 0; d < a.Dqk; d++) kd[d] = static_cast<uint32_t>(ks[d]) << 16;
@@ -82,9 +91,11 @@ void attention(const AttentionArgs& a) {
       }
     }
     for (int64_t j = first, pastEnd = std::min(i + 1, a.start); !bf16 && j < pastEnd;) {
-      const int64_t row = j % a.pastRows;
-      const int cnt = static_cast<int>(std::min<int64_t>({pastEnd - j, a.pastRows - row, kBlock}));
-      runs.push_back({j, cnt, a.pastKeys + (row * a.Hkv + kvh) * a.Dqk, a.pastValues + (row * a.Hkv + kvh) * a.Dv, false});
+      const Loc l = locate(j);
+      const int cnt = static_cast<int>(std::min<int64_t>({pastEnd - j, l.contiguous, kBlock}));
+      const float* kb = paged ? a.pageKeys[l.block] : a.pastKeys;
+      const float* vb = paged ? a.pageValues[l.block] : a.pastValues;
+      runs.push_back({j, cnt, kb + (l.row * a.Hkv + kvh) * a.Dqk, vb + (l.row * a.Hkv + kvh) * a.Dv, false});
       j += cnt;
     }
     for (int64_t j = std::max(first, a.start); j <= i;) {

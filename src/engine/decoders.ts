@@ -73,6 +73,12 @@ export abstract class Decoder {
   /** True when the subclass keeps hidden rows itself. */
   protected keepsOwnHidden = false;
   private started = false;
+  /** `n > 1`: the choices that take this decoder's prompt state when its prefill ends (it prefills for them). */
+  private readonly followers = new Set<Decoder>();
+  /** A follower: the decoder whose prefill it waits for (null once it took that state, or when it prefills itself). */
+  private leader: Decoder | null = null;
+  /** A follower's logits `[1, V]` of the prompt's last row, from its leader, until its first token is sampled. */
+  private forkedLogits: Float32Array | null = null;
   /** Prompt positions after which a snapshot is taken (ascending). */
   private snapAt: number[] = [];
   private lastSnapshot = 0;
@@ -128,6 +134,63 @@ export abstract class Decoder {
     this.snapAt = pc.cache.snapshotPositions(this.promptIds).filter((q) => q > this.prefilled);
   }
 
+  /**
+   * `n > 1` choices: wait for `leader`'s prefill of the same prompt instead of prefilling it again, then take its
+   * state (full-attention pages by reference, sliding-window rings copied, its last logits row) and sample the first
+   * token with this decoder's own sampler. Tokens are those of prefilling alone: the prefill is deterministic and
+   * bitwise the same in any batch. Call before either decoder is planned.
+   * @throws Error when this decoder already started, or the two differ in prompt, kind or prefix-cache setting
+   */
+  follow(leader: Decoder): void {
+    if (this.started || leader.started || this.leader || leader.leader) throw new Error('Decoder.follow: both decoders must be new, and the leader no follower');
+    const samePrompt = leader.promptIds.length === this.promptIds.length && leader.promptIds.every((t, i) => t === this.promptIds[i]);
+    if (!samePrompt || leader.constructor !== this.constructor || leader.prefix?.cache !== this.prefix?.cache || leader.prefix?.salt !== this.prefix?.salt) throw new Error('Decoder.follow: the choices differ in prompt, decoder kind or prefix cache');
+    this.leader = leader;
+    leader.followers.add(this);
+  }
+
+  /** True while this choice waits for its leader's prefill (it is not to be planned). */
+  get waiting(): boolean {
+    return this.leader !== null && this.forkedLogits === null;
+  }
+
+  /** True when this choice took its leader's prompt state and its first token is to be sampled (`takeFirst`). */
+  get forkReady(): boolean {
+    return this.forkedLogits !== null;
+  }
+
+  /** The leader's prefill ended: every follower takes the state after the prompt and the last row's logits. */
+  private handOff(logits: Float32Array): void {
+    for (const f of this.followers) f.adopt(this, logits);
+    this.followers.clear();
+  }
+
+  private adopt(leader: Decoder, logits: Float32Array): void {
+    this.cache.adopt(leader.cache);
+    this.started = true;
+    this.prefilled = leader.prefilled;
+    this.cachedTokens = leader.cachedTokens;
+    this.promptCached = leader.promptCached;
+    this.lastSnapshot = leader.lastSnapshot;
+    for (const t of leader.fed) this.fed.push(t);
+    if (this.prefix) this.hiddenKeep = Math.max(this.hiddenKeep, this.prefix.cache.hiddenRows);
+    for (const [q, h] of leader.hidden) this.hidden.set(q, h);
+    this.forkedLogits = logits;
+    this.leader = null;
+  }
+
+  /**
+   * A follower's first token(s) from the leader's last logits row (no forward); `budget` as for plan().
+   * @throws Error when the state was not taken yet; NumericalError on non-finite logits
+   */
+  takeFirst(budget: number): { produced: number[]; logits: Float32Array } {
+    const logits = this.forkedLogits;
+    if (!logits) throw new Error('Decoder.takeFirst: no prompt state taken from a leader');
+    this.forkedLogits = null;
+    this.budget = budget; // jump-forward appends as many forced tokens as the leader's first pick would
+    return { produced: this.acceptPrefill(new Float32Array(0), this.prefilled, logits), logits };
+  }
+
   /** Keep hidden rows `[rows, D]` of positions start … start+rows−1, dropping those older than `hiddenKeep`. */
   protected keepHidden(h: Float32Array, start: number, rows: number): void {
     if (this.hiddenKeep === 0) return;
@@ -144,6 +207,25 @@ export abstract class Decoder {
     if (!pc || this.fed.length !== this.cache.length) return false;
     this.lastSnapshot = this.fed.length;
     return pc.cache.insert(pc.salt, this.fed, this.cache, (q) => this.hidden.get(q));
+  }
+
+  private released = false;
+
+  /**
+   * The sequence ended (finished, aborted or failed): let go of its shared pages, so the prefix cache may evict
+   * what they pinned. Idempotent; the decoder is not used afterwards.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    // Followers still waiting prefill on their own; a waiting follower leaves its leader.
+    for (const f of this.followers) f.leader = null;
+    this.followers.clear();
+    this.leader?.followers.delete(this);
+    this.leader = null;
+    this.forkedLogits = null;
+    this.cache.release();
+    this.prefix?.cache.sequenceEnded();
   }
 
   /** End of generation: snapshot the state after every fed token (stop or length). */
@@ -172,11 +254,14 @@ export abstract class Decoder {
       const pStart = this.prefilled;
       this.prefilled += plan.tokens.length;
       this.prefilledTokens += plan.tokens.length;
+      // Followers get the raw last row before this choice samples from it.
+      const forFollowers = this.followers.size > 0 && !this.prefilling ? logits.slice() : null;
       const out = this.acceptPrefill(hidden, pStart, logits);
       if (this.snapAt.includes(this.prefilled)) {
         const held = this.snapshot();
         if (this.prefilled === this.promptIds.length) this.promptCached = held;
       }
+      if (forFollowers) this.handOff(forFollowers);
       return out;
     }
     const out = this.acceptDecode(hidden, logits);

@@ -43,9 +43,14 @@ export interface EngineLoadOptions {
   /** Storage dtype of the KV cache and the prefix cache's pages: 'f32' (default, exact) or 'bf16' (half the bytes). */
   kvDtype?: 'f32' | 'bf16';
   prefixCache?: boolean | { ramBytes?: number; checkpointEvery?: number; pageSize?: number; dir?: string; diskBytes?: number };
+  /**
+   * Longest a grammar (responseFormat, grammar, strict tools) may take to compile, in ms (default 10 000); a slower
+   * one is refused with a RequestError naming the option, while other requests keep running.
+   */
+  grammarCompileTimeoutMs?: number;
 }
 
-const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache', 'kvDtype'];
+const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache', 'kvDtype', 'grammarCompileTimeoutMs'];
 /** Warnings already emitted by the default handler (each once per process). */
 const emitted = new Set<string>();
 /** Engines on the native backend not closed yet: the shared thread pool is shrunk when the last one closes. */
@@ -144,6 +149,11 @@ export class MiMoEngine {
       if (opts.kvDtype !== 'f32' && opts.kvDtype !== 'bf16') throw new RequestError('kvDtype', `must be 'f32' or 'bf16', got ${JSON.stringify(opts.kvDtype)}`);
       engine.model.kvDtype = opts.kvDtype;
     }
+    if (opts.grammarCompileTimeoutMs !== undefined) {
+      const t = opts.grammarCompileTimeoutMs;
+      if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 1) throw new RequestError('grammarCompileTimeoutMs', `must be an integer number of ms ≥ 1, got ${JSON.stringify(t)}`);
+      engine.generator.grammarCompileTimeoutMs = t;
+    }
     const pc = opts.prefixCache;
     if (pc !== undefined && pc !== false) {
       if (pc !== true && (pc === null || typeof pc !== 'object')) throw new RequestError('prefixCache', 'must be true, false or { ramBytes, checkpointEvery, pageSize }');
@@ -184,6 +194,7 @@ export class MiMoEngine {
     if (this.closed) return;
     this.closed = true;
     this.generator.prefixCache?.flushToDisk();
+    this.generator.closeGrammar();
     if (this.backend !== 'native') return;
     const addon = loadNativeAddon();
     for (const b of this.mapped.splice(0)) addon.unmapFile(b);

@@ -5,7 +5,7 @@
  * in `Sequence`; the continuous-batching scheduler drives the same class for many sequences at once.
  */
 import { prepareConstraint, runtimeFor, type PreparedConstraint } from '../grammar/prepare.js';
-import type { GrammarRuntime } from '../grammar/runtime.js';
+import { DEFAULT_COMPILE_TIMEOUT_MS, type GrammarRuntime } from '../grammar/runtime.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { MiMoTokenizer } from '../tokenizer/tokenizer.js';
 import { runStep } from './step.js';
@@ -39,10 +39,19 @@ export class Generator {
 
   private grammarRuntime: GrammarRuntime | null | undefined;
 
+  /** Compile time limit of each new grammar, ms (the engine's `grammarCompileTimeoutMs`). */
+  grammarCompileTimeoutMs = DEFAULT_COMPILE_TIMEOUT_MS;
+
   /** This model's grammar engine (xgrammar), made on first use; null without a tokenizer. */
   grammar(): GrammarRuntime | null {
     if (this.grammarRuntime === undefined) this.grammarRuntime = runtimeFor(this.tokenizer, this.model.config.vocabSize, this.defaultStopTokenIds());
+    if (this.grammarRuntime) this.grammarRuntime.compileTimeoutMs = this.grammarCompileTimeoutMs;
     return this.grammarRuntime;
+  }
+
+  /** Stop the grammar engine's compile worker, if one was started. */
+  closeGrammar(): void {
+    this.grammarRuntime?.close();
   }
 
   /**
@@ -71,16 +80,20 @@ export class Generator {
   async *stream(promptIds: number[], opts: GenerateOptions = {}): AsyncGenerator<StreamChunk> {
     if (opts !== null && typeof opts === 'object') opts = (await this.prepare(promptIds, opts)).opts;
     const seq = this.newSequence(promptIds, opts);
-    for (;;) {
-      for (const chunk of runStep(this.model, [seq])[0]!) {
-        yield chunk;
-        if (chunk.finishReason) return;
+    try {
+      for (;;) {
+        for (const chunk of runStep(this.model, [seq])[0]!) {
+          yield chunk;
+          if (chunk.finishReason) return;
+        }
+        if (opts.signal?.aborted) {
+          yield seq.abort();
+          return;
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      if (opts.signal?.aborted) {
-        yield seq.abort();
-        return;
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      seq.release(); // also when the caller stops iterating early or a step throws
     }
   }
 

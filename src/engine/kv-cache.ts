@@ -1,11 +1,14 @@
 /**
- * KV cache of one attention layer and of a whole model. Full-attention layers keep every position (grown by
- * doubling); sliding-window layers keep a ring buffer of `window + extraSlots` positions, so their memory stops
- * growing past the window (extra slots let speculative decoding trim rejected drafts without losing keys that
- * later queries still see). Keys are stored after RoPE, values after `attention_value_scale`. Source: spec §3.7.
+ * KV cache of one attention layer and of a whole model. Sliding-window layers keep a ring buffer of
+ * `window + extraSlots` positions, so their memory stops growing past the window (extra slots let speculative
+ * decoding trim rejected drafts without losing keys that later queries still see). Full-attention layers of a model
+ * cache are paged (kv-pages.ts: pages shared by reference with other sequences and the prefix cache); a standalone
+ * `LayerKVCache` with window null keeps every position in one buffer grown by doubling. Keys are stored after RoPE,
+ * values after `attention_value_scale`. Source: spec §3.7.
  */
 import { ShapeError } from '../errors.js';
 import { numberToBf16Bits } from '../tensor/dtype.js';
+import type { PagedLayerKVCache, PastPages } from './kv-pages.js';
 
 /** Storage dtype of cached keys and values: float32 (exact) or BF16 bits (half the bytes). */
 export type KvDtype = 'f32' | 'bf16';
@@ -173,18 +176,69 @@ export class LayerKVCache {
     this.first = from;
   }
 
+  /**
+   * Make this empty layer hold a copy of `other`'s state (its own buffers): an `n > 1` choice taking the prompt's ring.
+   * @throws ShapeError when this layer is not empty or the two differ in shape, window, ring size or dtype
+   */
+  adopt(other: LayerCache): void {
+    if (!(other instanceof LayerKVCache)) throw new ShapeError('kv-cache adopt: a ring cannot take a page table\'s state');
+    if (this.length !== 0) throw new ShapeError(`kv-cache adopt: the layer already holds ${this.length} positions`);
+    if (other.numKvHeads !== this.numKvHeads || other.headDim !== this.headDim || other.vHeadDim !== this.vHeadDim || other.window !== this.window || other.maxRows !== this.maxRows || other.dtype !== this.dtype) throw new ShapeError('kv-cache adopt: the layers differ in shape, window, ring size or dtype');
+    this.keys = other.keys.slice();
+    this.values = other.values.slice();
+    this.rows = other.rows;
+    this.length = other.length;
+    this.first = other.first;
+  }
+
+  /** Nothing to let go of (the buffers are this layer's own); the same call as on a paged layer. */
+  release(): void {}
+
+  /** The cached rows as attention reads them (AttentionInput's past fields). */
+  attentionPast(): AttentionPast {
+    return { pastKeys: this.keys, pastValues: this.values, pastRows: this.rows, pastFirst: this.first, pastPages: null };
+  }
+
   /** Bytes held by this layer's buffers. */
   get sizeBytes(): number {
     return this.keys.byteLength + this.values.byteLength;
   }
 }
 
+/** The past fields of an AttentionInput (kernels/backend.ts). */
+export interface AttentionPast {
+  pastKeys: KvArray;
+  pastValues: KvArray;
+  pastRows: number;
+  pastFirst: number;
+  pastPages: PastPages | null;
+}
+
+/** A trunk layer's cache: a ring (sliding window) or a page table (full attention). */
+export type LayerCache = LayerKVCache | PagedLayerKVCache;
+
 /** One cache per trunk layer and per MTP layer of a sequence. */
 export class ModelKVCache {
   constructor(
-    readonly layers: LayerKVCache[],
+    readonly layers: LayerCache[],
     readonly mtp: LayerKVCache[],
   ) {}
+
+  /**
+   * Make this empty cache hold `other`'s state (an `n > 1` choice taking the prompt's KV): full-attention pages shared
+   * by reference (the first write into the partially filled last page copies it), rings and MTP layers copied.
+   * @throws ShapeError when this cache is not empty or the two caches differ in layout
+   */
+  adopt(other: ModelKVCache): void {
+    if (other.layers.length !== this.layers.length || other.mtp.length !== this.mtp.length) throw new ShapeError(`kv-cache adopt: ${other.layers.length}+${other.mtp.length} layers into ${this.layers.length}+${this.mtp.length}`);
+    this.layers.forEach((l, i) => l.adopt(other.layers[i]!));
+    this.mtp.forEach((l, i) => l.adopt(other.mtp[i]!));
+  }
+
+  /** Let go of every shared page (the sequence ended); the cache is empty afterwards. */
+  release(): void {
+    for (const l of this.layers) l.release();
+  }
 
   /** Positions held by the trunk (= next position to compute). */
   get length(): number {

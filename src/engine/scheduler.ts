@@ -11,6 +11,7 @@ import { QueueFullError, RequestError } from '../errors.js';
 import type { Generator } from './generate.js';
 import type { GenerateOptions, Sequence, StreamChunk } from './sequence.js';
 import { runStep } from './step.js';
+import type { KvPageStats } from './kv-pages.js';
 import { plural } from '../util/plural.js';
 
 export interface SchedulerOptions {
@@ -51,6 +52,7 @@ export class RequestHandle implements AsyncIterable<StreamChunk> {
 
   /** @internal */
   fail(error: unknown): void {
+    this.sequence.release();
     this.failure = error;
     this.ended = true;
     this.notify();
@@ -84,8 +86,13 @@ export class RequestHandle implements AsyncIterable<StreamChunk> {
 export interface SchedulerState {
   queued: number;
   active: number;
-  /** Bytes held by the active sequences' KV caches. */
+  /** Bytes held by the active sequences' KV caches (a page two of them share counts in both). */
   kvCacheBytes: number;
+  /**
+   * The model's full-attention page pools: pages held by running sequences or the prefix cache (each counted once),
+   * their holders (refs − pages = copies sharing saved), bytes, and copy-on-write copies.
+   */
+  kvPages: KvPageStats;
   /** Steps run so far. */
   steps: number;
 }
@@ -116,11 +123,16 @@ export class Scheduler {
   }
 
   /**
-   * Queue a request; it starts at the next step with a free batch slot.
+   * Queue a request; it starts at the next step with a free batch slot. With `shareWith` (another choice of the same
+   * prompt and options but the seed, submitted just before and not yet run) it shares that choice's prefill: it
+   * waits until that prefill ends, then takes its KV pages by reference and samples its own first token from the
+   * same last logits row (tokens are those of its own prefill).
    * @throws RequestError for invalid options or prompt; QueueFullError when maxBatch sequences run and maxQueue wait
    */
-  submit(promptIds: number[], opts: GenerateOptions = {}): RequestHandle {
+  submit(promptIds: number[], opts: GenerateOptions = {}, shareWith?: RequestHandle): RequestHandle {
     const seq = this.generator.newSequence(promptIds, { ...opts, signal: undefined });
+    // n > 1: this choice takes the state after the shared prompt from the first choice instead of prefilling it.
+    if (shareWith && !shareWith.finished && !opts.recordExperts) seq.follow(shareWith.sequence);
     // Cancelled handles already hold their final chunk; they leave at the next step and do not count.
     if (this.pendingCount() >= this.maxBatch + this.maxQueue) {
       seq.abort(); // frees what the sequence holds (a grammar matcher)
@@ -151,7 +163,7 @@ export class Scheduler {
   get state(): SchedulerState {
     let kv = 0;
     for (const h of this.active) kv += h.sequence.cacheBytes;
-    return { queued: this.queue.length, active: this.active.length, kvCacheBytes: kv, steps: this.steps };
+    return { queued: this.queue.length, active: this.active.length, kvCacheBytes: kv, kvPages: this.generator.model.kvPageStats, steps: this.steps };
   }
 
   private kick(): void {
@@ -188,8 +200,19 @@ export class Scheduler {
    */
   private step(): void {
     const chunk = this.generator.prefillChunk;
-    const decoding = this.active.filter((h) => !h.sequence.prefilling);
-    const waiting = this.active.filter((h) => h.sequence.prefilling).sort((a, b) => (this.lastPrefill.get(a) ?? -1) - (this.lastPrefill.get(b) ?? -1));
+    // Choices that took a shared prefill emit their first token now, without a forward.
+    for (const h of this.active) {
+      if (!h.finished && h.sequence.forkReady) {
+        try {
+          h.push(h.sequence.takeFork());
+        } catch (e) {
+          h.fail(e);
+        }
+      }
+    }
+    const runnable = this.active.filter((h) => !h.finished && !h.sequence.waiting);
+    const decoding = runnable.filter((h) => !h.sequence.prefilling);
+    const waiting = runnable.filter((h) => h.sequence.prefilling).sort((a, b) => (this.lastPrefill.get(a) ?? -1) - (this.lastPrefill.get(b) ?? -1));
     let prefillTokens = 0;
     const prefill = waiting.filter((h) => {
       const n = h.sequence.nextPrefillTokens;

@@ -259,6 +259,37 @@ export class Sequence {
     if (!wasPrefill) {
       this.steps++;
     }
+    return this.emit(produced, logits, T, experts);
+  }
+
+  /**
+   * `n > 1`: share `leader`'s prefill of the same prompt (see Decoder.follow); this choice waits until it ends.
+   * @throws Error when either already started or they differ in prompt, MTP or prefix-cache settings
+   */
+  follow(leader: Sequence): void {
+    if (this.opts.recordExperts) throw new Error('Sequence.follow: a choice recording experts prefills itself (it needs its own rows\' expert ids)');
+    this.decoder.follow(leader.decoder);
+  }
+
+  /** True while this choice waits for its leader's prefill (not to be planned). */
+  get waiting(): boolean {
+    return this.decoder.waiting;
+  }
+
+  /** True when this choice took its leader's prompt state: `takeFork()` emits its first token (no forward). */
+  get forkReady(): boolean {
+    return this.decoder.forkReady;
+  }
+
+  /** The first token(s) of a choice that shared its leader's prefill, sampled from the leader's last logits row. */
+  takeFork(): StreamChunk[] {
+    if (this.tStart === 0) this.tStart = performance.now();
+    const { produced, logits } = this.decoder.takeFirst(Math.max(1, this.maxTokens - this.generated.length));
+    return this.emit(produced, logits, 1);
+  }
+
+  /** Chunks of the tokens a forward produced (T its rows; logits of its last rows), ending on stop or length. */
+  private emit(produced: number[], logits: Float32Array, T: number, experts?: Int32Array): StreamChunk[] {
     if (produced.length === 0) return [];
     if (this.tFirst === 0) this.tFirst = performance.now();
     const V = this.model.config.vocabSize;
@@ -284,8 +315,14 @@ export class Sequence {
     return this.finish('abort');
   }
 
+  /** Let go of the KV cache's shared pages (the request ended or failed). Idempotent. */
+  release(): void {
+    this.decoder.release();
+  }
+
   private finish(reason: FinishReason): StreamChunk {
     if (reason !== 'abort') this.decoder.finishGeneration();
+    this.decoder.release();
     const tEnd = performance.now();
     let tail = '';
     if (reason !== 'stop' || !this.opts.stop?.length) tail = this.stopper.push(this.detok ? this.detok.flush() : '').emit + this.stopper.flush();

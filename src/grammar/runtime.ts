@@ -2,39 +2,30 @@
  * One loaded model's grammar engine: xgrammar's `TokenizerInfo` built once from the tokenizer's raw byte-level
  * vocabulary (ids past the tokenizer's vocabulary, padding up to the config's `vocab_size`, are never allowed;
  * special tokens are given no text, so only the stop tokens among them can appear, and only where the grammar may
- * end), a compiler, and compiled grammars cached by their source. After a compile fails (xgrammar aborts its
- * WebAssembly instance) the runtime starts a fresh instance for later compiles; grammars compiled before keep
- * working on the old one. Source: xgrammar `TokenizerInfo.from_huggingface` (byte-level vocab, stop tokens).
+ * end), a compiler, and compiled grammars cached by their source. Every new grammar is first compiled on a worker
+ * thread (compile-worker.ts) under a time limit (`compileTimeoutMs`), so that a grammar xgrammar rejects, or one that
+ * would take minutes, is refused with a RequestError while the event loop keeps serving; only then is it compiled
+ * again on the runtime's own instance, which makes the matchers (xgrammar 0.1.27 cannot move a compiled grammar
+ * between instances). Should that compile still fail (xgrammar aborts its WebAssembly instance), the runtime starts
+ * a fresh instance for later compiles; grammars compiled before keep working on the old one. Source: xgrammar `TokenizerInfo.from_huggingface` (byte-level vocab, stop tokens).
  */
+import { Worker } from 'node:worker_threads';
 import { RequestError } from '../errors.js';
+import { workerExecArgv } from '../util/worker-exec-argv.js';
+import { compileFailure, compileOn, startCompilerInstance, type GrammarVocabulary, type XGrammarCompiled, type XGrammarCompilerInstance } from './compile.js';
 import { validateGrammarSpec, type GrammarSpec } from './spec.js';
-import { expandXmlParameters } from './xml-parameters.js';
-import { loadXGrammarInstance, type MatcherHandle, type XGrammarBinding, type XGrammarInstance } from './xgrammar-module.js';
+import type { MatcherHandle, XGrammarBinding } from './xgrammar-module.js';
 
-/** The tokenizer's vocabulary as xgrammar reads it. */
-export interface GrammarVocabulary {
-  /** Byte-level token strings by id `[tokenizer vocab]` (GPT-2 byte alphabet); '' for special tokens. */
-  encoded: string[];
-  /** Logits width V (config `vocab_size`, ≥ encoded.length). */
-  vocabSize: number;
-  /** Ids that end generation (`<|im_end|>`, `<|endoftext|>`, EOS): allowed exactly where the grammar may end. */
-  stopIds: number[];
-}
+export type { GrammarVocabulary } from './compile.js';
 
-type Instance = {
-  xg: XGrammarInstance;
-  binding: XGrammarBinding;
-  compiler: Awaited<ReturnType<XGrammarInstance['api']['GrammarCompiler']['createGrammarCompiler']>>;
-  /** Seconds to preprocess the vocabulary (TokenizerInfo). */
-  preprocessSeconds: number;
-};
+type Instance = XGrammarCompilerInstance;
 
 /** A compiled grammar ready to make matchers. */
 export class CompiledGrammar {
   constructor(
     readonly spec: GrammarSpec,
     private readonly instance: Instance,
-    private readonly compiled: Awaited<ReturnType<Instance['compiler']['compileJSONSchema']>>,
+    private readonly compiled: XGrammarCompiled,
     /** Compile wall time, seconds (of the first compile; a cache hit reports the original figure). */
     readonly compileSeconds: number,
     readonly vocabSize: number,
@@ -61,6 +52,9 @@ export interface CompileResult {
   cached: boolean;
 }
 
+/** Default limit of one grammar's compile time (`--grammar-compile-timeout`), ms. */
+export const DEFAULT_COMPILE_TIMEOUT_MS = 10_000;
+
 /** Most compiled grammars kept (least recently used dropped first). */
 const CACHE_SIZE = 256;
 
@@ -69,6 +63,12 @@ export class GrammarRuntime {
   private readonly cache = new Map<string, CompiledGrammar>();
   /** Seconds the vocabulary took to preprocess on the current instance (0 before `ready`). */
   preprocessSeconds = 0;
+
+  /**
+   * Longest a grammar may take to compile, in ms (default 10 000): past it the request fails with a RequestError
+   * naming its parameter.
+   */
+  compileTimeoutMs = DEFAULT_COMPILE_TIMEOUT_MS;
 
   constructor(readonly vocabulary: GrammarVocabulary) {
     if (vocabulary.encoded.length > vocabulary.vocabSize) throw new RequestError('vocab_size', `tokenizer has ${vocabulary.encoded.length} tokens, more than the logits' ${vocabulary.vocabSize}`);
@@ -103,15 +103,74 @@ export class GrammarRuntime {
   }
 
   private async start(): Promise<Instance> {
-    const t0 = performance.now();
-    const xg = loadXGrammarInstance();
-    const v = this.vocabulary;
-    const info = await xg.api.TokenizerInfo.createTokenizerInfo(v.encoded, 'byte_level', false, v.vocabSize, v.stopIds);
-    const compiler = await xg.api.GrammarCompiler.createGrammarCompiler(info, true);
-    const binding = xg.binding();
-    if (!binding) throw new Error('xgrammar did not start');
-    this.preprocessSeconds = (performance.now() - t0) / 1000;
-    return { xg, binding, compiler, preprocessSeconds: this.preprocessSeconds };
+    const inst = await startCompilerInstance(this.vocabulary);
+    this.preprocessSeconds = inst.preprocessSeconds;
+    return inst;
+  }
+
+  /** The compile worker and its calls waiting for an answer (by id). */
+  private worker: { thread: Worker; calls: Map<number, (r: { ok: true; ms: number } | { ok: false; message: string }) => void> } | null = null;
+  private nextCall = 0;
+  /** Compiles waiting for the worker, one at a time (each one's time limit starts when it is sent). */
+  private probeQueue: Promise<unknown> = Promise.resolve();
+
+  private compileWorker(): NonNullable<GrammarRuntime['worker']> {
+    if (this.worker) return this.worker;
+    const thread = new Worker(new URL('./compile-worker.js', import.meta.url), { workerData: this.vocabulary, execArgv: workerExecArgv() });
+    const w = { thread, calls: new Map() as NonNullable<GrammarRuntime['worker']>['calls'] };
+    const failAll = (message: string) => {
+      if (this.worker === w) this.worker = null;
+      for (const done of w.calls.values()) done({ ok: false, message });
+      w.calls.clear();
+    };
+    thread.on('message', (m: { id: number; ok: boolean; ms?: number; message?: string }) => {
+      const done = w.calls.get(m.id);
+      w.calls.delete(m.id);
+      done?.(m.ok ? { ok: true, ms: m.ms! } : { ok: false, message: m.message! });
+    });
+    thread.on('error', (e) => failAll(`the compile worker failed: ${e.message}`));
+    thread.on('exit', () => failAll('the compile worker stopped'));
+    // After the listeners: adding a 'message' listener refs the worker's port again. Unref'd, an idle worker does
+    // not keep the process alive (a caller that never closes its engine still exits).
+    thread.unref();
+    return (this.worker = w);
+  }
+
+  /**
+   * Compile `spec` on the worker thread first, within `compileTimeoutMs`: a grammar that xgrammar rejects or that
+   * takes too long never reaches the runtime's own instance, and the event loop (every running stream) keeps going
+   * meanwhile. On time-out the worker is terminated (a fresh one starts for the next compile).
+   * @returns null when it compiled in time, else the reason
+   */
+  private probe(spec: GrammarSpec): Promise<string | null> {
+    const run = async (): Promise<string | null> => {
+      const w = this.compileWorker();
+      const id = this.nextCall++;
+      const limit = this.compileTimeoutMs;
+      return new Promise<string | null>((resolve) => {
+        const timer = setTimeout(() => {
+          w.calls.delete(id);
+          if (this.worker === w) this.worker = null;
+          void w.thread.terminate();
+          resolve(`xgrammar did not compile it within ${limit} ms (the compile time limit); simplify the grammar or schema`);
+        }, limit);
+        w.calls.set(id, (r) => {
+          clearTimeout(timer);
+          resolve(r.ok ? null : `xgrammar cannot compile it: ${r.message}`);
+        });
+        w.thread.postMessage({ id, spec });
+      });
+    };
+    const p = this.probeQueue.then(run, run);
+    this.probeQueue = p;
+    return p;
+  }
+
+  /** Stop the compile worker (a later compile starts a new one). */
+  close(): void {
+    const w = this.worker;
+    this.worker = null;
+    if (w) void w.thread.terminate();
   }
 
   /**
@@ -129,17 +188,21 @@ export class GrammarRuntime {
       this.cache.set(key, hit);
       return { grammar: hit, cached: true };
     }
+    const refused = await this.probe(spec);
+    if (refused !== null) throw new RequestError(param, refused);
+    const again = this.cache.get(key);
+    if (again) return { grammar: again, cached: true };
     const inst = await this.current();
     const t0 = performance.now();
     let compiled;
     try {
       compiled = await compileOn(inst, spec);
     } catch (e) {
-      const fatal = inst.xg.takeFatal();
+      const reason = compileFailure(inst, e);
       // The instance aborted: later compiles get a fresh one (grammars already compiled keep their instance).
       this.instance = null;
       this.cache.clear();
-      throw new RequestError(param, `xgrammar cannot compile it: ${fatal ?? (typeof (e as Error)?.message === 'string' ? (e as Error).message : 'rejected without a message')}`);
+      throw new RequestError(param, `xgrammar cannot compile it: ${reason}`);
     }
     const json = spec.type === 'json_object' || spec.type === 'json_schema';
     const grammar = new CompiledGrammar(spec, inst, compiled, (performance.now() - t0) / 1000, this.vocabulary.vocabSize, json ? this.noControlBytes() : null);
@@ -149,27 +212,3 @@ export class GrammarRuntime {
   }
 }
 
-/** JSON output: no whitespace between tokens, `,` and `:` separators (xgrammar's compact form). */
-const COMPACT: [string, string] = [',', ':'];
-
-async function compileOn(inst: Instance, spec: GrammarSpec) {
-  const c = inst.compiler;
-  switch (spec.type) {
-    case 'json_object':
-      return c.compileJSONSchema(JSON.stringify({ type: 'object' }), false, -1, COMPACT, false);
-    case 'json_schema':
-      return c.compileJSONSchema(JSON.stringify(spec.schema), false, -1, COMPACT, true);
-    case 'regex':
-      return c.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: spec.pattern } });
-    case 'choice':
-      return c.compileGrammar(`root ::= ${spec.choices.map((s) => JSON.stringify(s)).join(' | ')}`);
-    case 'ebnf':
-      return c.compileGrammar(spec.grammar);
-    case 'structural_tag':
-    {
-      const toEbnf = (schema: Record<string, unknown> | boolean) => inst.xg.api.Testings._jsonSchemaToEBNF(JSON.stringify(schema), false, -1, COMPACT, true);
-      const format = await expandXmlParameters(spec.format, toEbnf);
-      return c.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format }));
-    }
-  }
-}

@@ -78,6 +78,12 @@ export interface AttentionInput {
   pastRows: number;
   /** Oldest position still cached (positions below were evicted from a ring). */
   pastFirst: number;
+  /**
+   * A full-attention layer's page table instead of pastKeys/pastValues/pastRows (window null): position p < start in
+   * row p mod pageSize of keys[⌊p / pageSize⌋] `[pageSize, Hkv, Dqk]` and values[…] `[pageSize, Hkv, Dv]`, all Float32
+   * or all BF16 bits. The result is bitwise that of the same rows in one buffer. Absent or null: no pages.
+   */
+  pastPages?: { keys: readonly (Float32Array | Uint16Array)[]; values: readonly (Float32Array | Uint16Array)[]; pageSize: number } | null;
 }
 
 export interface Backend {

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { workerExecArgv } from '../util/worker-exec-argv.js';
 import { CheckpointError } from '../errors.js';
 import { ggmlTypeInfo, ggmlTypeName } from '../tensor/formats/ggml/types.js';
 import { MAP_WINDOW_MAX, MAP_WINDOW_STRIDE, type FileMapper } from './safetensors.js';
@@ -45,7 +46,7 @@ const HEADER_TIMEOUT_MS = 60_000;
 export function parseGgufHeaderSync(file: string): { metadata: Record<string, GgufValue>; tensorInfos: Array<{ name: string; n_dims: number; shape: bigint[]; dtype: number; offset: bigint }>; tensorDataOffset: bigint; littleEndian: boolean } {
   const signal = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./gguf-header-worker.js', import.meta.url), { workerData: { file, port: port2, signal }, transferList: [port2] });
+  const worker = new Worker(new URL('./gguf-header-worker.js', import.meta.url), { workerData: { file, port: port2, signal }, transferList: [port2], execArgv: workerExecArgv() });
   try {
     const r = Atomics.wait(signal, 0, 0, HEADER_TIMEOUT_MS);
     if (r === 'timed-out') throw new CheckpointError(file, `GGUF header: not parsed within ${HEADER_TIMEOUT_MS / 1000} s`);

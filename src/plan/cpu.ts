@@ -1,6 +1,6 @@
 /**
  * Our own engine on a CPU: RAM for the weights and f32 KV caches (our KV cache stores float32, full-attention rows
- * grown by doubling; src/engine/kv-cache.ts), and the memory-bandwidth upper bound on decode tokens/s = read
+ * in pages of 64 positions; src/engine/kv-pages.ts), and the memory-bandwidth upper bound on decode tokens/s = read
  * bandwidth ÷ bytes one decode step reads (active weights, spec §3.7 / README "decode ÷ bandwidth bound", plus the
  * sequence's KV cache at the context length).
  */

@@ -92,6 +92,8 @@ export interface ServerOptions extends RouterOptions {
   cacheDir?: string;
   /** The disk tier's budget in bytes (default 16 GiB). */
   cacheDiskBytes?: number;
+  /** Longest a request's grammar may take to compile, ms (`--grammar-compile-timeout`, default 10 000). */
+  grammarCompileTimeoutMs?: number;
   /** Load warnings (backend fallback), as MiMoEngine.load's onWarning; default: one process warning. */
   onWarning?: (message: string) => void;
 }
@@ -119,7 +121,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { '.html': 'text/html; c
 export async function createServer(opts: ServerOptions): Promise<MimoServer> {
   const name = opts.servedModelName ?? path.basename(path.resolve(opts.modelDir));
   checkUpstreamNames(opts.upstreams ?? [], name);
-  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.kvDtype ? { kvDtype: opts.kvDtype } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
+  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.kvDtype ? { kvDtype: opts.kvDtype } : {}), ...(opts.grammarCompileTimeoutMs !== undefined ? { grammarCompileTimeoutMs: opts.grammarCompileTimeoutMs } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
   const metrics = new ServerMetrics();
   const ctx = new ServerContext(metrics);
   const local = new LocalModel(name, engine, {

@@ -266,14 +266,15 @@ export class LocalModel {
   }
 
   /**
-   * Start `n` choices (choice i seeded with seed + i when a seed is given).
+   * Start `n` choices (choice i seeded with seed + i when a seed is given); choices 1 … n−1 share choice 0's prefill
+   * (its KV pages by reference, the same last logits row), with the tokens each would get prefilling alone.
    * @throws RequestError (→ 400) for invalid options; QueueFullError (→ 429) when the queue is full (no choice
    *   is left running then)
    */
   submit(promptIds: number[], opts: GenerateOptions, n: number): RequestHandle[] {
     const handles: RequestHandle[] = [];
     try {
-      for (let i = 0; i < n; i++) handles.push(this.scheduler.submit(promptIds, opts.seed !== undefined ? { ...opts, seed: opts.seed + i } : opts));
+      for (let i = 0; i < n; i++) handles.push(this.scheduler.submit(promptIds, opts.seed !== undefined ? { ...opts, seed: opts.seed + i } : opts, handles[0]));
     } catch (e) {
       for (const h of handles) h.cancel();
       throw e;

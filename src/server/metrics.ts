@@ -44,6 +44,10 @@ export class ServerMetrics {
     perModel('mimo_num_requests_running', 'Sequences in the running batch', (s) => s.active);
     perModel('mimo_kv_cache_bytes', 'Bytes held by the running sequences\' KV caches', (s) => s.kvCacheBytes);
     perModel('mimo_engine_steps_total', 'Batched engine steps run', (s) => s.steps);
+    perModel('mimo_kv_pages', 'Full-attention KV pages held by running sequences or the prefix cache, each counted once', (s) => s.kvPages.pages);
+    perModel('mimo_kv_page_bytes', 'Bytes of those pages, each counted once', (s) => s.kvPages.bytes);
+    perModel('mimo_kv_page_refs', 'Holders of those pages (page tables and prefix-cache entries); refs - pages = page copies saved by sharing', (s) => s.kvPages.refs);
+    perModel('mimo_kv_page_copies_total', 'Shared pages copied on a write (copy-on-write of a partially filled last page)', (s) => s.kvPages.copies);
     const perCache = (name: string, help: string, pick: (s: PrefixCacheStats) => number, labels: Record<string, string> = {}) =>
       new Gauge({
         name,

@@ -19,7 +19,9 @@ const ROWS = 32;
 export function promptLogprobs(model: MiMoModel, ids: readonly number[], allowedVocab: number, top: number): Array<TokenLogprob | null> {
   const D = model.config.hiddenSize;
   const V = model.config.vocabSize;
-  const hidden = model.forward(ids, model.newCache());
+  const cache = model.newCache();
+  const hidden = model.forward(ids, cache);
+  cache.release(); // its pages go back to the pool's counts
   const out: Array<TokenLogprob | null> = [null];
   // Row r predicts token r + 1; the last row predicts past the prompt and is not needed.
   for (let r0 = 0; r0 < ids.length - 1; r0 += ROWS) {

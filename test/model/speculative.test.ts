@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { SpeculativeDecoder } from '../../src/engine/decoders.js';
 import { Generator } from '../../src/engine/generate.js';
-import type { LayerKVCache } from '../../src/engine/kv-cache.js';
+import type { LayerCache } from '../../src/engine/kv-cache.js';
 import { Rng } from '../../src/engine/rng.js';
 import { Sampler, type TokenDistribution } from '../../src/engine/sampler.js';
 import { sampleFrom, verifyRejection } from '../../src/engine/speculative/verify.js';
@@ -56,16 +56,16 @@ test('acceptance: MTP layers that predict the trunk are accepted; a shifted toke
 });
 
 /** Keys and values of every held position of a layer cache, by position. */
-function heldRows(c: LayerKVCache, upTo: number): Map<number, Float32Array> {
+function heldRows(c: LayerCache, upTo: number): Map<number, Float32Array> {
   const kr = c.numKvHeads * c.headDim;
   const vr = c.numKvHeads * c.vHeadDim;
   const out = new Map<number, Float32Array>();
   const from = Math.max(c.first, upTo - (c.window ?? upTo));
   for (let p = from; p < upTo; p++) {
-    const s = c.slot(p);
+    const { keys, values } = c.copyRows(p, p + 1);
     const row = new Float32Array(kr + vr);
-    row.set(c.keys.subarray(s * kr, (s + 1) * kr));
-    row.set(c.values.subarray(s * vr, (s + 1) * vr), kr);
+    row.set(keys);
+    row.set(values, kr);
     out.set(p, row);
   }
   return out;

@@ -124,3 +124,25 @@ test('a server restarted on the same --cache-dir resumes the conversation from d
     await second.close();
   }
 });
+
+test('n > 1 through the server: one prefill, each choice bitwise the n = 1 request with its seed; /metrics shows the page pools', async () => {
+  for (const s of [cached, plain]) {
+    const messages = [{ role: 'user', content: 'tell me three things '.repeat(6) }];
+    const body = { model: 'tiny', messages, max_tokens: 6, temperature: 1, logprobs: true, cache_salt: 'n>1' };
+    const many = await post(s, '/v1/chat/completions', { ...body, n: 3, seed: 40 });
+    assert.equal(many.status, 200, JSON.stringify(many.json));
+    const prompt = many.json.usage.prompt_tokens as number;
+    const cachedTokens = many.json.usage.prompt_tokens_details.cached_tokens as number;
+    assert.deepEqual(many.json.mimo.stats.map((x: { prefilled_tokens: number }) => x.prefilled_tokens), [prompt - cachedTokens, 0, 0], 'choices 1 and 2 prefilled nothing');
+    for (let i = 0; i < 3; i++) {
+      const one = await post(s, '/v1/chat/completions', { ...body, seed: 40 + i, cache: false });
+      const c = many.json.choices[i];
+      assert.deepEqual(c.message, one.json.choices[0].message, `choice ${i}: message`);
+      assert.deepEqual(c.logprobs.content.map((e: { logprob: number }) => e.logprob), one.json.choices[0].logprobs.content.map((e: { logprob: number }) => e.logprob), `choice ${i}: log-probabilities (bitwise)`);
+    }
+  }
+  const text = await (await fetch(`${cached.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
+  for (const name of ['mimo_kv_pages', 'mimo_kv_page_bytes', 'mimo_kv_page_refs', 'mimo_kv_page_copies_total']) assert.match(text, new RegExp(`^${name}\\{model="tiny"\\} \\d+`, 'm'), `metrics lack ${name}`);
+  const copies = Number(/^mimo_kv_page_copies_total\{model="tiny"\} (\d+)/m.exec(text)![1]);
+  assert.ok(copies >= 2, `the two followers copied the shared partial last page on their first write (${copies} copies)`);
+});

@@ -36,6 +36,13 @@ const tools: OpenAI.ChatCompletionTool[] = [
 ];
 const schemaOf: Record<string, object> = { get_weather: weather, search };
 
+/** `depth` objects nested in each other under `a`. */
+function deepSchema(depth: number): Record<string, unknown> {
+  let s: Record<string, unknown> = { type: 'integer' };
+  for (let i = 0; i < depth; i++) s = { type: 'object', properties: { a: s, b: { type: 'string', maxLength: 10 } }, required: ['a', 'b'], additionalProperties: false };
+  return s;
+}
+
 async function post(path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await fetch(`${s.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: r.status, json: (await r.json()) as Record<string, unknown> };
@@ -190,6 +197,8 @@ test('bad schemas, grammars and regexes are 400s naming the problem; the server 
     [{ response_format: { type: 'json_object' }, tools, tool_choice: 'required' }, /cannot be combined/],
     [{ structured_outputs: { regex: 'a', choice: ['b'] } }, /exactly one of/],
     [{ response_format: { type: 'xml' } }, /response_format/],
+    // 60 nested objects crash xgrammar 0.1.27 ("memory access out of bounds"): refused by the compile worker.
+    [{ response_format: { type: 'json_schema', json_schema: { name: 'deep', schema: deepSchema(60) } } }, /response_format.*xgrammar cannot compile it/],
   ];
   for (const [extra, re] of cases) {
     const r = await post('/v1/chat/completions', { model: 'tiny', messages: user('x'), max_tokens: 4, ...(extra as object) });

@@ -41,6 +41,7 @@ interface ServeFlags {
   cacheDir?: string;
   cacheDisk?: number;
   kvDtype: 'f32' | 'bf16';
+  grammarCompileTimeout: number;
 }
 
 /** `--model none`: no local model, upstreams only. */
@@ -75,6 +76,7 @@ export function registerServe(program: Command): void {
     .option('--cache-dir <dir>', 'prefix-cache disk tier: evicted entries and, on shutdown, all entries are kept here, so a restart resumes without re-prefill')
     .option('--cache-disk <size>', 'most bytes of prefix-cache files in --cache-dir (default 16gb)', parseSizeOption)
     .option('--kv-dtype <dtype>', 'KV cache and prefix-cache dtype: f32 (exact) or bf16 (half the memory)', parseChoice(['f32', 'bf16'] as const), 'f32')
+    .option('--grammar-compile-timeout <ms>', 'longest a request\'s grammar (response_format, guided_*, strict tools) may take to compile; slower ones get a 400', parseIntOption(1), 10000)
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
@@ -108,6 +110,7 @@ export function registerServe(program: Command): void {
           defaultMaxTokens: flags.defaultMaxTokens,
           prefixCache: flags.prefixCache,
           kvDtype: flags.kvDtype,
+          grammarCompileTimeoutMs: flags.grammarCompileTimeout,
           ...(flags.cacheRam !== undefined ? { cacheRamBytes: flags.cacheRam } : {}),
           cacheCheckpointEvery: flags.cacheCheckpointEvery,
           ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir, cacheDiskBytes: flags.cacheDisk } : {}),

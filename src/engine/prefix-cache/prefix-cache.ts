@@ -11,14 +11,19 @@
  *   the MTP state a restore needs).
  * - A hit uses the largest p (below the prompt's length, so at least its last token is computed for the logits)
  *   that has both pages and a snapshot. Entries are shared only between requests with the same salt.
+ * - Pages are shared by reference with running sequences (kv-pages.ts): a hit puts the entry's pages into the
+ *   sequence's page table (nothing copied but the rows after the last whole page), and a snapshot of a running
+ *   sequence takes its whole pages as they are. Every holder counts in the page's references.
  * - Budget: bytes of pages + snapshots ≤ `ramBytes`; the least recently used snapshot goes first, and with it
- *   every page no other snapshot reaches. A restore copies what it needs at once, so no running sequence ever reads
- *   cache memory that an eviction could free.
+ *   every page no other snapshot reaches — but never a snapshot whose freed pages a running sequence still holds
+ *   (they stay pinned until it ends; then the budget is enforced again). A running sequence keeps its own
+ *   references, so an eviction never frees memory it reads.
  * Positions run through the trunk are bitwise the same whether they were restored or computed (the kernels are
  * row-invariant and attention is the same per row whatever the chunking), so output equals a fresh prefill.
  */
 import type { MiMoModel } from '../../model/mimo-v2/model.js';
 import type { KvArray, ModelKVCache } from '../kv-cache.js';
+import { PagedLayerKVCache, type KvPage } from '../kv-pages.js';
 
 /** K/V rows `[n, Hkv, Dqk]` / `[n, Hkv, Dv]` float32 of one layer. */
 export interface KvRows {
@@ -33,8 +38,8 @@ export interface Page {
   readonly tokens: readonly number[];
   /** Index of the page: it holds positions depth·pageSize … (depth+1)·pageSize − 1 (root: −1). */
   readonly depth: number;
-  /** Per full-attention layer (trunk order), the page's rows. Empty for a root. */
-  readonly kv: KvRows[];
+  /** Per full-attention layer (trunk order), the page's rows (held: one reference each). Empty for a root. */
+  readonly kv: KvPage[];
   readonly children: Map<string, Page>;
   /** Snapshots whose last whole page is this one, by their tail's token ids. */
   readonly snapshots: Map<string, Snapshot>;
@@ -62,6 +67,8 @@ export interface Snapshot {
 export interface EntrySource {
   /** Full-attention layer f's rows of positions from … to−1. */
   fullRows(f: number, from: number, to: number): KvRows;
+  /** Full-attention layer f's page b by reference (not yet retained), or null when the rows must be copied. */
+  fullPage?(f: number, b: number): KvPage | null;
   /** Per sliding-window layer, rows of positions p − min(p, W − 1) … p−1. */
   swa(): KvRows[];
   /** Trunk hidden rows `[min(p, hiddenRows), D]` of the last positions. */
@@ -117,6 +124,8 @@ export interface PrefixCacheStats {
   pages: number;
   entries: number;
   evictions: number;
+  /** Times eviction stopped over budget because the candidates' pages were held by running sequences. */
+  pinnedOverBudget: number;
   pageBytes: number;
   snapshotBytes: number;
 }
@@ -145,6 +154,8 @@ export class PrefixCache {
   private hitTokens = 0;
   private missTokens = 0;
   private evictions = 0;
+  /** Times eviction stopped over budget because every candidate's pages were held by running sequences. */
+  private pinnedOverBudget = 0;
   private readonly fullLayers: number[];
   /** The disk tier, when `--cache-dir` is given. */
   disk: DiskStore | null = null;
@@ -171,6 +182,16 @@ export class PrefixCache {
     this.fullLayers = layers.flatMap((l, i) => (l.attention.window === null ? [i] : []));
     this.swaLayers = layers.flatMap((l, i) => (l.attention.window !== null ? [i] : []));
     this.hiddenRows = model.config.slidingWindow + model.numMtpLayers + 2;
+    // Sequences' pages and this cache's pages are then the same size, so they are shared instead of copied.
+    model.kvPageSize = this.pageSize;
+  }
+
+  /** True when every full-attention layer of `cache` is a page table of this cache's page size. */
+  private sharesPages(cache: ModelKVCache): boolean {
+    return this.fullLayers.every((li) => {
+      const l = cache.layers[li]!;
+      return l instanceof PagedLayerKVCache && l.pageSize === this.pageSize && l.dtype === this.model.kvDtype;
+    });
   }
 
   /**
@@ -207,7 +228,8 @@ export class PrefixCache {
 
   /**
    * The longest cached prefix of `ids` shorter than `maxP + 1` positions with the same salt, restored into an
-   * empty `cache` (full layers from the pages and the snapshot's tail, sliding-window layers from the snapshot).
+   * empty `cache` (full layers: the pages by reference when `cache` is a page table of this page size, else copied,
+   * then the snapshot's tail copied; sliding-window layers copied from the snapshot).
    * Counts hit and miss tokens against `ids.length`. With a disk tier, a longer prefix stored on disk is read back
    * into RAM first (`fromDisk` marks that second look).
    * @returns what was restored, or null on a miss (the cache is left empty)
@@ -227,7 +249,8 @@ export class PrefixCache {
     }
     const snap = best;
     const pages = path.slice(0, snap.page.depth + 1);
-    this.fullLayers.forEach((li, f) => cache.layers[li]!.restore(0, [...pages.map((pg) => pg.kv[f]!), snap.tailKv[f]!]));
+    if (this.sharesPages(cache)) this.fullLayers.forEach((li, f) => (cache.layers[li] as PagedLayerKVCache).restorePages(pages.map((pg) => pg.kv[f]!), snap.tailKv[f]!));
+    else this.fullLayers.forEach((li, f) => cache.layers[li]!.restore(0, [...pages.map((pg) => pg.kv[f]!), snap.tailKv[f]!]));
     const W = this.model.config.slidingWindow;
     this.swaLayers.forEach((li, s) => cache.layers[li]!.restore(snap.p - Math.min(snap.p, W - 1), [snap.swa[s]!]));
     const D = this.model.config.hiddenSize;
@@ -319,8 +342,10 @@ export class PrefixCache {
       if (!h) return false;
       hidden.set(h, i * D);
     }
+    const shared = this.sharesPages(cache);
     return this.insertFrom(salt, ids, {
       fullRows: (f, from, to) => cache.layers[this.fullLayers[f]!]!.copyRows(from, to),
+      fullPage: (f, b) => (shared ? (cache.layers[this.fullLayers[f]!] as PagedLayerKVCache).wholePage(b) : null),
       swa: () => this.swaLayers.map((li) => cache.layers[li]!.copyRows(p - nSwa, p)),
       hidden,
     });
@@ -341,7 +366,13 @@ export class PrefixCache {
       const k = key(ids.slice(b * S, (b + 1) * S));
       let next = node.children.get(k);
       if (!next) {
-        const kv = this.fullLayers.map((_, f) => src.fullRows(f, b * S, (b + 1) * S));
+        const kv = this.fullLayers.map((li, f) => {
+          const pool = this.model.pagePool(li);
+          const page = src.fullPage?.(f, b);
+          if (page) return page.pool.retain(page);
+          const rows = src.fullRows(f, b * S, (b + 1) * S);
+          return pool.adopt(rows.keys, rows.values);
+        });
         next = { parent: node, tokens: ids.slice(b * S, (b + 1) * S), depth: b, kv, children: new Map(), snapshots: new Map(), salt, sizeBytes: kvBytes(kv) };
         node.children.set(k, next);
         this.pageCount++;
@@ -366,6 +397,29 @@ export class PrefixCache {
     this.bytes += snap.sizeBytes;
     this.evictToBudget(snap);
     return node.snapshots.get(tk) === snap;
+  }
+
+  /**
+   * Pages that dropping `s` frees: from its page upwards while nothing else reaches them.
+   */
+  private freedBy(s: Snapshot): Page[] {
+    const out: Page[] = [];
+    let n: Page | null = s.page;
+    let child: Page | null = null;
+    while (n && n.parent) {
+      const others = n.snapshots.size - (n === s.page ? 1 : 0);
+      const kids = n.children.size - (child ? 1 : 0);
+      if (others > 0 || kids > 0) break;
+      out.push(n);
+      child = n;
+      n = n.parent;
+    }
+    return out;
+  }
+
+  /** True when a page of the cache is also held by a running sequence (or another holder than the tree). */
+  private static pinned(page: Page): boolean {
+    return page.kv.some((p) => p.refs > 1);
   }
 
   /** Token ids 0 … p−1 of a snapshot. */
@@ -393,15 +447,33 @@ export class PrefixCache {
     this.lru.add(s);
   }
 
-  /** Evict least-recently-used snapshots (to the disk tier when there is one) until under budget. */
-  private evictToBudget(newest: Snapshot): void {
+  /**
+   * Evict least-recently-used snapshots (to the disk tier when there is one) until under budget, skipping those whose
+   * freed pages a running sequence holds (pinned). Call again when sequences let go of pages (`sequenceEnded`).
+   */
+  private evictToBudget(newest: Snapshot | null): void {
     while (this.bytes > this.ramBytes && this.lru.size > 0) {
-      const oldest = this.lru.values().next().value as Snapshot;
+      let oldest: Snapshot | null = null;
+      for (const s of this.lru) {
+        if (!this.freedBy(s).some(PrefixCache.pinned)) {
+          oldest = s;
+          break;
+        }
+      }
+      if (!oldest) {
+        this.pinnedOverBudget++;
+        return;
+      }
       // A snapshot bigger than the whole budget goes straight to disk.
       if (this.disk && (oldest !== newest || this.lru.size === 1)) this.disk.write(this.entryOf(oldest));
       this.drop(oldest);
       this.evictions++;
     }
+  }
+
+  /** A sequence let go of its pages: evict what its pins kept over the budget. */
+  sequenceEnded(): void {
+    if (this.bytes > this.ramBytes) this.evictToBudget(null);
   }
 
   /** Write every entry held in RAM to the disk tier (shutdown). @returns entries written or already there */
@@ -425,6 +497,7 @@ export class PrefixCache {
     let n: Page | null = page;
     while (n && n.parent && n.snapshots.size === 0 && n.children.size === 0) {
       n.parent.children.delete(key(n.tokens));
+      for (const p of n.kv) p.pool.release(p);
       this.pageCount--;
       this.pageBytes -= n.sizeBytes;
       this.bytes -= n.sizeBytes;
@@ -440,7 +513,7 @@ export class PrefixCache {
 
   get stats(): PrefixCacheStats {
     const d = this.disk?.stats;
-    return { diskBytes: d?.bytes ?? 0, diskEntries: d?.entries ?? 0, diskReads: d?.reads ?? 0, diskWrites: d?.writes ?? 0, diskHits: this.diskHits, hitTokens: this.hitTokens, missTokens: this.missTokens, ramBytes: this.bytes, pages: this.pageCount, entries: this.lru.size, evictions: this.evictions, pageBytes: this.pageBytes, snapshotBytes: this.snapshotBytes };
+    return { diskBytes: d?.bytes ?? 0, diskEntries: d?.entries ?? 0, diskReads: d?.reads ?? 0, diskWrites: d?.writes ?? 0, diskHits: this.diskHits, hitTokens: this.hitTokens, missTokens: this.missTokens, ramBytes: this.bytes, pages: this.pageCount, entries: this.lru.size, evictions: this.evictions, pinnedOverBudget: this.pinnedOverBudget, pageBytes: this.pageBytes, snapshotBytes: this.snapshotBytes };
   }
 
   /** Bytes a full-size sliding-window cache would take for `positions` (every SWA layer keeping them all). */

@@ -88,6 +88,27 @@ export interface NativeAddon {
     pastRows: number,
   ): void;
   /**
+   * Full causal attention over a page table: out `[T, Hq, Dv]`; cached position p in row p mod pageSize of
+   * pageKeys[⌊p / pageSize⌋] `[pageSize, Hkv, Dqk]` / pageValues (all Float32Array or all Uint16Array BF16 bits).
+   * Bitwise `attention` over the same rows in one buffer. Throws RangeError / TypeError on missing or short pages.
+   */
+  attentionPaged(
+    out: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    start: number,
+    T: number,
+    numHeads: number,
+    numKvHeads: number,
+    headDim: number,
+    vHeadDim: number,
+    sinks: Float32Array | null,
+    pageKeys: readonly (Float32Array | Uint16Array)[],
+    pageValues: readonly (Float32Array | Uint16Array)[],
+    pageSize: number,
+  ): void;
+  /**
    * The routed experts of a MoE layer in one call: out `[T, D]` (D = x.length / T; zeroed by the call) = Σ over
    * selected experts j in the given order and their rows i ∈ [rowStart[j], rowStart[j+1]) of
    * rowWeights[i] · down_j(silu(gate_j·x[rows[i]]) ⊙ up_j·x[rows[i]]), each expert's rows run as one batch in the given

@@ -118,6 +118,17 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
       }
       if (a.numHeads % a.numKvHeads !== 0) throw new ShapeError(`attention: numHeads ${a.numHeads} is not a multiple of numKvHeads ${a.numKvHeads}`);
       const out = new Float32Array(T * a.numHeads * a.vHeadDim);
+      if (a.pastPages) {
+        if (window !== null) throw new ShapeError('attention: a page table is for full-attention layers only (window must be null)');
+        const p = a.pastPages;
+        const need = Math.ceil(start / p.pageSize);
+        if (p.keys.length < need || p.values.length < need) throw new ShapeError(`attention: ${start} cached positions need ${need} pages, got ${p.keys.length}`);
+        // Only the pages below start are passed (the addon reads nothing else).
+        const keys = p.keys.length === need ? p.keys : p.keys.slice(0, need);
+        const values = p.values.length === need ? p.values : p.values.slice(0, need);
+        addon.attentionPaged(out, a.q, a.k, a.v, start, T, a.numHeads, a.numKvHeads, a.headDim, a.vHeadDim, a.sinks, keys, values, p.pageSize);
+        return out;
+      }
       addon.attention(out, a.q, a.k, a.v, start, T, a.numHeads, a.numKvHeads, a.headDim, a.vHeadDim, window, a.sinks, a.pastKeys, a.pastValues, a.pastRows);
       return out;
     },

@@ -108,8 +108,18 @@ function bf16ToF32(bits: Uint16Array): Float32Array {
 function attention(a: AttentionInput): Float32Array {
   const { q, k, v, start, T, numHeads: Hq, numKvHeads: Hkv, headDim: Dqk, vHeadDim: Dv, window, sinks } = a;
   // A BF16 cache is read as the float32 values its bits stand for (the definition; native reads the bits in place).
-  const pastKeys = a.pastKeys instanceof Uint16Array ? bf16ToF32(a.pastKeys) : a.pastKeys;
-  const pastValues = a.pastValues instanceof Uint16Array ? bf16ToF32(a.pastValues) : a.pastValues;
+  const widen = (x: Float32Array | Uint16Array): Float32Array => (x instanceof Uint16Array ? bf16ToF32(x) : x);
+  const pastKeys = widen(a.pastKeys);
+  const pastValues = widen(a.pastValues);
+  // A page table: cached position j sits in row j mod S of page ⌊j / S⌋ (only pages below start are read).
+  const pages = a.pastPages ?? null;
+  if (pages && window !== null) throw new ShapeError('attention: a page table is for full-attention layers only (window must be null)');
+  const S = pages?.pageSize ?? 1;
+  const needPages = Math.ceil(start / S);
+  if (pages && (pages.keys.length < needPages || pages.values.length < needPages)) throw new ShapeError(`attention: ${start} cached positions need ${needPages} pages, got ${pages.keys.length}`);
+  const keyPages = pages ? pages.keys.slice(0, needPages).map(widen) : [];
+  const valuePages = pages ? pages.values.slice(0, needPages).map(widen) : [];
+
   const group = Hq / Hkv;
   const scale = 1 / Math.sqrt(Dqk);
   const out = new Float32Array(T * Hq * Dv);
@@ -129,8 +139,8 @@ function attention(a: AttentionInput): Float32Array {
         let ko: number;
         let keys: Float32Array;
         if (j < start) {
-          keys = pastKeys;
-          ko = ((j % a.pastRows) * Hkv + kvh) * Dqk;
+          keys = pages ? keyPages[Math.floor(j / S)]! : pastKeys;
+          ko = ((pages ? j % S : j % a.pastRows) * Hkv + kvh) * Dqk;
         } else {
           keys = k;
           ko = ((j - start) * Hkv + kvh) * Dqk;
@@ -150,8 +160,8 @@ function attention(a: AttentionInput): Float32Array {
         let vals: Float32Array;
         let vo: number;
         if (j < start) {
-          vals = pastValues;
-          vo = ((j % a.pastRows) * Hkv + kvh) * Dv;
+          vals = pages ? valuePages[Math.floor(j / S)]! : pastValues;
+          vo = ((pages ? j % S : j % a.pastRows) * Hkv + kvh) * Dv;
         } else {
           vals = v;
           vo = ((j - start) * Hkv + kvh) * Dv;

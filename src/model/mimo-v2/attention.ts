@@ -4,7 +4,7 @@
  * Source: spec §3.4; fixtures/README §2 "Attention".
  */
 import type { Backend } from '../../kernels/backend.js';
-import type { LayerKVCache } from '../../engine/kv-cache.js';
+import type { LayerCache } from '../../engine/kv-cache.js';
 import type { AttentionPlan } from './config.js';
 import type { AttentionWeights } from './weights.js';
 import { bf16BitsToNumber, numberToBf16Bits } from '../../tensor/dtype.js';
@@ -21,7 +21,7 @@ export type TraceFn = (name: string, layer: number, data: Float32Array) => void;
 export interface CacheSpan {
   offset: number;
   T: number;
-  cache: LayerKVCache;
+  cache: LayerCache;
 }
 
 /**
@@ -76,10 +76,7 @@ export function attentionBlock(
       vHeadDim,
       window: plan.window,
       sinks: w.sinks,
-      pastKeys: cache.keys,
-      pastValues: cache.values,
-      pastRows: cache.rows,
-      pastFirst: cache.first,
+      ...cache.attentionPast(),
     });
     cache.append(ks, vs, T);
     o.set(os, offset * numHeads * vHeadDim);

@@ -7,6 +7,7 @@
 import { ShapeError } from '../../errors.js';
 import type { Backend } from '../../kernels/backend.js';
 import { LayerKVCache, ModelKVCache, type KvDtype } from '../../engine/kv-cache.js';
+import { KvPagePool, PagedLayerKVCache, sumPageStats, type KvPageStats } from '../../engine/kv-pages.js';
 import { attentionBlock, projectKv, type TraceFn } from './attention.js';
 import type { MiMoConfig } from './config.js';
 import { denseMlp } from './mlp.js';
@@ -46,6 +47,13 @@ export class MiMoModel {
   readonly weights: ModelWeights;
   /** Storage dtype of the KV caches `newCache` makes (`--kv-dtype`; default f32, exact). */
   kvDtype: KvDtype = 'f32';
+  /**
+   * Positions per page of the full-attention caches `newCache` makes (default 64; a prefix cache sets its own page
+   * size here so that its pages and the sequences' pages are the same objects).
+   */
+  kvPageSize = 64;
+  /** Per trunk layer, the page pool of a full-attention layer (undefined for sliding-window layers). */
+  private readonly pagePools: (KvPagePool | undefined)[];
 
   /**
    * @param weights stored-dtype weights from loadWeights; each linear weight goes through backend.prepareWeight once
@@ -58,6 +66,19 @@ export class MiMoModel {
     this.router = routerParams(config);
     this.numMoeLayers = config.layers.filter((l) => l.ffn === 'moe').length;
     this.weights = prepareWeights(weights, (w) => backend.prepareWeight(w));
+    this.pagePools = config.layers.map((l) => (l.attention.window === null ? new KvPagePool() : undefined));
+  }
+
+  /** The page pool of full-attention trunk layer i. @throws ShapeError for a sliding-window layer */
+  pagePool(i: number): KvPagePool {
+    const p = this.pagePools[i];
+    if (!p) throw new ShapeError(`layer ${i} is not a full-attention layer: it has no page pool`);
+    return p;
+  }
+
+  /** Pages of every full-attention layer's pool, summed (for /metrics and tests). */
+  get kvPageStats(): KvPageStats {
+    return sumPageStats(this.pagePools.filter((p): p is KvPagePool => p !== undefined));
   }
 
   get numMtpLayers(): number {
@@ -65,13 +86,16 @@ export class MiMoModel {
   }
 
   /**
-   * A fresh cache: full layers grow with the sequence, sliding-window layers and MTP layers are rings of
-   * `window + extraSlots` positions.
+   * A fresh cache: full layers are page tables of `kvPageSize` positions per page (pages from the layer's pool),
+   * sliding-window layers and MTP layers are rings of `window + extraSlots` positions.
    */
   newCache(extraSlots = 0): ModelKVCache {
     const mk = (p: MiMoConfig['swaPlan']) => new LayerKVCache(p.numKvHeads, p.headDim, p.vHeadDim, p.window, extraSlots, this.kvDtype);
     return new ModelKVCache(
-      this.config.layers.map((l) => mk(l.attention)),
+      this.config.layers.map((l, i) => {
+        const a = l.attention;
+        return a.window === null ? new PagedLayerKVCache(this.pagePool(i), a.numKvHeads, a.headDim, a.vHeadDim, this.kvPageSize, this.kvDtype) : mk(a);
+      }),
       this.weights.mtp.map(() => mk(this.config.swaPlan)),
     );
   }
