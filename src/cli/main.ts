@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `mimo` command line: run, inspect, init, bench, serve, plan. Every user mistake ends with one clear line on stderr
+ * `mimo` command line: run, inspect, init, bench, serve, plan, quantize. Every user mistake ends with one clear line on stderr
  * in one style for every command, `mimo: <message>` (a bad flag or argument adds a second line, the `--help` hint),
  * and a non-zero exit code; stack traces are printed only for internal bugs (or with MIMO_DEBUG=1).
  */
@@ -14,6 +14,7 @@ import { registerBench } from './commands/bench.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPlan } from './commands/plan.js';
+import { registerQuantize } from './commands/quantize.js';
 import { registerRun } from './commands/run.js';
 import { registerServe } from './commands/serve.js';
 
@@ -50,6 +51,7 @@ registerInit(program);
 registerBench(program);
 registerServe(program);
 registerPlan(program);
+registerQuantize(program);
 listChoicesInHelp(program);
 // Preset names are case-insensitive (`--preset MiMo-V2-Flash`), as `--gpu` is: one hook for every command.
 for (const cmd of program.commands) {

@@ -81,7 +81,8 @@ export function countMtpLayers(names: Iterable<string>, source: string): number 
   return ks.size;
 }
 
-class WeightReader {
+/** Reads the weights of one layer part by part (also used by `mimo quantize`, which streams them to a GGUF). */
+export class WeightReader {
   constructor(
     readonly ckpt: TensorSource,
     readonly cfg: MiMoConfig,

@@ -6,6 +6,15 @@
  * its own file in this folder and is registered in {@link GGML_ROW_DECODERS} (one line per format).
  */
 import { decodeBf16Row, decodeF16Row, decodeF32Row } from './float.js';
+import { decodeIq4NlRow, decodeIq4XsRow } from './iq4.js';
+import { decodeGgmlMxfp4Row } from './mxfp4.js';
+import { decodeQ2_KRow } from './q2_k.js';
+import { decodeQ3_KRow } from './q3_k.js';
+import { decodeQ4_0Row, decodeQ4_1Row } from './q4_0.js';
+import { decodeQ4_KRow } from './q4_k.js';
+import { decodeQ5_0Row, decodeQ5_1Row } from './q5_0.js';
+import { decodeQ5_KRow } from './q5_k.js';
+import { decodeQ6_KRow } from './q6_k.js';
 import { decodeQ8_0Row } from './q8_0.js';
 
 /** One ggml type: name as ggml spells it, elements per block, bytes per block. */
@@ -90,8 +99,20 @@ export type GgmlRowDecoder = (src: Uint8Array, n: number, out: Float32Array, out
 export const GGML_ROW_DECODERS: Readonly<Partial<Record<number, GgmlRowDecoder>>> = {
   0: decodeF32Row,
   1: decodeF16Row,
+  2: decodeQ4_0Row,
+  3: decodeQ4_1Row,
+  6: decodeQ5_0Row,
+  7: decodeQ5_1Row,
   8: decodeQ8_0Row,
+  10: decodeQ2_KRow,
+  11: decodeQ3_KRow,
+  12: decodeQ4_KRow,
+  13: decodeQ5_KRow,
+  14: decodeQ6_KRow,
+  20: decodeIq4NlRow,
+  23: decodeIq4XsRow,
   30: decodeBf16Row,
+  39: decodeGgmlMxfp4Row,
 };
 
 /** True when {@link dequantizeGgmlRow} can decode this type. */
