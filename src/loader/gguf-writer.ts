@@ -207,6 +207,8 @@ export class GgufWriter {
   readonly paths: string[];
   private readonly tmp: string[];
   private readonly parts: Array<{ tensors: GgufTensorPlan[]; offsets: number[]; dataStart: number; size: number }> = [];
+  /** Each part's key/values and header bytes (written when the part is opened). */
+  private readonly partHeaders: Array<{ kv: GgufKv[]; header: Buffer }> = [];
   private readonly alignment: number;
   private fd: number | null = null;
   private part = -1;
@@ -269,8 +271,6 @@ export class GgufWriter {
     }
     this.openPart(0);
   }
-
-  private readonly partHeaders: Array<{ kv: GgufKv[]; header: Buffer }> = [];
 
   private openPart(i: number): void {
     if (this.fd !== null) fs.closeSync(this.fd);

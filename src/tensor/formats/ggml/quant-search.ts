@@ -69,7 +69,9 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, o: number
     suml2 = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[o + i]!;
-      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * xi))));
+      // nearest_int inlined (1.5·2^23 added in float32 rounds ties to even; |v| ≤ nmax + 1 here)
+      let l = f(f(iscale * xi) + 12582912) - 12582912;
+      l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
       const w = qw ? qw[qo + i]! : f(xi * xi);
       sumlx = f(sumlx + f(f(w * xi) * l));
       suml2 = f(suml2 + f(f(w * l) * l));
@@ -198,7 +200,9 @@ export function makeQkx2Quants(
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[o + i]!;
-      const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(xi - min)))));
+      // nearest_int inlined: adding 1.5·2^23 in float32 rounds to an integer, ties to even (|v| < 2^22 here)
+      let l = f(f(iscale * f(xi - min)) + 12582912) - 12582912;
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
       Laux[i] = l;
       const wl = f(weights[i]! * l);
       sumL = f(sumL + wl);
