@@ -3,8 +3,8 @@
  * [--backend native] [--checkpoint-every 512]`: replays a recorded coding-agent session against `mimo serve`
  * (spawned as a child process) — each request is the conversation up to the next recorded assistant message —
  * twice per mode (thinking on with the reasoning echoed back; thinking off), with and without the prefix cache,
- * then once more after restarting the cached server on the same `--cache-dir` (compared with the warm server sending
- * the same last turn again). Per turn: prompt, cached and
+ * and the last turn once more on a server restarted on a `--cache-dir` written by a server that took every earlier
+ * turn (its TTFT compared with the warm server's for that turn). Per turn: prompt, cached and
  * prefilled tokens, "new" tokens (the prompt after its longest common prefix with every earlier prompt of the
  * run), TTFT (server-side, `mimo.stats.ttft_s`) with and without the cache; and the cache's bytes (pages, SWA
  * snapshots, and what a full-size SWA cache of the same positions would take). Default model: the default small
@@ -128,6 +128,7 @@ for (const thinking of [true, false]) {
   console.log('turn | prompt | new | cached | prefilled | prefilled − new | TTFT cached s | TTFT uncached s | target TTFT s');
   const earlier: number[][] = [];
   let worst = -Infinity;
+  /** The warm (never restarted) cached server's TTFT of the last turn. */
   let warmTtft = NaN;
   try {
     for (let i = 0; i < reqs.length; i++) {
@@ -138,6 +139,7 @@ for (const thinking of [true, false]) {
       const b = await turn(plain, reqs[i]!, thinking);
       if (i > 0) worst = Math.max(worst, a.prefilled - fresh);
       const target = 1.5 * b.ttftS * (a.prefilled / a.prompt);
+      warmTtft = a.ttftS;
       console.log(`${i + 1} | ${a.prompt} | ${fresh} | ${a.cached} | ${a.prefilled} | ${a.prefilled - fresh} | ${a.ttftS.toFixed(3)} | ${b.ttftS.toFixed(3)} | ${target.toFixed(3)}`);
     }
     const pages = await metric(cached, 'mimo_prefix_cache_page_bytes');
@@ -145,20 +147,26 @@ for (const thinking of [true, false]) {
     const positions = earlier[earlier.length - 1]!.length;
     console.log(`worst prefilled − new from turn 2: ${worst}`);
     console.log(`cache bytes: pages ${mib(pages)}, SWA snapshots ${mib(snaps)}; a full-size SWA cache of ${positions} positions would take ${mib(fullSwaBytes(positions))}`);
-    // The warm server's TTFT for the last turn sent again: what the restarted server is compared with.
-    warmTtft = (await turn(cached, reqs[reqs.length - 1]!, thinking)).ttftS;
   } finally {
     await stop(cached);
     await stop(plain);
   }
-  // Restart on the same directory: the last turn again, from disk.
-  const restarted = await serve(['--cache-dir', cacheDir]);
+  // Restart: a server with its own --cache-dir takes every turn but the last, is stopped (writing its entries) and
+  // started again on the same directory; its TTFT of the last turn is compared with the warm server's.
+  const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-agent-bench-restart-'));
+  const before = await serve(['--cache-dir', persistDir]);
   try {
-    const last = reqs[reqs.length - 1]!;
-    const r = await turn(restarted, last, thinking);
-    console.log(`after a restart with --cache-dir: last turn cached ${r.cached} of ${r.prompt}, prefilled ${r.prefilled}, TTFT ${r.ttftS.toFixed(3)} s; the warm server sent it again: TTFT ${warmTtft.toFixed(3)} s (restart ÷ warm ${(r.ttftS / warmTtft).toFixed(2)}, target ≤ 2)`);
+    for (let i = 0; i < reqs.length - 1; i++) await turn(before, reqs[i]!, thinking);
+  } finally {
+    await stop(before);
+  }
+  const restarted = await serve(['--cache-dir', persistDir]);
+  try {
+    const r = await turn(restarted, reqs[reqs.length - 1]!, thinking);
+    console.log(`after a restart with --cache-dir: turn ${reqs.length} cached ${r.cached} of ${r.prompt}, prefilled ${r.prefilled}, TTFT ${r.ttftS.toFixed(3)} s; the warm server's TTFT of that turn ${warmTtft.toFixed(3)} s (restart ÷ warm ${(r.ttftS / warmTtft).toFixed(2)}, target ≤ 2)`);
   } finally {
     await stop(restarted);
+    fs.rmSync(persistDir, { recursive: true, force: true });
     fs.rmSync(cacheDir, { recursive: true, force: true });
   }
 }
