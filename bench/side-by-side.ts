@@ -24,13 +24,13 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { cacheDir } from '../src/cli/default-model.js';
+import { ensureAnchor as ensureAnchorCopy } from './lib/anchor.js';
 import { parseFloatOption, parseIntOption } from '../src/cli/options.js';
 import { decodeWeightBytes, type DecodeWeightBytes } from '../src/engine/bench.js';
 import { loadConfig } from '../src/model/mimo-v2/config.js';
 import { formatBytes } from '../src/model/mimo-v2/inspect-report.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const anchorSrc = path.resolve(repoRoot, '..', 'shared', 'tools', 'llamacpp-anchor');
 const mimoBin = 'dist/src/cli/main.js';
 const PYTHON = '/usr/bin/python3';
 const GGUF_TYPES = ['f16', 'q8_0'] as const;
@@ -168,27 +168,9 @@ async function ensureCheckpoint(benchRoot: string): Promise<string> {
   return dir;
 }
 
-const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-
 /** Step 2: a writable copy of the anchor folder with its node_modules (npm ci once per package-lock). */
-async function ensureAnchor(benchRoot: string): Promise<string> {
-  if (!fs.existsSync(path.join(anchorSrc, 'bench_llamacpp.mjs'))) throw new Error(`the llama.cpp anchor is missing: ${anchorSrc}/bench_llamacpp.mjs`);
-  const dir = path.join(benchRoot, 'llamacpp-anchor');
-  fs.mkdirSync(dir, { recursive: true });
-  for (const f of fs.readdirSync(anchorSrc)) {
-    if (f === 'node_modules' || f === '.cache') continue;
-    fs.cpSync(path.join(anchorSrc, f), path.join(dir, f), { recursive: true, preserveTimestamps: true });
-  }
-  const stamp = path.join(dir, 'node_modules', '.mimo-package-lock.sha256');
-  const lock = sha256(path.join(dir, 'package-lock.json'));
-  const installed = fs.existsSync(path.join(dir, 'node_modules', 'node-llama-cpp', 'package.json')) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === lock;
-  if (!installed) {
-    await mustRun(['npm', 'ci', '--no-audit', '--no-fund'], dir);
-    fs.writeFileSync(stamp, lock);
-  } else {
-    log(`bench: using llama.cpp (node-llama-cpp) installed in ${dir}`);
-  }
-  return dir;
+function ensureAnchor(): Promise<string> {
+  return ensureAnchorCopy(mustRun, (l) => log(`bench: ${l}`));
 }
 
 /** Step 3 needs numpy in the system Python; the fix is an apt command the user runs (never run from here). */
@@ -447,7 +429,7 @@ async function main(): Promise<void> {
   let anchorDir: string | null = null;
   if (!o.skipLlamacpp) {
     ensureNumpy();
-    anchorDir = await ensureAnchor(benchRoot);
+    anchorDir = await ensureAnchor();
   }
   let failed = false;
   if (!o.skipBenchCheckpoint) {

@@ -1,10 +1,10 @@
 /**
  * The block decoders and quantizers against llama.cpp's own ggml: the anchor's prebuilt libggml-base.so (node-llama-cpp,
- * installed by `npm run bench` in <cache>/bench/llamacpp-anchor) called through Python ctypes
+ * installed on first use in <cache>/bench/llamacpp-anchor, bench/lib/anchor.ts) called through Python ctypes
  * (test/gguf/ggml_dequantize_ref.py, ggml_quantize_ref.py). Decoders: bitwise on random bytes for every type (NaN and
  * infinite scales included). Quantizers: bitwise on Gaussian rows with outliers for every type `mimo quantize` can
- * write, so our files hold the bytes llama-quantize would write (without an importance matrix). The library missing
- * is a failure that says how to install it.
+ * write, so our files hold the bytes llama-quantize would write (without an importance matrix). An anchor that
+ * cannot be installed is a failure saying why, not a skip.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,12 +12,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { cacheDir } from '../../src/cli/default-model.js';
+import { anchorDir, ensureAnchor } from '../../bench/lib/anchor.js';
 import { quantizeGgmlRows } from '../../src/tensor/formats/ggml/quantize.js';
 import { dequantizeGgmlRow, GGML_TYPE, ggmlRowBytes } from '../../src/tensor/formats/ggml/types.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
-const lib = path.join(cacheDir(), 'bench', 'llamacpp-anchor', 'node_modules', '@node-llama-cpp', 'linux-x64', 'bins', 'linux-x64', 'libggml-base.so');
+// The anchor is installed on first use (copy of ../shared/tools/llamacpp-anchor + npm ci), as `npm run bench` does.
+let anchorProblem = '';
+await ensureAnchor().catch((e: Error) => (anchorProblem = e.message));
+const lib = path.join(anchorDir(), 'node_modules', '@node-llama-cpp', 'linux-x64', 'bins', 'linux-x64', 'libggml-base.so');
 const helpers = path.join(repoRoot, 'test', 'gguf');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-ggml-ref-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -29,7 +32,7 @@ const TYPES: Array<[string, string]> = [
 ];
 
 test('llama.cpp\'s ggml library is installed for the bitwise checks', () => {
-  assert.ok(fs.existsSync(lib), `${lib} not found: run \`npm run bench\` once (it installs ../shared/tools/llamacpp-anchor with node-llama-cpp there)`);
+  assert.ok(fs.existsSync(lib), `${lib} not found, and installing the anchor failed: ${anchorProblem}`);
 });
 
 test('every block decoder equals llama.cpp\'s dequantize_row_* bit for bit on random bytes', { skip: missing }, () => {

@@ -1,22 +1,25 @@
 /**
  * Cross-engine (issue 15): the GGUF files `mimo quantize` writes load in llama.cpp (node-llama-cpp, the anchor
- * installed by `npm run bench` in <cache>/bench/llamacpp-anchor) and give, teacher-forced, the log-softmax of our
+ * installed on first use in <cache>/bench/llamacpp-anchor, bench/lib/anchor.ts) and give, teacher-forced, the log-softmax of our
  * TypeScript reference on the same file: the top-10 tokens of every position within 0.1 (llama.cpp rounds
  * activations to its dot-product types for quantised weights); greedy agreement and the largest distance are
- * reported. The anchor missing is a failure that says how to install it, not a skip.
+ * reported. An anchor that cannot be installed is a failure saying why, not a skip.
  */
+import { anchorDir, ensureAnchor } from '../../bench/lib/anchor.js';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { cacheDir } from '../../src/cli/default-model.js';
 import { loadModel } from '../../src/model/load.js';
 import { quantizeCheckpoint } from '../../src/model/mimo-v2/gguf-quantize.js';
 import { argmax } from '../helpers/fixtures.js';
 import { makeK256Checkpoint } from '../helpers/k256-checkpoint.js';
 
-const anchorModule = path.join(cacheDir(), 'bench', 'llamacpp-anchor', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+// The anchor is installed on first use (copy of ../shared/tools/llamacpp-anchor + npm ci), as `npm run bench` does.
+let anchorProblem = '';
+await ensureAnchor().catch((e: Error) => (anchorProblem = e.message));
+const anchorModule = path.join(anchorDir(), 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-quantize-llamacpp-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const ckptDir = path.join(tmp, 'k256');
@@ -49,7 +52,7 @@ function logSoftmax(row: ArrayLike<number>): Float64Array {
 }
 
 test('llama.cpp (node-llama-cpp) is installed for the cross-engine check', () => {
-  assert.ok(fs.existsSync(anchorModule), `node-llama-cpp not found at ${anchorModule}: run \`npm run bench\` once (it installs ../shared/tools/llamacpp-anchor there), or copy that folder to ${path.dirname(path.dirname(path.dirname(path.dirname(anchorModule))))} and run npm ci in it`);
+  assert.ok(fs.existsSync(anchorModule), `node-llama-cpp not found at ${anchorModule}, and installing it failed: ${anchorProblem}`);
 });
 
 for (const type of ['q8_0', 'q4_k_m', 'q5_k_m', 'q6_k', 'iq4_xs', 'mxfp4', 'bf16'] as const) {
