@@ -41,6 +41,9 @@ export class OutputConstraint {
   private inReasoning: boolean;
   private reasoningTokens = 0;
   private readonly history: Entry[] = [];
+  /** UTF-8 state of the constrained output (utf8-mask.ts), and the state before each grammar token accepted. */
+  private utf8State = 0;
+  private readonly utf8History: number[] = [];
   /** After `apply`: the one admissible id, or -1 when several are. */
   private single = -1;
   /** `bits` holds the mask of the current state (cleared by accept / rollBack). */
@@ -131,6 +134,11 @@ export class OutputConstraint {
     this.bitsFresh = false;
     if (!this.matcher.AcceptToken(token, false)) throw new Error(`grammar constraint: token ${token} is not allowed here (the mask should have excluded it)`);
     this.history.push(2);
+    const utf8 = this.plan.grammar!.utf8;
+    if (utf8) {
+      this.utf8History.push(this.utf8State);
+      if (token < utf8.vocabSize) this.utf8State = utf8.next[this.utf8State * utf8.vocabSize + token]!;
+    }
   }
 
   /** Whether the grammar admits `token` now (without advancing). */
@@ -149,7 +157,10 @@ export class OutputConstraint {
     for (let i = 0; i < n; i++) {
       const e = this.history.pop();
       if (e === undefined) throw new Error('grammar constraint: rollBack past the first token');
-      if (e === 2) grammarTokens++;
+      if (e === 2) {
+        grammarTokens++;
+        if (this.plan.grammar!.utf8) this.utf8State = this.utf8History.pop()!;
+      }
       else if (e === 0 || e === 1) {
         this.reasoningTokens--;
         if (e === 1) this.inReasoning = true;
@@ -217,6 +228,8 @@ export class OutputConstraint {
     }
     const allow = this.plan.grammar!.allowMask;
     if (allow) for (let w = 0; w < this.bits.length; w++) this.bits[w]! &= allow[w]!;
+    const utf8 = this.plan.grammar!.utf8?.valid[this.utf8State];
+    if (utf8) for (let w = 0; w < this.bits.length; w++) this.bits[w]! &= utf8[w]!;
   }
 }
 

@@ -24,7 +24,7 @@ function readJson(file: string): Json {
 }
 
 /** GPT-2's byte-to-unicode alphabet: printable latin-1 bytes map to themselves, the rest to U+0100 onwards. */
-function byteAlphabet(): string[] {
+export function byteAlphabet(): string[] {
   const keep = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   let extra = 0;
   return Array.from({ length: 256 }, (_, b) => (keep(b) ? String.fromCharCode(b) : String.fromCharCode(0x100 + extra++)));

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { OutputConstraint } from '../../src/grammar/output-constraint.js';
 import { GrammarRuntime } from '../../src/grammar/runtime.js';
 import type { GrammarSpec } from '../../src/grammar/spec.js';
+import { byteAlphabet } from '../../src/tokenizer/gguf-metadata.js';
 import { MiMoEngine } from '../../src/engine/engine.js';
 import { tinyCheckpoint } from '../helpers/server.js';
 
@@ -198,4 +199,37 @@ test('JSON grammars never admit a raw control character (xgrammar 0.1.27 admits 
   assert.ok(fixed.includes('a') && fixed.includes('"'), fixed.join(' '));
   assert.ok(!fixed.some((t) => /[\u0100-\u011f]/.test(t)), `no control bytes: ${JSON.stringify(fixed)}`);
   assert.ok(walk(false).includes('\u0109'), 'xgrammar alone admits the tab (the reason for the extra mask)');
+});
+
+test('constrained output stays valid UTF-8 (xgrammar 0.1.27 admits the surrogate encoding ED A0 80 in a string)', async () => {
+  const alpha = byteAlphabet();
+  const b = (...bytes: number[]) => bytes.map((x) => alpha[x]!).join('');
+  // Single bytes and a few multi-byte tokens: ED (lead), A0 (surrogate continuation), 9F / 80 (valid ones).
+  const texts = ['"', 'a', b(0xed), b(0xa0), b(0x9f), b(0x80), b(0xed, 0xa0), b(0xc0), b(0xe4, 0xb8, 0xad) /* 中 */];
+  const STOP = texts.length;
+  const runtime = new GrammarRuntime({ encoded: [...texts, ''], vocabSize: STOP + 1, stopIds: [STOP] });
+  const { grammar } = await runtime.compile({ type: 'json_schema', schema: { type: 'string', maxLength: 3 } }, 'schema');
+  const after = (prefix: string[], withUtf8: boolean) => {
+    const g = withUtf8 ? grammar : Object.assign(Object.create(Object.getPrototypeOf(grammar)), grammar, { utf8: null });
+    const c = new OutputConstraint({ grammar: g, startsInThinking: false, stopIds: [STOP] }, STOP + 1);
+    for (const t of prefix) c.accept(texts.indexOf(t));
+    const allowed = maskAllowed(c, STOP + 1).map((id) => texts[id] ?? 'STOP');
+    c.dispose();
+    return allowed;
+  };
+  assert.ok(after(['"', b(0xed)], false).includes(b(0xa0)), 'xgrammar alone admits A0 after ED (a surrogate)');
+  const fixed = after(['"', b(0xed)], true);
+  assert.deepEqual(fixed.sort(), [b(0x80), b(0x9f)].sort(), `after ED only 80–9F may follow: ${JSON.stringify(fixed)}`);
+  const start = after(['"'], true);
+  assert.ok(!start.includes(b(0xed, 0xa0)) && !start.includes(b(0xc0)) && !start.includes(b(0xa0)), JSON.stringify(start));
+  assert.ok(start.includes(b(0xed)) && start.includes(b(0xe4, 0xb8, 0xad)) && start.includes('a'), JSON.stringify(start));
+  // Rolling back restores the state: after ED then rollback, a lone continuation is still refused.
+  const c = new OutputConstraint({ grammar, startsInThinking: false, stopIds: [STOP] }, STOP + 1);
+  c.accept(texts.indexOf('"'));
+  c.accept(texts.indexOf(b(0xed)));
+  c.accept(texts.indexOf(b(0x80)));
+  c.rollBack(2);
+  const back = maskAllowed(c, STOP + 1).map((id) => texts[id] ?? 'STOP');
+  assert.ok(!back.includes(b(0x80)) && back.includes(b(0xed)), JSON.stringify(back));
+  c.dispose();
 });

@@ -30,12 +30,8 @@ export function bestIndexInt8(values: Int8Array, x: number): number {
   return idx;
 }
 
-/**
- * Symmetric codes in [−nmax, nmax) for n values at x[o …] with the least weighted squared error over 19 trial scales
- * around −nmax / max (ggml's `make_qx_quants` with rmse_type 1: weights qw, or x² when qw is undefined). Writes
- * L[lo …] = code + nmax (0 for an all-zero group) and returns the scale.
- */
-export function makeQxQuants(n: number, nmax: number, x: Float32Array, o: number, L: Uint8Array, lo: number, qw?: Float32Array, qo = 0): number {
+/** The first of x[o … o + n) with the largest magnitude (0 when all are 0), as ggml's max/amax loops pick it. */
+function largestByMagnitude(x: Float32Array, o: number, n: number): number {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -45,7 +41,17 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, o: number
       max = x[o + i]!;
     }
   }
-  if (amax < GROUP_MAX_EPS) {
+  return max;
+}
+
+/**
+ * Symmetric codes in [−nmax, nmax) for n values at x[o …] with the least weighted squared error over 19 trial scales
+ * around −nmax / max (ggml's `make_qx_quants` with rmse_type 1: weights qw, or x² when qw is undefined). Writes
+ * L[lo …] = code + nmax (0 for an all-zero group) and returns the scale.
+ */
+export function makeQxQuants(n: number, nmax: number, x: Float32Array, o: number, L: Uint8Array, lo: number, qw?: Float32Array, qo = 0): number {
+  const max = largestByMagnitude(x, o, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
@@ -91,16 +97,8 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, o: number
  * scale.
  */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, o: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[o + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[o + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = largestByMagnitude(x, o, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
