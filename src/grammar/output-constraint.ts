@@ -229,7 +229,13 @@ export class OutputConstraint {
     const allow = this.plan.grammar!.allowMask;
     if (allow) for (let w = 0; w < this.bits.length; w++) this.bits[w]! &= allow[w]!;
     const utf8 = this.plan.grammar!.utf8?.valid[this.utf8State];
-    if (utf8) for (let w = 0; w < this.bits.length; w++) this.bits[w]! &= utf8[w]!;
+    if (utf8) {
+      let any = 0;
+      for (let w = 0; w < this.bits.length; w++) any |= this.bits[w]! & utf8[w]!;
+      // A grammar that admits only ill-formed bytes here (e.g. a regex over surrogates) keeps xgrammar's mask, so
+      // decoding always has a token to take.
+      if (any !== 0) for (let w = 0; w < this.bits.length; w++) this.bits[w]! &= utf8[w]!;
+    }
   }
 }
 
