@@ -6,17 +6,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { quantizeGgmlRows } from '../../src/tensor/formats/ggml/quantize.js';
 import { dequantizeGgmlRow, GGML_TYPE, ggmlRowBytes } from '../../src/tensor/formats/ggml/types.js';
+import { rng } from '../helpers/kernel-check.js';
 
 /** Deterministic standard normal draws (mulberry32 + Box–Muller). */
 function gaussian(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u = rng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
   return out;

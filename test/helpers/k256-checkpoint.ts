@@ -12,6 +12,7 @@ import { planCheckpoint } from '../../src/model/mimo-v2/init.js';
 import { loadPreset } from '../../src/model/mimo-v2/presets.js';
 import { scaledConfig } from '../../src/model/mimo-v2/scale.js';
 import { numberToBf16Bits } from '../../src/tensor/dtype.js';
+import { rng } from './kernel-check.js';
 
 /** Raw config of the test checkpoint: MiMo-V2-Flash tiny, widened so every matrix row is a multiple of 256. */
 export function k256Config(): Record<string, unknown> {
@@ -34,14 +35,7 @@ export function k256Config(): Record<string, unknown> {
 
 /** Deterministic N(mean, std) BF16 bytes. */
 function bf16Bytes(n: number, mean: number, std: number, seed: number): Uint8Array {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u = rng(seed);
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) out[i] = numberToBf16Bits(mean + std * Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u()));
   return new Uint8Array(out.buffer);
