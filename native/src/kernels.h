@@ -31,6 +31,11 @@ struct KernelTable {
   // pass it to every row range in MatmulArgs::xs.
   size_t (*splitWords)(const WeightView& w, int T) = nullptr;
   void (*splitX)(const WeightView& w, const float* x, int T, uint16_t* out) = nullptr;
+
+  // scoreRun for nq queries q + r·qStride into out + r·outStride, each score with the bits scoreRun gives it (null:
+  // call scoreRun per query). Levels that have it load each key chunk once for several queries.
+  void (*scoreRunRows)(const float* q, size_t qStride, int nq, const float* k0, size_t stride, int n, int d, float scale, float* out,
+                       size_t outStride) = nullptr;
 };
 
 const KernelTable& kernelsScalar();

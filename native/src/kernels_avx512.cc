@@ -355,10 +355,85 @@ inline void scoreKeys(const float* q, const float* k, size_t stride, int d, floa
   for (int j = 0; j < KK; j++) out[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1])) * scale;
 }
 
+// Horizontal sums of 4 keys' accumulators s4[0..3], taken together by shuffles that pair the same lanes, in the same
+// order, as _mm512_reduce_add_ps (GCC's avx512fintrin.h: lanes i + 8 and i, then i + 4 and i): 128-bit lane j of the
+// result holds key j's four partial sums.
+inline __m512 sumPairs4(const __m512* s4) {
+  const __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(s4[0], s4[1], 0xEE), _mm512_shuffle_f32x4(s4[0], s4[1], 0x44));
+  const __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(s4[2], s4[3], 0xEE), _mm512_shuffle_f32x4(s4[2], s4[3], 0x44));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0xDD), _mm512_shuffle_f32x4(a, b, 0x88));
+}
+
+// The last two steps of _mm512_reduce_add_ps (lanes {0, 2} and {1, 3}, then their sum) for 16 keys whose partial
+// sums sumPairs4 left in g4[0..3] (keys 4g … 4g + 3); out[0..16) = scale · sum, keys in order.
+inline void finishScores16(const __m512* g4, float scale, float* out) {
+  const __m512 h01 = _mm512_add_ps(_mm512_shuffle_ps(g4[0], g4[1], _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(g4[0], g4[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 h23 = _mm512_add_ps(_mm512_shuffle_ps(g4[2], g4[3], _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(g4[2], g4[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  // 128-bit lane j: keys j, 4 + j, 8 + j, 12 + j.
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(h01, h23, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(h01, h23, _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutexvar_ps(order, r), _mm512_set1_ps(scale)));
+}
+
+// Scores of NQ queries (qStride apart; out rows outStride apart) against 16 keys: per (query, key) the accumulators
+// of scoreKeys and the horizontal sum of sumPairs4 / finishScores16, so every score has the bits scoreKeys<1> gives
+// it; each key chunk loaded once for the NQ queries.
+template <int NQ>
+inline void scoreKeys16(const float* q, size_t qStride, const float* k, size_t stride, int d, float scale, float* out, size_t outStride) {
+  __m512 g4[NQ][4];
+  for (int g = 0; g < 4; g++) {
+    const float* kg = k + 4 * g * stride;
+    __m512 acc[NQ][4][2];
+    for (int r = 0; r < NQ; r++)
+      for (int j = 0; j < 4; j++) acc[r][j][0] = acc[r][j][1] = _mm512_setzero_ps();
+    int c = 0;
+    for (; c + 32 <= d; c += 32) {
+      __m512 q0[NQ], q1[NQ];
+      for (int r = 0; r < NQ; r++) q0[r] = _mm512_loadu_ps(q + r * qStride + c), q1[r] = _mm512_loadu_ps(q + r * qStride + c + 16);
+      for (int j = 0; j < 4; j++) {
+        const __m512 k0 = _mm512_loadu_ps(kg + j * stride + c), k1 = _mm512_loadu_ps(kg + j * stride + c + 16);
+        for (int r = 0; r < NQ; r++) {
+          acc[r][j][0] = _mm512_fmadd_ps(q0[r], k0, acc[r][j][0]);
+          acc[r][j][1] = _mm512_fmadd_ps(q1[r], k1, acc[r][j][1]);
+        }
+      }
+    }
+    for (; c < d; c += 16) {
+      const __mmask16 m = d - c >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(d - c);
+      for (int j = 0; j < 4; j++) {
+        const __m512 k0 = _mm512_maskz_loadu_ps(m, kg + j * stride + c);
+        for (int r = 0; r < NQ; r++) acc[r][j][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + r * qStride + c), k0, acc[r][j][0]);
+      }
+    }
+    for (int r = 0; r < NQ; r++) {
+      __m512 s4[4];
+      for (int j = 0; j < 4; j++) s4[j] = _mm512_add_ps(acc[r][j][0], acc[r][j][1]);
+      g4[r][g] = sumPairs4(s4);
+    }
+  }
+  for (int r = 0; r < NQ; r++) finishScores16(g4[r], scale, out + r * outStride);
+}
+
 void scoreRun(const float* q, const float* k0, size_t stride, int n, int d, float scale, float* out) {
   int j = 0;
+  for (; j + 16 <= n; j += 16) scoreKeys16<1>(q, 0, k0 + j * stride, stride, d, scale, out + j, 0);
   for (; j + 4 <= n; j += 4) scoreKeys<4>(q, k0 + j * stride, stride, d, scale, out + j);
   for (; j < n; j++) scoreKeys<1>(q, k0 + j * stride, stride, d, scale, out + j);
+}
+
+void scoreRunRows(const float* q, size_t qStride, int nq, const float* k0, size_t stride, int n, int d, float scale, float* out, size_t outStride) {
+  int r = 0;
+  for (; r + 2 <= nq; r += 2) {
+    const float* qr = q + r * qStride;
+    float* o = out + r * outStride;
+    int j = 0;
+    for (; j + 16 <= n; j += 16) scoreKeys16<2>(qr, qStride, k0 + j * stride, stride, d, scale, o + j, outStride);
+    for (; j + 4 <= n; j += 4)
+      for (int u = 0; u < 2; u++) scoreKeys<4>(qr + u * qStride, k0 + j * stride, stride, d, scale, o + u * outStride + j);
+    for (; j < n; j++)
+      for (int u = 0; u < 2; u++) scoreKeys<1>(qr + u * qStride, k0 + j * stride, stride, d, scale, o + u * outStride + j);
+  }
+  for (; r < nq; r++) scoreRun(q + r * qStride, k0, stride, n, d, scale, out + r * outStride);
 }
 
 // acc[c .. c + 16·NC) += Σ_j p[j] · v_j[...] with the block held in registers over all rows.
@@ -447,7 +522,11 @@ float readSum(const float* p, size_t n) {
 namespace mimo {
 
 const KernelTable& kernelsAvx512() {
-  static const KernelTable table = {matmulRows, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
+  static const KernelTable table = [] {
+    KernelTable t = {matmulRows, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
+    t.scoreRunRows = scoreRunRows;
+    return t;
+  }();
   return table;
 }
 

@@ -372,6 +372,48 @@ describe('native attention vs reference', () => {
     a.setDispatch(a.bestDispatch());
   });
 
+  it('each token of a chunk gets the bits it gets alone (token blocks of 16, key runs cut anywhere), on every level', (t) => {
+    // The chunk's tasks take blocks of up to 16 tokens and read the union of their keys in runs; a token alone reads
+    // its own keys in other runs. Positions p sit in row p of one array holding start + T rows, so a lone token at
+    // start + tt reads the chunk's earlier keys as cached rows.
+    const a = needNative(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const cases: AttnCase[] = [
+      { name: 'full, GQA 8:1, 37 tokens after 150 cached', T: 37, start: 150, Hq: 8, Hkv: 1, Dqk: 192, Dv: 128, window: null, sinks: false, pastRows: 0 },
+      { name: 'window 24, sinks, GQA 4:2, 33 tokens after 61', T: 33, start: 61, Hq: 4, Hkv: 2, Dqk: 40, Dv: 24, window: 24, sinks: true, pastRows: 0 },
+      { name: 'full, odd head dims, 18 tokens from 0', T: 18, start: 0, Hq: 3, Hkv: 1, Dqk: 19, Dv: 7, window: null, sinks: true, pastRows: 0 },
+    ];
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      const r = rng(17);
+      for (const c of cases) {
+        const rows = c.start + c.T;
+        const chunk = attentionInput({ ...c, pastRows: rows }, r);
+        const [Hq, Hkv, Dqk, Dv] = [c.Hq, c.Hkv, c.Dqk, c.Dv];
+        for (let tt = 0; tt < c.T; tt++) {
+          chunk.pastKeys!.set(chunk.k.subarray(tt * Hkv * Dqk, (tt + 1) * Hkv * Dqk), (c.start + tt) * Hkv * Dqk);
+          chunk.pastValues!.set(chunk.v.subarray(tt * Hkv * Dv, (tt + 1) * Hkv * Dv), (c.start + tt) * Hkv * Dv);
+        }
+        const many = native.attention(chunk);
+        const want = ref.attention(chunk);
+        assertClose(many, want, (i) => 2e-5 * Math.abs(want[i]!) + 2e-6, `${level} ${c.name} vs reference`);
+        for (let tt = 0; tt < c.T; tt++) {
+          const alone = native.attention({
+            ...chunk,
+            q: chunk.q.subarray(tt * Hq * Dqk, (tt + 1) * Hq * Dqk),
+            k: chunk.k.subarray(tt * Hkv * Dqk, (tt + 1) * Hkv * Dqk),
+            v: chunk.v.subarray(tt * Hkv * Dv, (tt + 1) * Hkv * Dv),
+            start: c.start + tt,
+            T: 1,
+          });
+          assertBitwise(many.subarray(tt * Hq * Dv, (tt + 1) * Hq * Dv), alone, `${level} ${c.name}: token ${tt}`);
+        }
+      }
+    }
+    a.setDispatch(a.bestDispatch());
+  });
+
   it('throws ShapeError when the window reaches positions evicted from the ring', (t) => {
     if (!needNative(t)) return;
     const native = createNativeBackend();
