@@ -179,9 +179,13 @@ void attention(const AttentionArgs& a) {
         if (!visible(run, tt, lo, hi)) continue;
         const int64_t n = a.start + t0 + tt - rowFirst[tt] + 1;
         const size_t vs = run.packed ? a.Dv : strideV;
-        for (int hh = 0; hh < nh; hh++)
-          kt.weightedSumRun(acc.data() + (static_cast<int64_t>(tt) * nh + hh) * a.Dv, scores.data() + rowOffset[tt] + hh * n + (lo - rowFirst[tt]),
-                            run.v + (lo - run.j0) * vs, vs, static_cast<int>(hi - lo), a.Dv);
+        float* ac = acc.data() + static_cast<int64_t>(tt) * nh * a.Dv;
+        const float* p = scores.data() + rowOffset[tt] + (lo - rowFirst[tt]);
+        const float* v = run.v + (lo - run.j0) * vs;
+        if (kt.weightedSumRunRows)
+          kt.weightedSumRunRows(ac, a.Dv, p, n, nh, v, vs, static_cast<int>(hi - lo), a.Dv);
+        else
+          for (int hh = 0; hh < nh; hh++) kt.weightedSumRun(ac + static_cast<int64_t>(hh) * a.Dv, p + hh * n, v, vs, static_cast<int>(hi - lo), a.Dv);
       }
     for (int tt = 0; tt < nt; tt++)
       for (int hh = 0; hh < nh; hh++) {

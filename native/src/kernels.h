@@ -36,6 +36,10 @@ struct KernelTable {
   // call scoreRun per query). Levels that have it load each key chunk once for several queries.
   void (*scoreRunRows)(const float* q, size_t qStride, int nq, const float* k0, size_t stride, int n, int d, float scale, float* out,
                        size_t outStride) = nullptr;
+  // weightedSumRun for nr rows acc + r·accStride with weights p + r·pStride over the same value rows, each row with the
+  // bits weightedSumRun gives it (null: call weightedSumRun per row).
+  void (*weightedSumRunRows)(float* acc, size_t accStride, const float* p, size_t pStride, int nr, const float* v0, size_t stride, int n,
+                             int d) = nullptr;
 };
 
 const KernelTable& kernelsScalar();

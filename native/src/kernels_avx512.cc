@@ -449,9 +449,9 @@ inline void weightedSumBlock(float* acc, const float* p, const float* v0, size_t
   for (int i = 0; i < NC; i++) _mm512_storeu_ps(acc + c + 16 * i, a[i]);
 }
 
-void weightedSumRun(float* acc, const float* p, const float* v0, size_t stride, int n, int d) {
-  int c = 0;
-  for (; c + 128 <= d; c += 128) weightedSumBlock<8>(acc, p, v0, stride, n, c);
+// Columns [c0, d) of weightedSumRun: 16 at a time, then the masked tail.
+void weightedSumRunTail(float* acc, const float* p, const float* v0, size_t stride, int n, int d, int c0) {
+  int c = c0;
   for (; c + 16 <= d; c += 16) weightedSumBlock<1>(acc, p, v0, stride, n, c);
   if (c < d) {
     const __mmask16 m = tailMask(d - c);
@@ -459,6 +459,44 @@ void weightedSumRun(float* acc, const float* p, const float* v0, size_t stride, 
     for (int j = 0; j < n; j++) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v0 + j * stride + c), a);
     _mm512_mask_storeu_ps(acc + c, m, a);
   }
+}
+
+void weightedSumRun(float* acc, const float* p, const float* v0, size_t stride, int n, int d) {
+  int c = 0;
+  for (; c + 128 <= d; c += 128) weightedSumBlock<8>(acc, p, v0, stride, n, c);
+  weightedSumRunTail(acc, p, v0, stride, n, d, c);
+}
+
+// weightedSumRun for nr rows (acc + r·accStride, p + r·pStride) over the same value rows: two rows per pass, so each
+// value chunk is loaded once for both; every row's sum is carried in the same order as weightedSumRun carries it.
+void weightedSumRunRows(float* acc, size_t accStride, const float* p, size_t pStride, int nr, const float* v0, size_t stride, int n, int d) {
+  int r = 0;
+  for (; r + 2 <= nr; r += 2) {
+    float* a0 = acc + r * accStride;
+    float* a1 = a0 + accStride;
+    const float* p0 = p + r * pStride;
+    const float* p1 = p0 + pStride;
+    int c = 0;
+    for (; c + 64 <= d; c += 64) {
+      __m512 x[4], y[4];
+      for (int i = 0; i < 4; i++) x[i] = _mm512_loadu_ps(a0 + c + 16 * i), y[i] = _mm512_loadu_ps(a1 + c + 16 * i);
+      for (int j = 0; j < n; j++) {
+        const __m512 w0 = _mm512_set1_ps(p0[j]), w1 = _mm512_set1_ps(p1[j]);
+        const float* v = v0 + j * stride + c;
+        for (int i = 0; i < 4; i++) {
+          const __m512 vi = _mm512_loadu_ps(v + 16 * i);
+          x[i] = _mm512_fmadd_ps(w0, vi, x[i]);
+          y[i] = _mm512_fmadd_ps(w1, vi, y[i]);
+        }
+      }
+      for (int i = 0; i < 4; i++) _mm512_storeu_ps(a0 + c + 16 * i, x[i]), _mm512_storeu_ps(a1 + c + 16 * i, y[i]);
+    }
+    if (c < d) {
+      weightedSumRunTail(a0, p0, v0, stride, n, d, c);
+      weightedSumRunTail(a1, p1, v0, stride, n, d, c);
+    }
+  }
+  for (; r < nr; r++) weightedSumRun(acc + r * accStride, p + r * pStride, v0, stride, n, d);
 }
 
 // ---- vector helpers ----
@@ -525,6 +563,7 @@ const KernelTable& kernelsAvx512() {
   static const KernelTable table = [] {
     KernelTable t = {matmulRows, scoreRun, weightedSumRun, expShiftSum, swiglu, readSum};
     t.scoreRunRows = scoreRunRows;
+    t.weightedSumRunRows = weightedSumRunRows;
     return t;
   }();
   return table;
