@@ -8,6 +8,7 @@
 #include "moe.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -23,8 +24,10 @@ constexpr size_t kParallelMin = 1 << 15;
 constexpr size_t kKeepFloats = size_t(1) << 20;
 
 // Rows per task: multiples of 8 (the row kernel's group), about 8 tasks per thread.
-int rowsPerTask(int total, int threads) {
-  const int r = ceilDiv(ceilDiv(total, threads * 8), 8) * 8;
+static int gT1 = getenv("MX_TPT1") ? atoi(getenv("MX_TPT1")) : 8;
+static int gT2 = getenv("MX_TPT2") ? atoi(getenv("MX_TPT2")) : 8;
+int rowsPerTask(int total, int threads, int perThread = 8) {
+  const int r = ceilDiv(ceilDiv(total, threads * perThread), 8) * 8;
   return r < 8 ? 8 : r;
 }
 
@@ -60,6 +63,7 @@ struct Batch {
   int j;  // index into the experts
   const float* xe;
   const uint16_t* xs;  // xe split for the gate and up weights (KernelTable::splitX), or null
+  const uint16_t* hs;  // h (g after SwiGLU) split for the down weight, or null
   float* g;
   float* u;
   float* ye;
@@ -102,7 +106,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   for (int j = 0; j < nE; j++) {
     const MoeExpert& e = ex[j];
     const size_t n = e.n, I = e.gate.rows;
-    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr};
+    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     b.xe = gatherRows(x, D, e, p);
     p += n * D;
     b.g = p;
@@ -119,6 +123,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
 
   // Levels whose row kernel works on split x: split every expert's input once here, not once per piece.
   static thread_local std::vector<uint16_t> xsStore;
+  static thread_local std::vector<uint16_t> hsStore;
   if (k.splitWords) {
     size_t words = 0;
     for (const Batch& b : batches) {
@@ -141,7 +146,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
 
   if (!batches.empty()) {
     // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
-    const int step = rowsPerTask(totalI, threads);
+    const int step = rowsPerTask(totalI, threads, gT1);
     for (int b = 0; b < static_cast<int>(batches.size()); b++) {
       const int I = ex[batches[b].j].gate.rows;
       for (int r0 = 0; r0 < I; r0 += step) pieces.push_back({b, r0, minInt(I, r0 + step)});
@@ -162,9 +167,26 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
         },
         maxThreads);
 
+    // h split once per expert for the down weights (not once per region-2 task).
+    if (k.splitWords) {
+      size_t words = 0;
+      for (const Batch& b : batches) words += k.splitWords(ex[b.j].down, ex[b.j].n) + 32;
+      if (hsStore.size() < words) hsStore.resize(words);
+      uint16_t* q = hsStore.data();
+      for (Batch& b : batches) {
+        const MoeExpert& e = ex[b.j];
+        const size_t w = k.splitWords(e.down, e.n);
+        if (w == 0 || e.gate.rows == 0) continue;
+        while (reinterpret_cast<uintptr_t>(q) & 63) q++;
+        k.splitX(e.down, b.g, e.n, q);
+        b.hs = q;
+        q += w;
+      }
+    }
+
     // Region 2: rows [d0, d1) of every expert's down projection and their sum into out (experts in order), so the op
     // needs no further pass.
-    const int dStep = rowsPerTask(D, threads);
+    const int dStep = rowsPerTask(D, threads, gT2);
     parallelFor(
         ceilDiv(D, dStep),
         [&](int task, int) {
@@ -174,7 +196,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
             if (e.gate.rows == 0) {
               for (int i = 0; i < e.n; i++) std::memset(b.ye + static_cast<size_t>(i) * D + d0, 0, sizeof(float) * (d1 - d0));
             } else {
-              rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1);
+              rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1, b.hs);
             }
           }
           for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);
