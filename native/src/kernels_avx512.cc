@@ -282,42 +282,6 @@ void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
     for (int t = 0; t < TT; t++) a.y[static_cast<size_t>(t0 + t) * N + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-// T = 1, R rows (back to back in memory): mxRowsTile<R, 1>'s steps, so the same bits, with the next group's codes and
-// scales prefetched in address order (one line per row per 4 blocks: the group's R·K/2 code bytes are R lines per 4
-// blocks) instead of row by row, which keeps the expert weights streaming at the bandwidth limit.
-template <int R>
-void mxRowsT1(const MatmulArgs& a, const float* xd, int r) {
-  const int K = a.w.cols;
-  const size_t half = static_cast<size_t>(K) / 2;
-  const int blocks = K / kMxBlock;
-  const float* ev = e8m0Values();
-  const uint8_t* g0 = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r) * half;
-  const uint8_t* s0 = a.w.e8m0 + static_cast<size_t>(r) * blocks;
-  const char* pf = reinterpret_cast<const char*>(g0) + R * half;
-  const size_t sBytes = static_cast<size_t>(R) * blocks;
-  const char* spf = reinterpret_cast<const char*>(s0) + sBytes;
-  const __m512 table = _mm512_load_ps(kFp4Values);
-  __m512 acc[R];
-  for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
-  for (int b = 0; b < blocks; b++) {
-    if ((b & 3) == 0) {
-      const size_t line = static_cast<size_t>(b / 4) * R;
-      for (int i = 0; i < R; i++) _mm_prefetch(pf + (line + i) * 64, _MM_HINT_T0);
-      if (static_cast<size_t>(b / 4) * 64 < sBytes) _mm_prefetch(spf + static_cast<size_t>(b / 4) * 64, _MM_HINT_T0);
-    }
-    const __m512 xe = _mm512_loadu_ps(xd + b * kMxBlock);
-    const __m512 xo = _mm512_loadu_ps(xd + b * kMxBlock + 16);
-    for (int i = 0; i < R; i++) {
-      const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g0 + i * half + b * 16)));
-      const __m512 wl = _mm512_permutexvar_ps(v, table);
-      const __m512 wh = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
-      const __m512 part = _mm512_fmadd_ps(wh, xo, _mm512_mul_ps(wl, xe));
-      acc[i] = _mm512_fmadd_ps(part, _mm512_set1_ps(ev[s0[i * blocks + b]]), acc[i]);
-    }
-  }
-  for (int i = 0; i < R; i++) a.y[r + i] = _mm512_reduce_add_ps(acc[i]);
-}
-
 // x de-interleaved per 32-column block, 16 lanes at a time (the same layout as deinterleaveMxfp4).
 void mxDeinterleave(const float* x, int T, int K, float* xd) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -336,8 +300,8 @@ void mxMatmulRows(const MatmulArgs& a, int r0, int r1) {
   mxDeinterleave(a.x, a.T, a.w.cols, xd);
   int r = r0;
   if (a.T == 1) {
-    for (; r + 8 <= r1; r += 8) mxRowsT1<8>(a, xd, r);
-    for (; r < r1; r++) mxRowsT1<1>(a, xd, r);
+    for (; r + 8 <= r1; r += 8) mxRowsTile<8, 1>(a, xd, r, 0);
+    for (; r < r1; r++) mxRowsTile<1, 1>(a, xd, r, 0);
     return;
   }
   for (; r + 4 <= r1; r += 4) {

@@ -169,11 +169,6 @@ inline __m512i loadW(const uint16_t* p) { return _mm512_loadu_si512(p); }
 
 // Rows ahead that the T = 1 tiles prefetch (the next row group), one line per row and chunk.
 constexpr int kPrefetchRows = 8;
-static int gPfRows = getenv("MX_PF_ROWS") ? atoi(getenv("MX_PF_ROWS")) : kPrefetchRows;
-static int gPfHint = getenv("MX_PF_HINT") ? atoi(getenv("MX_PF_HINT")) : 0;
-static int gPfGroups = getenv("MX_PF_G") ? atoi(getenv("MX_PF_G")) : 1;
-static int gMxR = getenv("MX_R") ? atoi(getenv("MX_R")) : 8;
-static int gMxTile = getenv("MX_TILE") ? atoi(getenv("MX_TILE")) : 1;
 
 // ---- the formats: per chunk of columns, nW weight zmm of 32 bf16 each, decoded exactly ----
 // Per (row, token) and chunk: for pass in (hi, lo), for j < nW: part = dp(part, W_j, x[pass·nW + j]) — one chain.
@@ -318,12 +313,7 @@ void tileT1(const MatmulArgs& a, const F& f, const uint16_t* xp, int r) {
     const uint16_t* xc = xp + 2 * c;
     const size_t byte = F::byteOf(c);
     #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) {
-      const char* q = reinterpret_cast<const char*>(rp[i] + byte + gPfRows * stride);
-      if (gPfHint == 0) _mm_prefetch(q, _MM_HINT_T0);
-      else if (gPfHint == 1) _mm_prefetch(q, _MM_HINT_T1);
-      else if (gPfHint == 2) _mm_prefetch(q, _MM_HINT_NTA);
-    }
+    for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + byte + kPrefetchRows * stride), _MM_HINT_T0);
     #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
       __m512i w[F::kNW];
@@ -387,10 +377,6 @@ void mxTileT1Full(const MatmulArgs& a, const MxF& f, const uint16_t* xp, int r) 
     const uint16_t* xc = xp + 2 * c;
     #pragma GCC unroll 16
     for (int i = 0; i < R; i++) _mm_prefetch(pf + (static_cast<size_t>(ci) * R + i) * 64, _MM_HINT_T0);
-    if (gPfHint == 5) {
-      #pragma GCC unroll 16
-      for (int i = 0; i < R; i++) _mm_prefetch(pf + (gPfGroups - 1) * R * stride + (static_cast<size_t>(ci) * R + i) * 64, _MM_HINT_T1);
-    }
     if (static_cast<size_t>(ci) * 64 < sBytes) _mm_prefetch(spf + static_cast<size_t>(ci) * 64, _MM_HINT_T0);
     __m512i xv[8];
     #pragma GCC unroll 16
@@ -526,13 +512,9 @@ void runRows(const MatmulArgs& a, const uint16_t* xp, int Kp, int r0, int r1) {
   if (a.T == 1) {
     int r = r0;
     if constexpr (std::is_same<F, MxF>::value) {
-      if (gMxTile) {
-        if (gMxR == 4) for (; r + 4 <= r1; r += 4) mxTileT1<4>(a, f, xp, r);
-        else if (gMxR == 16) for (; r + 16 <= r1; r += 16) mxTileT1<16>(a, f, xp, r);
-        for (; r + 8 <= r1; r += 8) mxTileT1<8>(a, f, xp, r);
-        for (; r < r1; r++) mxTileT1<1>(a, f, xp, r);
-        return;
-      }
+      for (; r + 8 <= r1; r += 8) mxTileT1<8>(a, f, xp, r);
+      for (; r < r1; r++) mxTileT1<1>(a, f, xp, r);
+      return;
     }
     for (; r + 8 <= r1; r += 8) tileT1<F, 8>(a, f, xp, r);
     for (; r < r1; r++) tileT1<F, 1>(a, f, xp, r);

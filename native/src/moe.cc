@@ -3,12 +3,12 @@
 // rows into chunks; a task computes the chunk's gate and up rows for the expert's tokens (row kernel, the weights
 // streamed once) and applies SwiGLU to them. Region 2 splits the D output rows; a task computes those rows of every
 // expert's down projection and adds them to the output, expert by expert, so no two tasks write the same output and
-// the summation order is fixed. The row kernel gives every (row, token) the same bits under any row split, so the
-// result equals the per-expert composition for any thread count.
+// the summation order is fixed. Between the regions each expert's h is split once (KernelTable::splitX) for its
+// down weight, rather than by every region-2 task. The row kernel gives every (row, token) the same bits under any
+// row split, so the result equals the per-expert composition for any thread count.
 #include "moe.h"
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -23,10 +23,15 @@ constexpr size_t kParallelMin = 1 << 15;
 // Floats of scratch kept per thread between calls (4 MiB).
 constexpr size_t kKeepFloats = size_t(1) << 20;
 
-// Rows per task: multiples of 8 (the row kernel's group), about 8 tasks per thread.
-static int gT1 = getenv("MX_TPT1") ? atoi(getenv("MX_TPT1")) : 8;
-static int gT2 = getenv("MX_TPT2") ? atoi(getenv("MX_TPT2")) : 8;
-int rowsPerTask(int total, int threads, int perThread = 8) {
+// Tasks per thread of region 1 (gate/up rows) and region 2 (down rows). Small tasks keep the wait for the last one
+// short (at decode a region-1 task of the real shapes is ~1 MB of MXFP4 weights, ~70 µs of one core's share of
+// the bandwidth) and let a thread that runs alone under other load take over; region 2's tasks span every expert, so
+// each one restarts a weight stream per expert and they stay twice as large.
+constexpr int kGateUpTasks = 32;
+constexpr int kDownTasks = 16;
+
+// Rows per task: multiples of 8 (the row kernel's group), about perThread tasks per thread.
+int rowsPerTask(int total, int threads, int perThread) {
   const int r = ceilDiv(ceilDiv(total, threads * perThread), 8) * 8;
   return r < 8 ? 8 : r;
 }
@@ -146,7 +151,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
 
   if (!batches.empty()) {
     // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
-    const int step = rowsPerTask(totalI, threads, gT1);
+    const int step = rowsPerTask(totalI, threads, kGateUpTasks);
     for (int b = 0; b < static_cast<int>(batches.size()); b++) {
       const int I = ex[batches[b].j].gate.rows;
       for (int r0 = 0; r0 < I; r0 += step) pieces.push_back({b, r0, minInt(I, r0 + step)});
@@ -186,7 +191,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
 
     // Region 2: rows [d0, d1) of every expert's down projection and their sum into out (experts in order), so the op
     // needs no further pass.
-    const int dStep = rowsPerTask(D, threads, gT2);
+    const int dStep = rowsPerTask(D, threads, kDownTasks);
     parallelFor(
         ceilDiv(D, dStep),
         [&](int task, int) {
