@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels.h"
 #include "mxfp4.h"
@@ -350,6 +351,99 @@ void tileT1(const MatmulArgs& a, const F& f, const uint16_t* xp, int r) {
   for (int i = 0; i < R; i++) a.y[r + i] = _mm512_reduce_add_ps(acc[i]);
 }
 
+// T = 1 MXFP4, R rows (rows r … r+R−1 lie back to back in memory): tileT1<MxF, R>'s steps for every row — per
+// 128-column chunk p = Σ over (hi, lo) × W0…W3 in that order, acc += p · scale — so its bits equal tileBuf's. What
+// differs is the schedule, for streaming expert weights at the bandwidth limit: the chunk's 8 x vectors are loaded
+// once for all rows, rows are decoded and summed in pairs (two independent chains), the scale vector skips the
+// subnormal fix-up when the group has no scale byte 0, and the next group's codes and scales are prefetched in
+// address order, one line per row and chunk (the group's R·K/2 bytes are exactly R lines per chunk).
+template <int R, bool kZeroScale>
+void mxTileT1Full(const MatmulArgs& a, const MxF& f, const uint16_t* xp, int r) {
+  const int K = a.w.cols;
+  const size_t stride = f.rowStride();
+  const uint8_t* g0 = f.row(r);
+  const int sCols = K / kMxBlock;
+  const uint8_t* s0 = f.e8m0 + static_cast<size_t>(r) * sCols;
+  const char* pf = reinterpret_cast<const char*>(g0) + R * stride;
+  const size_t sBytes = static_cast<size_t>(R) * sCols;
+  const char* spf = reinterpret_cast<const char*>(s0) + sBytes;
+  const __m512i subnormal = _mm512_set1_epi32(0x00400000);
+  __m512 acc[R];
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+  const int full = K / kMxChunk;
+  for (int ci = 0; ci < full; ci++) {
+    const int c = ci * kMxChunk;
+    const uint16_t* xc = xp + 2 * c;
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) _mm_prefetch(pf + (static_cast<size_t>(ci) * R + i) * 64, _MM_HINT_T0);
+    if (static_cast<size_t>(ci) * 64 < sBytes) _mm_prefetch(spf + static_cast<size_t>(ci) * 64, _MM_HINT_T0);
+    __m512i xv[8];
+    #pragma GCC unroll 16
+    for (int j = 0; j < 8; j++) xv[j] = loadW(xc + 32 * j);
+    constexpr int P = R >= 2 ? 2 : 1;
+    #pragma GCC unroll 16
+    for (int i0 = 0; i0 < R; i0 += P) {
+      __m512i w[P][4];
+      __m512 p[P];
+      #pragma GCC unroll 16
+      for (int i = 0; i < P; i++) {
+        const __m512i v = _mm512_loadu_si512(g0 + (i0 + i) * stride + c / 2);
+        w[i][0] = _mm512_permutexvar_epi16(v, f.table);
+        w[i][1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), f.table);
+        w[i][2] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), f.table);
+        w[i][3] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), f.table);
+        p[i] = _mm512_setzero_ps();
+      }
+      #pragma GCC unroll 16
+      for (int k = 0; k < 8; k++)
+        #pragma GCC unroll 16
+        for (int i = 0; i < P; i++) p[i] = _mm512_dpbf16_ps(p[i], asBh(w[i][k & 3]), asBh(xv[k]));
+      #pragma GCC unroll 16
+      for (int i = 0; i < P; i++) {
+        int32_t e4;
+        std::memcpy(&e4, s0 + static_cast<size_t>(i0 + i) * sCols + c / kMxBlock, 4);
+        __m512i e = _mm512_slli_epi32(_mm512_shuffle_epi8(_mm512_set1_epi32(e4), f.spread), 23);
+        if constexpr (kZeroScale) e = _mm512_max_epu32(e, subnormal);
+        acc[i0 + i] = _mm512_fmadd_ps(p[i], _mm512_castsi512_ps(e), acc[i0 + i]);
+      }
+    }
+  }
+  if (full * kMxChunk < K) {
+    // The last, partial chunk (K not a multiple of 128): the generic steps.
+    const int c = full * kMxChunk;
+    const uint16_t* xc = xp + 2 * c;
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      __m512i w[4];
+      f.decode(g0 + i * stride, c, w);
+      __m512 p = _mm512_setzero_ps();
+      #pragma GCC unroll 16
+      for (int k = 0; k < 8; k++) p = _mm512_dpbf16_ps(p, asBh(w[k & 3]), asBh(loadW(xc + 32 * k)));
+      acc[i] = _mm512_fmadd_ps(p, f.scale(r + i, c), acc[i]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int i = 0; i < R; i++) a.y[r + i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+// Whether any of the n E8M0 bytes at p is 0 (the one exponent whose scale, 2^-127, is not e << 23).
+inline bool anyZeroByte(const uint8_t* p, size_t n) {
+  __mmask64 z = 0;
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) z |= _mm512_cmpeq_epi8_mask(_mm512_loadu_si512(p + i), _mm512_setzero_si512());
+  if (i < n) z |= _mm512_mask_cmpeq_epi8_mask(~0ull >> (64 - (n - i)), _mm512_maskz_loadu_epi8(~0ull >> (64 - (n - i)), p + i), _mm512_setzero_si512());
+  return z != 0;
+}
+
+template <int R>
+void mxTileT1(const MatmulArgs& a, const MxF& f, const uint16_t* xp, int r) {
+  if (anyZeroByte(f.e8m0 + static_cast<size_t>(r) * (a.w.cols / kMxBlock), static_cast<size_t>(R) * (a.w.cols / kMxBlock)))
+    mxTileT1Full<R, true>(a, f, xp, r);
+  else
+    mxTileT1Full<R, false>(a, f, xp, r);
+}
+
 // T > 1: R rows × TT tokens, weights from wb `[R][chunks][nW][32]` (decoded once per row group and token block).
 template <class F, int R, int TT>
 void tileBuf(const MatmulArgs& a, const F& f, const uint16_t* xp, int Kp, const uint16_t* wb, int chunks, int r, int t0) {
@@ -417,6 +511,11 @@ void runRows(const MatmulArgs& a, const uint16_t* xp, int Kp, int r0, int r1) {
   const int K = a.w.cols;
   if (a.T == 1) {
     int r = r0;
+    if constexpr (std::is_same<F, MxF>::value) {
+      for (; r + 8 <= r1; r += 8) mxTileT1<8>(a, f, xp, r);
+      for (; r < r1; r++) mxTileT1<1>(a, f, xp, r);
+      return;
+    }
     for (; r + 8 <= r1; r += 8) tileT1<F, 8>(a, f, xp, r);
     for (; r < r1; r++) tileT1<F, 1>(a, f, xp, r);
     return;

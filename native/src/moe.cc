@@ -3,8 +3,9 @@
 // rows into chunks; a task computes the chunk's gate and up rows for the expert's tokens (row kernel, the weights
 // streamed once) and applies SwiGLU to them. Region 2 splits the D output rows; a task computes those rows of every
 // expert's down projection and adds them to the output, expert by expert, so no two tasks write the same output and
-// the summation order is fixed. The row kernel gives every (row, token) the same bits under any row split, so the
-// result equals the per-expert composition for any thread count.
+// the summation order is fixed. Between the regions each expert's h is split once (KernelTable::splitX) for its
+// down weight, rather than by every region-2 task. The row kernel gives every (row, token) the same bits under any
+// row split, so the result equals the per-expert composition for any thread count.
 #include "moe.h"
 
 #include <cstdint>
@@ -22,9 +23,16 @@ constexpr size_t kParallelMin = 1 << 15;
 // Floats of scratch kept per thread between calls (4 MiB).
 constexpr size_t kKeepFloats = size_t(1) << 20;
 
-// Rows per task: multiples of 8 (the row kernel's group), about 8 tasks per thread.
-int rowsPerTask(int total, int threads) {
-  const int r = ceilDiv(ceilDiv(total, threads * 8), 8) * 8;
+// Tasks per thread of region 1 (gate/up rows) and region 2 (down rows). Small tasks keep the wait for the last one
+// short (at decode a region-1 task of the real shapes is ~1 MB of MXFP4 weights, ~70 µs of one core's share of
+// the bandwidth) and let a thread that runs alone under other load take over; region 2's tasks span every expert, so
+// each one restarts a weight stream per expert and they stay twice as large.
+constexpr int kGateUpTasks = 32;
+constexpr int kDownTasks = 16;
+
+// Rows per task: multiples of 8 (the row kernel's group), about perThread tasks per thread.
+int rowsPerTask(int total, int threads, int perThread) {
+  const int r = ceilDiv(ceilDiv(total, threads * perThread), 8) * 8;
   return r < 8 ? 8 : r;
 }
 
@@ -60,6 +68,7 @@ struct Batch {
   int j;  // index into the experts
   const float* xe;
   const uint16_t* xs;  // xe split for the gate and up weights (KernelTable::splitX), or null
+  const uint16_t* hs;  // h (g after SwiGLU) split for the down weight, or null
   float* g;
   float* u;
   float* ye;
@@ -102,7 +111,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   for (int j = 0; j < nE; j++) {
     const MoeExpert& e = ex[j];
     const size_t n = e.n, I = e.gate.rows;
-    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr};
+    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     b.xe = gatherRows(x, D, e, p);
     p += n * D;
     b.g = p;
@@ -119,6 +128,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
 
   // Levels whose row kernel works on split x: split every expert's input once here, not once per piece.
   static thread_local std::vector<uint16_t> xsStore;
+  static thread_local std::vector<uint16_t> hsStore;
   if (k.splitWords) {
     size_t words = 0;
     for (const Batch& b : batches) {
@@ -141,7 +151,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
 
   if (!batches.empty()) {
     // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
-    const int step = rowsPerTask(totalI, threads);
+    const int step = rowsPerTask(totalI, threads, kGateUpTasks);
     for (int b = 0; b < static_cast<int>(batches.size()); b++) {
       const int I = ex[batches[b].j].gate.rows;
       for (int r0 = 0; r0 < I; r0 += step) pieces.push_back({b, r0, minInt(I, r0 + step)});
@@ -162,9 +172,26 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
         },
         maxThreads);
 
+    // h split once per expert for the down weights (not once per region-2 task).
+    if (k.splitWords) {
+      size_t words = 0;
+      for (const Batch& b : batches) words += k.splitWords(ex[b.j].down, ex[b.j].n) + 32;
+      if (hsStore.size() < words) hsStore.resize(words);
+      uint16_t* q = hsStore.data();
+      for (Batch& b : batches) {
+        const MoeExpert& e = ex[b.j];
+        const size_t w = k.splitWords(e.down, e.n);
+        if (w == 0 || e.gate.rows == 0) continue;
+        while (reinterpret_cast<uintptr_t>(q) & 63) q++;
+        k.splitX(e.down, b.g, e.n, q);
+        b.hs = q;
+        q += w;
+      }
+    }
+
     // Region 2: rows [d0, d1) of every expert's down projection and their sum into out (experts in order), so the op
     // needs no further pass.
-    const int dStep = rowsPerTask(D, threads);
+    const int dStep = rowsPerTask(D, threads, kDownTasks);
     parallelFor(
         ceilDiv(D, dStep),
         [&](int task, int) {
@@ -174,7 +201,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
             if (e.gate.rows == 0) {
               for (int i = 0; i < e.n; i++) std::memset(b.ye + static_cast<size_t>(i) * D + d0, 0, sizeof(float) * (d1 - d0));
             } else {
-              rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1);
+              rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1, b.hs);
             }
           }
           for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);

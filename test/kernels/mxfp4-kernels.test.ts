@@ -78,6 +78,10 @@ describe('native MXFP4 matmul vs the TypeScript definition', () => {
       for (const [rows, cols, T] of SHAPES) checkMatmul(mxWeight(rows, cols, r), T, r, `${level} mxfp4 [${rows}, ${cols}] T=${T}`);
       // Extreme exponents: 2^−127 (byte 0, a float32 subnormal) … 2^100, each decoded exactly.
       checkMatmul(mxWeight(11, 64, r, 0, 5), 3, r, `${level} tiny scales`);
+      // The T = 1 tiles: groups of 8 rows and single rows, whole 128-column chunks and a partial one, groups with and
+      // without scale byte 0.
+      checkMatmul(mxWeight(19, 288, r, 0, 5), 1, r, `${level} tiny scales T=1`);
+      checkMatmul(mxWeight(19, 256, r, 1, 3), 1, r, `${level} small scales T=1`);
       checkMatmul(mxWeight(11, 64, r, 200, 27), 2, r, `${level} huge scales`);
     }
   });
@@ -96,6 +100,11 @@ describe('native MXFP4 matmul vs the TypeScript definition', () => {
         const many = native.matmul(x.subarray(0, T * 256), T, w);
         assertBitwise(many.subarray(0, 203), alone, `${level} row 0 of T=${T}`);
       }
+      // A partial last chunk (288 = 2 × 128 + 32) and scale byte 0 in some row groups.
+      const w2 = mxWeight(45, 288, r, 0, 40);
+      const x2 = randomF32(7 * 288, r);
+      const alone2 = native.matmul(x2.subarray(0, 288), 1, w2);
+      for (const T of [2, 7]) assertBitwise(native.matmul(x2.subarray(0, T * 288), T, w2).subarray(0, 45), alone2, `${level} [45, 288] row 0 of T=${T}`);
       a.setThreads(1);
       const one = native.matmul(x, 12, w);
       a.setThreads(2);
@@ -161,6 +170,33 @@ describe('native MoE experts op with MXFP4 experts', () => {
         assertBitwise(got, one, `${level} T=${T} 1 vs 2 threads`);
         assertBitwise(got, moeExpertsVia(native, x, T, ex, ids, weights), `${level} T=${T} vs composed`);
       }
+    }
+  });
+
+  it('expert widths of whole 128-column chunks plus a partial one: reference, 1 vs 2 threads, a token alone vs among 5', (t) => {
+    const a = needNative(t);
+    if (!a) return;
+    const native = createNativeBackend();
+    const r = rng(12);
+    const [Dw, Iw, E] = [288, 256, 4];
+    const ex = Array.from({ length: E }, () => ({ gate: mxWeight(Iw, Dw, r), up: mxWeight(Iw, Dw, r), down: mxWeight(Dw, Iw, r) }));
+    const refEx = ex.map((e) => ({ gate: ref.prepareWeight(e.gate), up: ref.prepareWeight(e.up), down: ref.prepareWeight(e.down) }));
+    for (const level of levels(a)) {
+      a.setDispatch(level);
+      const T = 5;
+      const x = randomF32(T * Dw, r);
+      const { ids, weights } = routing(T, 2, E, r);
+      const want = ref.moeExperts(x, T, refEx, ids, weights);
+      a.setThreads(1);
+      const one = native.moeExperts(x, T, ex, ids, weights);
+      a.setThreads(2);
+      const got = native.moeExperts(x, T, ex, ids, weights);
+      const alone = native.moeExperts(x.subarray(0, Dw), 1, ex, ids.subarray(0, 2), weights.subarray(0, 2));
+      a.setThreads(initialThreads);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assertClose(got, want, () => 1e-4 * scale, `${level} [${Dw}, ${Iw}] T=${T}`);
+      assertBitwise(got, one, `${level} [${Dw}, ${Iw}] 1 vs 2 threads`);
+      assertBitwise(got.subarray(0, Dw), alone, `${level} [${Dw}, ${Iw}] token 0 alone vs among ${T}`);
     }
   });
 });
