@@ -29,6 +29,20 @@ float maxScore(const float* s, int64_t n, float init) {
   return m[0];
 }
 
+// Scores of nq queries (q + r·Dqk) against n keys into out + r·outStride: the level's multi-query kernel, else
+// scoreRun per query (the same bits either way).
+void scoreRows(const KernelTable& kt, const float* q, int nq, const float* k, size_t ks, int n, int d, float scale, float* out, size_t outStride) {
+  if (kt.scoreRunRows) return kt.scoreRunRows(q, d, nq, k, ks, n, d, scale, out, outStride);
+  for (int r = 0; r < nq; r++) kt.scoreRun(q + static_cast<size_t>(r) * d, k, ks, n, d, scale, out + r * outStride);
+}
+
+// Weighted sums of nr rows (acc + r·d, weights p + r·pStride) over the same n value rows: the level's multi-row
+// kernel, else weightedSumRun per row (the same bits either way).
+void weightedSumRows(const KernelTable& kt, float* acc, const float* p, size_t pStride, int nr, const float* v, size_t vs, int n, int d) {
+  if (kt.weightedSumRunRows) return kt.weightedSumRunRows(acc, d, p, pStride, nr, v, vs, n, d);
+  for (int r = 0; r < nr; r++) kt.weightedSumRun(acc + static_cast<size_t>(r) * d, p + r * pStride, v, vs, n, d);
+}
+
 }  // namespace
 
 void attention(const AttentionArgs& a) {
@@ -77,10 +91,10 @@ void attention(const AttentionArgs& a) {
     rowFirst.resize(nt);
     rowOffset.resize(nt + 1);
     rowOffset[0] = 0;
+    auto keysOf = [&](int tt) { return a.start + t0 + tt - rowFirst[tt] + 1; };
     for (int tt = 0; tt < nt; tt++) {
-      const int64_t i = a.start + t0 + tt;
-      rowFirst[tt] = firstOf(i);
-      rowOffset[tt + 1] = rowOffset[tt] + static_cast<int64_t>(nh) * (i - rowFirst[tt] + 1);
+      rowFirst[tt] = firstOf(a.start + t0 + tt);
+      rowOffset[tt + 1] = rowOffset[tt] + static_cast<int64_t>(nh) * keysOf(tt);
     }
     if (scores.size() < static_cast<size_t>(rowOffset[nt])) scores.resize(static_cast<size_t>(rowOffset[nt]));
     if (acc.size() < static_cast<size_t>(nt) * nh * a.Dv) acc.resize(static_cast<size_t>(nt) * nh * a.Dv);
@@ -151,18 +165,12 @@ void attention(const AttentionArgs& a) {
       for (int tt = 0; tt < nt; tt++) {
         int64_t lo, hi;
         if (!visible(run, tt, lo, hi)) continue;
-        const int64_t n = a.start + t0 + tt - rowFirst[tt] + 1;
         const size_t ks = run.packed ? a.Dqk : strideK;
-        const float* q0 = a.q + (static_cast<int64_t>(t0 + tt) * a.Hq + h0) * a.Dqk;
-        float* out = scores.data() + rowOffset[tt] + (lo - rowFirst[tt]);
-        if (kt.scoreRunRows)
-          kt.scoreRunRows(q0, a.Dqk, nh, run.k + (lo - run.j0) * ks, ks, static_cast<int>(hi - lo), a.Dqk, scale, out, n);
-        else
-          for (int hh = 0; hh < nh; hh++)
-            kt.scoreRun(q0 + static_cast<int64_t>(hh) * a.Dqk, run.k + (lo - run.j0) * ks, ks, static_cast<int>(hi - lo), a.Dqk, scale, out + hh * n);
+        scoreRows(kt, a.q + (static_cast<int64_t>(t0 + tt) * a.Hq + h0) * a.Dqk, nh, run.k + (lo - run.j0) * ks, ks, static_cast<int>(hi - lo), a.Dqk,
+                  scale, scores.data() + rowOffset[tt] + (lo - rowFirst[tt]), keysOf(tt));
       }
     for (int tt = 0; tt < nt; tt++) {
-      const int64_t n = a.start + t0 + tt - rowFirst[tt] + 1;
+      const int64_t n = keysOf(tt);
       for (int hh = 0; hh < nh; hh++) {
         float* sc = scores.data() + rowOffset[tt] + hh * n;
         const float sink = a.sinks ? a.sinks[h0 + hh] : -INFINITY;
@@ -177,15 +185,9 @@ void attention(const AttentionArgs& a) {
       for (int tt = 0; tt < nt; tt++) {
         int64_t lo, hi;
         if (!visible(run, tt, lo, hi)) continue;
-        const int64_t n = a.start + t0 + tt - rowFirst[tt] + 1;
         const size_t vs = run.packed ? a.Dv : strideV;
-        float* ac = acc.data() + static_cast<int64_t>(tt) * nh * a.Dv;
-        const float* p = scores.data() + rowOffset[tt] + (lo - rowFirst[tt]);
-        const float* v = run.v + (lo - run.j0) * vs;
-        if (kt.weightedSumRunRows)
-          kt.weightedSumRunRows(ac, a.Dv, p, n, nh, v, vs, static_cast<int>(hi - lo), a.Dv);
-        else
-          for (int hh = 0; hh < nh; hh++) kt.weightedSumRun(ac + static_cast<int64_t>(hh) * a.Dv, p + hh * n, v, vs, static_cast<int>(hi - lo), a.Dv);
+        weightedSumRows(kt, acc.data() + static_cast<int64_t>(tt) * nh * a.Dv, scores.data() + rowOffset[tt] + (lo - rowFirst[tt]), keysOf(tt), nh,
+                        run.v + (lo - run.j0) * vs, vs, static_cast<int>(hi - lo), a.Dv);
       }
     for (int tt = 0; tt < nt; tt++)
       for (int hh = 0; hh < nh; hh++) {

@@ -428,10 +428,8 @@ void scoreRunRows(const float* q, size_t qStride, int nq, const float* k0, size_
     float* o = out + r * outStride;
     int j = 0;
     for (; j + 16 <= n; j += 16) scoreKeys16<2>(qr, qStride, k0 + j * stride, stride, d, scale, o + j, outStride);
-    for (; j + 4 <= n; j += 4)
-      for (int u = 0; u < 2; u++) scoreKeys<4>(qr + u * qStride, k0 + j * stride, stride, d, scale, o + u * outStride + j);
-    for (; j < n; j++)
-      for (int u = 0; u < 2; u++) scoreKeys<1>(qr + u * qStride, k0 + j * stride, stride, d, scale, o + u * outStride + j);
+    // The last n mod 16 keys: scoreRun's own 4- and 1-key steps, per query.
+    for (int u = 0; u < 2 && j < n; u++) scoreRun(qr + u * qStride, k0 + j * stride, stride, n - j, d, scale, o + u * outStride + j);
   }
   for (; r < nq; r++) scoreRun(q + r * qStride, k0, stride, n, d, scale, out + r * outStride);
 }

@@ -74,6 +74,24 @@ struct Batch {
   float* ye;
 };
 
+// Splits one input per batch (KernelTable::splitX) into `store`, each 64-byte aligned: words(b) is the split's size
+// in 16-bit words (0: that batch is not split), split(b, q) writes it at q and records q in b.
+template <class Words, class Split>
+void splitEach(std::vector<Batch>& batches, std::vector<uint16_t>& store, Words words, Split split) {
+  size_t total = 0;
+  for (const Batch& b : batches)
+    if (const size_t w = words(b)) total += w + 32;
+  if (store.size() < total) store.resize(total);
+  uint16_t* q = store.data();
+  for (Batch& b : batches) {
+    const size_t w = words(b);
+    if (w == 0) continue;
+    while (reinterpret_cast<uintptr_t>(q) & 63) q++;
+    split(b, q);
+    q += w;
+  }
+}
+
 struct Piece {
   int b;  // batch
   int r0, r1;
@@ -129,25 +147,18 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   // Levels whose row kernel works on split x: split every expert's input once here, not once per piece.
   static thread_local std::vector<uint16_t> xsStore;
   static thread_local std::vector<uint16_t> hsStore;
-  if (k.splitWords) {
-    size_t words = 0;
-    for (const Batch& b : batches) {
-      const MoeExpert& e = ex[b.j];
-      const size_t w = k.splitWords(e.gate, e.n);
-      if (w > 0 && w == k.splitWords(e.up, e.n) && e.gate.dtype == e.up.dtype) words += w + 32;
-    }
-    if (xsStore.size() < words) xsStore.resize(words);
-    uint16_t* q = xsStore.data();
-    for (Batch& b : batches) {
-      const MoeExpert& e = ex[b.j];
-      const size_t w = k.splitWords(e.gate, e.n);
-      if (!(w > 0 && w == k.splitWords(e.up, e.n) && e.gate.dtype == e.up.dtype)) continue;
-      while (reinterpret_cast<uintptr_t>(q) & 63) q++;
-      k.splitX(e.gate, b.xe, e.n, q);
-      b.xs = q;
-      q += w;
-    }
-  }
+  if (k.splitWords)
+    splitEach(
+        batches, xsStore,
+        [&](const Batch& b) {
+          const MoeExpert& e = ex[b.j];
+          const size_t w = k.splitWords(e.gate, e.n);
+          return w > 0 && w == k.splitWords(e.up, e.n) && e.gate.dtype == e.up.dtype ? w : 0;
+        },
+        [&](Batch& b, uint16_t* q) {
+          k.splitX(ex[b.j].gate, b.xe, ex[b.j].n, q);
+          b.xs = q;
+        });
 
   if (!batches.empty()) {
     // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
@@ -173,21 +184,13 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
         maxThreads);
 
     // h split once per expert for the down weights (not once per region-2 task).
-    if (k.splitWords) {
-      size_t words = 0;
-      for (const Batch& b : batches) words += k.splitWords(ex[b.j].down, ex[b.j].n) + 32;
-      if (hsStore.size() < words) hsStore.resize(words);
-      uint16_t* q = hsStore.data();
-      for (Batch& b : batches) {
-        const MoeExpert& e = ex[b.j];
-        const size_t w = k.splitWords(e.down, e.n);
-        if (w == 0 || e.gate.rows == 0) continue;
-        while (reinterpret_cast<uintptr_t>(q) & 63) q++;
-        k.splitX(e.down, b.g, e.n, q);
-        b.hs = q;
-        q += w;
-      }
-    }
+    if (k.splitWords)
+      splitEach(
+          batches, hsStore, [&](const Batch& b) { return ex[b.j].gate.rows == 0 ? 0 : k.splitWords(ex[b.j].down, ex[b.j].n); },
+          [&](Batch& b, uint16_t* q) {
+            k.splitX(ex[b.j].down, b.g, ex[b.j].n, q);
+            b.hs = q;
+          });
 
     // Region 2: rows [d0, d1) of every expert's down projection and their sum into out (experts in order), so the op
     // needs no further pass.
