@@ -29,6 +29,18 @@ interface Timing {
   minS: number;
 }
 
+/**
+ * A 32-bit hash of (i, seed) (murmur3's finaliser): weight contents with no period, so no two pages of a timed
+ * matrix are equal. Pages of equal contents can be merged by the host (KSM on a VM), and then the "streaming" calls
+ * read one physical page from the caches again and again and report more than memory can deliver.
+ */
+function noise(i: number, seed: number): number {
+  let h = Math.imul(i ^ Math.imul(seed, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** Median and min seconds per call over `runs` timed calls after one warm-up call. */
 function time(fn: (i: number) => void, runs: number): Timing {
   fn(runs);
@@ -45,11 +57,11 @@ function time(fn: (i: number) => void, runs: number): Timing {
 function weight(dtype: 'bf16' | 'fp8', rows: number, cols: number, seed: number): Weight {
   if (dtype === 'bf16') {
     const data = new Uint16Array(rows * cols);
-    for (let i = 0; i < data.length; i++) data[i] = 0x3c00 + ((i + seed) % 255); // ≈ 0.0078 … 0.0156, finite
+    for (let i = 0; i < data.length; i++) data[i] = 0x3c00 + (noise(i, seed) % 255); // ≈ 0.0078 … 0.0156, finite
     return { rows, cols, dtype, data };
   }
   const data = new Uint8Array(rows * cols);
-  for (let i = 0; i < data.length; i++) data[i] = ((i + seed) * 7) % 0x7e;
+  for (let i = 0; i < data.length; i++) data[i] = noise(i, seed) % 0x7e;
   const blockCols = 128;
   const scaleCols = Math.ceil(cols / blockCols);
   const rowScale = Int32Array.from({ length: rows }, (_, r) => Math.floor(r / 128));
@@ -59,9 +71,9 @@ function weight(dtype: 'bf16' | 'fp8', rows: number, cols: number, seed: number)
 /** A random MXFP4 weight (every code; exponents 118…121, so values stay O(0.01–0.1)). */
 function mxfp4Weight(rows: number, cols: number, seed: number): Weight {
   const data = new Uint8Array((rows * cols) / 2);
-  for (let i = 0; i < data.length; i++) data[i] = ((i + seed) * 37) & 0xff;
+  for (let i = 0; i < data.length; i++) data[i] = noise(i, seed) & 0xff;
   const e8m0 = new Uint8Array((rows * cols) / 32);
-  for (let i = 0; i < e8m0.length; i++) e8m0[i] = 118 + ((i + seed) % 4);
+  for (let i = 0; i < e8m0.length; i++) e8m0[i] = 118 + (noise(i, seed + 7777) % 4);
   return { rows, cols, dtype: 'mxfp4', data, e8m0 };
 }
 
