@@ -46,14 +46,18 @@ function typesIn(file: string): Map<string, string> {
 }
 
 /** The GGUF's weights dequantised by our decoders, written as an f32 safetensors checkpoint with the original config. */
-function dequantisedCheckpoint(gguf: string, out: string): string {
+function dequantisedCheckpoint(gguf: string, out: string, configFrom = ckptDir): string {
   const files = new GgufModelFiles([gguf]);
   const facts = ggufModelFacts(files);
   const { map, unmapped } = mapGgufNames(files.tensors, facts.numLayers);
   assert.deepEqual(unmapped, []);
   const src = new GgufCheckpoint(files, map, unmapped);
   fs.mkdirSync(out);
-  fs.copyFileSync(path.join(ckptDir, 'config.json'), path.join(out, 'config.json'));
+  // the weights are f32 and q/k/v separate now: the config without the stored-dtype and fused-qkv keys
+  const config = JSON.parse(fs.readFileSync(path.join(configFrom, 'config.json'), 'utf8')) as Record<string, unknown>;
+  delete config['quantization_config'];
+  delete config['attention_projection_layout'];
+  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(config));
   const names = src.names();
   writeSafetensors(path.join(out, 'model.safetensors'), names.map((name) => {
     const info = src.ggufInfo(name)!;
@@ -202,6 +206,18 @@ test('mimo quantize on a V2.6 checkpoint: MXFP4 experts repacked (every value ke
     checked++;
   }
   assert.equal(checked, cfg.layers.filter((l) => l.ffn === 'moe').length * cfg.nRoutedExperts * 3);
+  // the BF16 router stays BF16 (every value kept) and the file implies V2.6's router: input rounded to BF16
+  for (const l of cfg.layers.filter((l) => l.ffn === 'moe')) assert.equal(ggmlTypeName(files.tensors.get(`blk.${l.index}.ffn_gate_inp.weight`)!.type), 'BF16');
+  assert.equal(facts.config.moeRouterDtype, 'bfloat16');
+  // logits = the reference forward (V2.6 config) on the file's dequantised weights, the router's BF16 input included
+  const gguf = loadModel(out, { onNote: () => {} });
+  assert.equal(gguf.config.moeRouterDtype, 'bfloat16');
+  const ref = loadModel(dequantisedCheckpoint(out, path.join(tmp, 'v26-mxfp4-dequantised'), v26));
+  const a = logitsOf(gguf, IDS);
+  const b = logitsOf(ref, IDS);
+  const tol = 1e-4 * Math.max(1, maxAbs(b.logits));
+  assert.ok(maxAbsDiff(a.logits, b.logits) <= tol, `logits differ from the reference forward on the dequantised weights by ${maxAbsDiff(a.logits, b.logits)} > ${tol}`);
+  assert.deepEqual(a.greedy, b.greedy);
   // tokenizer: the file's gives the Hugging Face ids, and the chat template renders the same prompt
   const { tokenizer, problem } = ggufTokenizer(files.metadata, out);
   assert.equal(problem, null);

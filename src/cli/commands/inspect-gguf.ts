@@ -45,6 +45,7 @@ export function inspectGguf(paths: string[], kvDtype: KvDtype): InspectInput {
     const defaulted = Object.entries(facts.defaulted);
     if (defaulted.length > 0) notes.push(`  absent keys, llama.cpp's mimo2 defaults used: ${defaulted.map(([k, v]) => `${k} = ${v}`).join(', ')}`);
     if (facts.foldedRoutedScale !== null) notes.push(`  routed_scaling_factor ${facts.foldedRoutedScale} is folded into ffn_down_exps (expert_weights_scale 1)`);
+    if (facts.config.nRoutedExperts > 1) notes.push(`  router: ${facts.config.moeRouterDtype === 'bfloat16' ? 'BF16 ffn_gate_inp, input rounded to BF16 (MiMo-V2.6\'s moe_router_dtype "bfloat16")' : 'FP32 (ffn_gate_inp not BF16)'}`);
     notes.push(`  value heads: ${facts.config.vHeadDim} dims (the converter zero-pads all layers to one value_length)`);
     notes.push(`  MTP: ${facts.numMtpLayers > 0 ? `${facts.numMtpLayers} nextn layer(s)` : 'none in the file (speculative decoding with --mtp unavailable)'}`);
     const tp = ggufTokenizerProblem(files.metadata);

@@ -10,6 +10,7 @@
  */
 import type { Weight } from '../../kernels/backend.js';
 import { GGUF_TYPE, type GgufKv } from '../../loader/gguf-writer.js';
+import { GGML_TYPE } from '../../tensor/formats/ggml/types.js';
 import type { TensorSource } from '../../loader/tensor-source.js';
 import type { AttentionPlan, MiMoConfig } from './config.js';
 import { GGUF_ARCH } from './gguf.js';
@@ -37,6 +38,12 @@ export interface ExportTensor {
   vPad?: VPad;
   /** Multiply every value by this (the folded routed scale); absent = 1. */
   scale?: number;
+  /**
+   * The ggml type to write, over the file type's choice: a V2.6 router stays BF16 (`moe_router_dtype: "bfloat16"`),
+   * as llama-quantize keeps ffn_gate_inp in its stored type; a BF16 ffn_gate_inp is also what makes llama.cpp round
+   * the router input to BF16 (its BF16 matmul does), the official model's router (spec §2.8).
+   */
+  type?: number;
 }
 
 /** The export plan: metadata (without tokenizer and file type) and tensors in write order. */
@@ -163,7 +170,7 @@ export function planGgufExport(ckpt: TensorSource, cfg: MiMoConfig, numMtpLayers
     if (layer.ffn === 'dense') {
       dense(blk, `${p}.mlp`, cfg.intermediateSize);
     } else {
-      mat(`${blk}.ffn_gate_inp.weight`, E, D, () => r.linear(`${p}.mlp.gate.weight`, E, D));
+      mat(`${blk}.ffn_gate_inp.weight`, E, D, () => r.linear(`${p}.mlp.gate.weight`, E, D), cfg.moeRouterDtype === 'bfloat16' ? { type: GGML_TYPE['BF16']! } : {});
       vec(`${blk}.exp_probs_b.bias`, `${p}.mlp.gate.e_score_correction_bias`, E);
       tensors.push({ name: `${blk}.ffn_gate_exps.weight`, shape: [E, I, D], slices: E, weight: expert(`${p}.mlp`, 'gate_proj', I, D) });
       tensors.push({ name: `${blk}.ffn_up_exps.weight`, shape: [E, I, D], slices: E, weight: expert(`${p}.mlp`, 'up_proj', I, D) });

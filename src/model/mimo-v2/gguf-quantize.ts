@@ -108,7 +108,7 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
       hasOutput: true,
       numAttentionV: plan.tensors.filter((t) => t.name.includes('attn_v.weight')).length,
     });
-    const tensors: GgufTensorPlan[] = plan.tensors.map((t) => ({ name: t.name, type: policy.typeOf(t.name, t.shape), shape: t.shape }));
+    const tensors: GgufTensorPlan[] = plan.tensors.map((t) => ({ name: t.name, type: t.type ?? policy.typeOf(t.name, t.shape), shape: t.shape }));
     for (const [name, [want, got]] of policy.fallbacks) note(`${name}: rows of ${tensors.find((t) => t.name === name)!.shape.at(-1)} are not whole ${ggmlTypeName(want)} blocks; using ${ggmlTypeName(got)} (as llama-quantize does)`);
     if (plan.foldedRoutedScale !== null) note(`routed_scaling_factor ${plan.foldedRoutedScale} folded into ffn_down_exps (llama.cpp's mimo2 does not apply it)`);
     if (plan.paddedLayers.length) note(`V heads zero-padded to one value_length in blocks ${plan.paddedLayers.join(', ')} (exact)`);

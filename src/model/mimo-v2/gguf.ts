@@ -11,6 +11,7 @@
 import { ConfigError } from '../../errors.js';
 import type { GgufModelFiles, GgufTensorInfo } from '../../loader/gguf.js';
 import { parseConfig, type MiMoConfig } from './config.js';
+import { GGML_TYPE } from '../../tensor/formats/ggml/types.js';
 
 export const GGUF_ARCH = 'mimo2';
 
@@ -245,6 +246,12 @@ export function ggufModelFacts(g: GgufModelFiles): GgufModelFacts {
   const nExpert = m.int(`${p}expert_count`, 0);
   const gating = m.int(`${p}expert_gating_func`, dflt(`${p}expert_gating_func`, 2));
   if (nExpert > 0 && gating !== 2) throw m.err(`${p}expert_gating_func`, `is ${gating}; MiMo-V2 routes with sigmoid (2)`);
+  // The router's input precision follows the router tensor's type, as llama.cpp computes it: a BF16 ffn_gate_inp is
+  // a BF16 matmul there (input rounded to BF16, FP32 accumulation: V2.6's moe_router_dtype "bfloat16", spec §2.8,
+  // which `mimo quantize` writes for a V2.6 checkpoint); any other type is the FP32 router.
+  const routers = pattern.map((_, i) => g.tensors.get(`blk.${i}.ffn_gate_inp.weight`)).filter((t) => t !== undefined);
+  const bf16Routers = routers.filter((t) => t.type === GGML_TYPE['BF16']).length;
+  if (bf16Routers !== 0 && bf16Routers !== routers.length) throw m.err('blk.N.ffn_gate_inp.weight', `BF16 in ${bf16Routers} of the ${routers.length} MoE layers; a BF16 router (input rounded to BF16) must be BF16 in every layer`);
   const folded = g.get('mimo2_anchor.routed_scaling_factor_folded_into_ffn_down_exps');
   const raw = {
     model_type: 'mimo_v2_flash',
@@ -277,6 +284,7 @@ export function ggufModelFacts(g: GgufModelFiles): GgufModelFacts {
     topk_group: m.int(`${p}expert_group_used_count`, dflt(`${p}expert_group_used_count`, 1), 1),
     norm_topk_prob: m.bool(`${p}expert_weights_norm`, dflt(`${p}expert_weights_norm`, true)),
     routed_scaling_factor: m.num(`${p}expert_weights_scale`, dflt(`${p}expert_weights_scale`, 1.0)) || 1.0,
+    moe_router_dtype: routers.length > 0 && bf16Routers === routers.length ? 'bfloat16' : 'float32',
     tie_word_embeddings: !g.tensors.has('output.weight'),
     max_position_embeddings: m.int(`${p}context_length`, 0) || null,
   };
