@@ -36,6 +36,28 @@ int rowsPerTask(int total, int threads, int perThread) {
   return r < 8 ? 8 : r;
 }
 
+// Asks for rows [r0, r0 + 8) of w (codes and MXFP4 scales) into L2 ahead of their use: the start of the next weight
+// stream a task reads. The row kernel prefetches each next group of a call itself, but a call's first group would
+// otherwise arrive by demand misses only (a region-2 task starts 8 streams, one per expert, of 128–256 KB each).
+// Plain-layout dtypes only (the bytes of a row are known here); others are left to the hardware.
+void prefetchStart(const WeightView& w, int r0) {
+  size_t rowBytes;
+  switch (w.dtype) {
+    case WDType::MXFP4: rowBytes = static_cast<size_t>(w.cols) / 2; break;
+    case WDType::FP8: rowBytes = static_cast<size_t>(w.cols); break;
+    case WDType::BF16: rowBytes = static_cast<size_t>(w.cols) * 2; break;
+    default: return;
+  }
+  const int n = minInt(8, w.rows - r0);
+  if (n <= 0) return;
+  const char* p = static_cast<const char*>(w.data) + static_cast<size_t>(r0) * rowBytes;
+  for (size_t off = 0; off < n * rowBytes; off += 64) __builtin_prefetch(p + off, 0, 2);
+  if (w.dtype == WDType::MXFP4 && w.e8m0) {
+    const char* s = reinterpret_cast<const char*>(w.e8m0) + static_cast<size_t>(r0) * (w.cols / 32);
+    for (size_t off = 0; off < static_cast<size_t>(n) * (w.cols / 32); off += 64) __builtin_prefetch(s + off, 0, 2);
+  }
+}
+
 // y[t, r0 .. r1) = x[t] · W[r0 .. r1)ᵀ for t < n, with the row kernel.
 inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1, const uint16_t* xs = nullptr) {
   MatmulArgs a{x, n, y, w};
@@ -174,6 +196,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
           const Batch& b = batches[pc.b];
           const MoeExpert& e = ex[b.j];
           const int I = e.gate.rows;
+          if (e.n == 1) prefetchStart(e.up, pc.r0);
           rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1, b.xs);
           rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1, b.xs);
           for (int t = 0; t < e.n; t++) {
@@ -199,8 +222,10 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
         ceilDiv(D, dStep),
         [&](int task, int) {
           const int d0 = task * dStep, d1 = minInt(D, d0 + dStep);
-          for (const Batch& b : batches) {
+          for (size_t bi = 0; bi < batches.size(); bi++) {
+            const Batch& b = batches[bi];
             const MoeExpert& e = ex[b.j];
+            if (bi + 1 < batches.size() && ex[batches[bi + 1].j].n == 1 && ex[batches[bi + 1].j].gate.rows > 0) prefetchStart(ex[batches[bi + 1].j].down, d0);
             if (e.gate.rows == 0) {
               for (int i = 0; i < e.n; i++) std::memset(b.ye + static_cast<size_t>(i) * D + d0, 0, sizeof(float) * (d1 - d0));
             } else {

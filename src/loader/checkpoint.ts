@@ -172,6 +172,24 @@ export class Checkpoint {
   }
 
   /**
+   * Rows [r0, r0 + n) of a 2-D F32 / BF16 / F16 weight `[R, C]` as a weight `[n, C]` in its stored dtype, read from
+   * disk without the rest of the tensor; null for other dtypes (FP8's block scales span rows: read it whole). Marks
+   * the tensor used.
+   * @throws CheckpointError naming the tensor when it is absent, mis-shaped, or the rows lie outside it
+   */
+  readStoredRows(name: string, expectedShape: readonly [number, number], r0: number, n: number): Weight | null {
+    const info = this.require(name, expectedShape);
+    const [R, C] = expectedShape;
+    if (r0 < 0 || n < 0 || r0 + n > R) throw new CheckpointError(this.fileOf(name), `tensor ${name}: rows [${r0}, ${r0 + n}) lie outside its ${R} rows`);
+    const size = info.dtype === 'F32' ? 4 : info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 0;
+    if (size === 0) return null;
+    const bytes = this.where.get(name)!.readRange(name, r0 * C * size, n * C * size);
+    const file = this.fileOf(name);
+    if (info.dtype === 'F32') return { rows: n, cols: C, dtype: 'f32', data: typedView(bytes, Float32Array), name, file };
+    return { rows: n, cols: C, dtype: info.dtype === 'BF16' ? 'bf16' : 'f16', data: typedView(bytes, Uint16Array), name, file };
+  }
+
+  /**
    * Read a 2-D weight in its stored dtype (F32, BF16, F16, or F8_E4M3 with its `weight_scale_inv` sibling), without
    * converting it (spec §2.5). The FP8 scale grid is per chunk: with `chunks` = n, row r lies in chunk
    * c = ⌊r / (R/n)⌋ and uses scale row c·⌈(R/n)/b0⌉ + ⌊(r mod R/n)/b0⌋ (recorded in `rowScale`). `chunks` may list

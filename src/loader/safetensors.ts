@@ -171,6 +171,26 @@ export class SafetensorsFile {
   }
 
   /**
+   * Bytes [offset, offset + length) of one tensor's data, read from disk (a fresh buffer, 8-byte aligned): part of a
+   * tensor without holding all of it (`mimo quantize` reads a 1.25 GB embedding a few rows at a time).
+   * @throws CheckpointError when the tensor is absent, the range lies outside its data, or the file was closed
+   */
+  readRange(name: string, offset: number, length: number): Uint8Array {
+    const info = this.tensors.get(name);
+    if (!info) throw this.fail(`tensor ${name} not found`);
+    if (offset < 0 || length < 0 || offset + length > info.sizeBytes) throw this.fail(`tensor ${name}: bytes [${offset}, ${offset + length}) lie outside its ${info.sizeBytes} bytes`);
+    if (this.fd === null) throw this.fail('file was closed');
+    const buf = new Uint8Array(new ArrayBuffer(Math.ceil(length / 8) * 8), 0, length);
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, buf, done, length - done, info.start + offset + done);
+      if (n <= 0) throw this.fail(`tensor ${name}: unexpected end of file`);
+      done += n;
+    }
+    return buf;
+  }
+
+  /**
    * A tensor's bytes: a view into the mapped file when a mapper was given (no copy), else {@link readBytes}.
    * @throws CheckpointError as readBytes, or when the mapping fails or is shorter than the file
    */

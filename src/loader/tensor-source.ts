@@ -15,6 +15,8 @@ export interface TensorSource {
   readF32(name: string, expectedShape?: readonly number[]): F32Tensor;
   /** A 2-D weight `[rows, cols]` in its stored dtype (see Checkpoint.readStoredWeight); marks it used. */
   readStoredWeight(name: string, expectedShape: readonly [number, number], blockSize: readonly [number, number] | null, chunks?: readonly number[]): Weight;
+  /** Rows [r0, r0 + n) of a plain-dtype (F32/BF16/F16) weight without the rest (Checkpoint.readStoredRows); null when the source cannot. */
+  readStoredRows?(name: string, expectedShape: readonly [number, number], r0: number, n: number): Weight | null;
   /** A routed expert's MXFP4 weight (MiMo-V2.6 safetensors layout). */
   readMxfp4Weight(name: string, expectedShape: readonly [number, number]): Weight;
   /** Text-model tensors never read. */

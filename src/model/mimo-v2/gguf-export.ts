@@ -44,6 +44,8 @@ export interface ExportTensor {
    * the router input to BF16 (its BF16 matmul does), the official model's router (spec §2.8).
    */
   type?: number;
+  /** Rows [r0, r0 + n) of a 1-slice matrix without the rest (large plain-dtype tensors), or null: read it whole. */
+  rows?: (r0: number, n: number) => Weight | null;
 }
 
 /** The export plan: metadata (without tokenizer and file type) and tensors in write order. */
@@ -120,9 +122,12 @@ export function planGgufExport(ckpt: TensorSource, cfg: MiMoConfig, numMtpLayers
     tensors.push({ name, shape: [rows, cols], slices: 1, weight: () => weight(), ...extra });
   };
   const V = cfg.vocabSize;
-  mat('token_embd.weight', V, D, () => r.linear('model.embed_tokens.weight', V, D));
+  // The embedding and LM head (V × D, 1.25 GB of BF16 at MiMo-V2's real shapes) are read a few rows at a time.
+  const rowsOf = (name: string) => (r0: number, n: number): Weight | null => ckpt.readStoredRows?.(name, [V, D], r0, n) ?? null;
+  mat('token_embd.weight', V, D, () => r.linear('model.embed_tokens.weight', V, D), { rows: rowsOf('model.embed_tokens.weight') });
   vec('output_norm.weight', 'model.norm.weight', D);
-  mat('output.weight', V, D, () => r.linear(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight', V, D));
+  const head = cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  mat('output.weight', V, D, () => r.linear(head, V, D), { rows: rowsOf(head) });
 
   const paddedLayers: number[] = [];
   const attention = (blk: string, prefix: string, plan: AttentionPlan, index: number): void => {

@@ -145,10 +145,12 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
       const rb = ggmlRowBytes(type, cols);
       const chunkRows = Math.max(1, Math.min(rows, Math.floor(CHUNK_ELEMENTS / cols)));
       const tmp = new Float32Array(t.vPad?.axis === 1 ? t.vPad.heads * t.vPad.vd : 0);
+      // A large plain-dtype matrix is read chunk by chunk (peak memory stays a chunk, not the tensor).
+      const byRows = t.slices === 1 && !t.vPad && t.rows !== undefined && t.rows(0, 1) !== null;
       for (let s = 0; s < t.slices!; s++) {
-        const w = t.weight!(s);
-        if (w.dtype === 'mxfp4') checkMxfp4Scales(w);
-        const raw = type === GGML_TYPE['MXFP4'] && w.dtype === 'mxfp4' && t.scale === undefined && !t.vPad;
+        const w = byRows ? null : t.weight!(s);
+        if (w?.dtype === 'mxfp4') checkMxfp4Scales(w);
+        const raw = w !== null && type === GGML_TYPE['MXFP4'] && w.dtype === 'mxfp4' && t.scale === undefined && !t.vPad;
         for (let r0 = 0; r0 < rows; r0 += chunkRows) {
           const n = Math.min(chunkRows, rows - r0);
           if (raw) {
@@ -157,7 +159,8 @@ export async function quantizeCheckpoint(opts: QuantizeOptions): Promise<Quantiz
             inFlight.push(Promise.resolve(out));
           } else {
             const buf = new Float32Array(n * cols);
-            decodeRows(t, w, r0, n, cols, buf, tmp);
+            if (w === null) decodeRows(t, t.rows!(r0, n)!, 0, n, cols, buf, tmp);
+            else decodeRows(t, w, r0, n, cols, buf, tmp);
             for (let c = 0; c < n * cols; c++) {
               if (!Number.isFinite(buf[c]!)) throw new RangeError(`${opts.input}: tensor ${t.name}${t.slices! > 1 ? ` expert ${s}` : ''} row ${r0 + Math.floor(c / cols)} holds ${buf[c]}; only finite weights can be quantised`);
             }
