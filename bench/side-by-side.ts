@@ -5,7 +5,9 @@
  * 2. the anchor folder copied to <cache>/bench/llamacpp-anchor (shared/ is read-only) and `npm ci` there, once;
  * 3. f16 and q8_0 GGUFs converted with the anchor's hf_to_gguf.py (cached; needs Debian's python3-numpy);
  * 4. llama.cpp's figures: bench_llamacpp.mjs with flash attention on and off;
- * 5. ours: `mimo bench --json` on the native backend and on the TypeScript backend (fewer generated tokens, one run);
+ * 5. ours: `mimo bench --json` on the native backend and on the TypeScript backend (fewer generated tokens, one run),
+ *    and the native backend on each GGUF llama.cpp ran (our GGUF reader on the very same file, compared with llama.cpp
+ *    on it; its bound from the file's bytes per token);
  * 6. the machine's memory read bandwidth (native addon, ≥ 1 GiB buffer) and the decode bound it implies.
  * Prints one table and writes it to bench/results/latest.md (raw figures in latest.json). <cache> is
  * $MIMO_CACHE_DIR, else ~/.cache/mimo-ts. Run it on an idle machine: other load makes every figure meaningless.
@@ -13,7 +15,8 @@
  *   npm run bench -- [--runs 3] [--threads 2] [--prompt-tokens 512] [--gen-tokens 128] [--ts-gen-tokens 16]
  *                    [--max-foreign 0.05] [--skip-llamacpp] [--skip-ts] [--wide DIR ...] [--skip-bench-checkpoint]
  * `--wide DIR` (repeatable) adds a table per `mimo init --scale wide` checkpoint: llama.cpp on its weights as q8_0
- * (converted once by hf_to_gguf.py; delete the GGUF afterwards, it is large) against ours on the checkpoint as released.
+ * (converted once by hf_to_gguf.py; delete the GGUF afterwards, it is large) against ours on the checkpoint as released
+ * and ours on that q8_0 file.
  * Source: issue 3 (Build 6); ../shared/tools/llamacpp-anchor/README.md; STYLE.md habit 12.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -72,6 +75,10 @@ interface Row {
   twoBytesPerWeight: boolean;
   /** Compared with llama.cpp f16 (ours). */
   ours: boolean;
+  /** Ours on a GGUF file (its ggml type): compared with llama.cpp on the same file. */
+  ggufType?: string;
+  /** Weight bytes this row reads per decoded token, when not the checkpoint's (a GGUF's blocks). */
+  bytesPerToken?: number;
   maxForeignCores?: number | null;
   /** Ours: load seconds, RSS after load and peak RSS, bytes. */
   memory?: { loadSeconds: number; rssAfterLoadBytes: number; peakRssBytes: number };
@@ -232,7 +239,7 @@ async function runLlamacpp(anchorDir: string, ggufs: Record<string, string>, fa:
 }
 
 /** Step 5: `mimo bench --json` in a subprocess (a fresh process, so peak RSS is this backend's). */
-async function runMimo(modelDir: string, backend: 'native' | 'ts', o: Options): Promise<{ row: Row; json?: Record<string, unknown> }> {
+async function runMimo(modelDir: string, backend: 'native' | 'ts', o: Options, gguf?: { type: string; bytesPerToken: number }): Promise<{ row: Row; json?: Record<string, unknown> }> {
   const ts = backend === 'ts';
   const genTokens = ts ? Math.min(o.tsGenTokens, o.genTokens) : o.genTokens;
   const runs = ts ? 1 : o.runs;
@@ -247,8 +254,9 @@ async function runMimo(modelDir: string, backend: 'native' | 'ts', o: Options): 
     threads: ts ? 1 : o.threads,
     genTokens,
     runs,
-    twoBytesPerWeight: !ts,
+    twoBytesPerWeight: !ts && !gguf,
     ours: true,
+    ...(gguf ? { weights: `${gguf.type} (the same GGUF)`, ggufType: gguf.type, bytesPerToken: gguf.bytesPerToken } : {}),
   };
   if (r.code !== 0) return { row: { ...row, error: lastLine(r.stderrTail) || `exit ${r.code}` } };
   const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
@@ -277,10 +285,14 @@ const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined
 
 /** The table (markdown) and the lines under it. */
 function report(rows: Row[], o: Options, wb: DecodeWeightBytes, bw: { bytesPerSecond?: number; error?: string }, setup: string): string {
-  const f16 = (fa: string) => rows.find((r) => r.engine === 'llama.cpp' && r.weights === 'f16' && r.flashAttention === fa);
+  const llama = (weights: string, fa: string) => rows.find((r) => r.engine === 'llama.cpp' && r.weights === weights && r.flashAttention === fa);
+  const boundOf = (r: Row) => {
+    const bytes = r.bytesPerToken ?? (r.twoBytesPerWeight ? wb.total : undefined);
+    return bw.bytesPerSecond && bytes ? bw.bytesPerSecond / bytes : undefined;
+  };
   const bound = bw.bytesPerSecond ? bw.bytesPerSecond / wb.total : undefined;
   const lines = [
-    `| engine | weights | flash attention | threads | prefill tok/s (${o.promptTokens}) median [min–max] | decode tok/s (${o.genTokens}) median [min–max] | prefill ÷ llama.cpp f16, FA on / off | decode ÷ llama.cpp f16, FA on / off | decode ÷ bandwidth bound |`,
+    `| engine | weights | flash attention | threads | prefill tok/s (${o.promptTokens}) median [min–max] | decode tok/s (${o.genTokens}) median [min–max] | prefill ÷ llama.cpp f16 (a GGUF row: llama.cpp on that file), FA on / off | decode ÷ the same, FA on / off | decode ÷ bandwidth bound |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of rows) {
@@ -291,10 +303,11 @@ function report(rows: Row[], o: Options, wb: DecodeWeightBytes, bw: { bytesPerSe
     }
     const vs = (pick: (x: Row) => Spread | undefined) => {
       if (!r.ours) return '—';
-      const [on, off] = [f16('on'), f16('off')].map((b) => (b ? pick(b)?.median : undefined));
+      const [on, off] = [llama(r.ggufType ?? 'f16', 'on'), llama(r.ggufType ?? 'f16', 'off')].map((b) => (b ? pick(b)?.median : undefined));
       return `${ratio(pick(r)?.median, on)} / ${ratio(pick(r)?.median, off)}`;
     };
-    const ofBound = r.twoBytesPerWeight && bound && r.decode ? `${((100 * r.decode.median) / bound).toFixed(0)}%` : '—';
+    const rb = boundOf(r);
+    const ofBound = rb && r.decode ? `${((100 * r.decode.median) / rb).toFixed(0)}%${r.bytesPerToken ? ` (${formatBytes(r.bytesPerToken)}/token)` : ''}` : '—';
     const flagged = r.maxForeignCores != null && r.maxForeignCores > o.maxForeign ? ' ⚠' : '';
     lines.push(`| ${label}${flagged} | ${r.weights} | ${r.flashAttention} | ${r.threads ?? '—'} | ${cell(r.prefill)} | ${cell(r.decode)} | ${vs((x) => x.prefill)} | ${vs((x) => x.decode)} | ${ofBound} |`);
   }
@@ -338,8 +351,10 @@ async function wideSection(anchorDir: string | null, dir: string, benchRoot: str
   })();
   const rows: Row[] = [];
   let ggufBytes: number | undefined;
+  let ggufFile: string | undefined;
   if (anchorDir) {
     const gguf = await ensureGguf(anchorDir, dir, benchRoot, 'q8_0', name);
+    ggufFile = gguf;
     // q8_0 reads its blocks' bytes: the tensors' share of the file, experts scaled by the active fraction.
     ggufBytes = fs.statSync(gguf).size;
     for (const fa of ['on', 'off'] as const) {
@@ -362,6 +377,11 @@ async function wideSection(anchorDir: string | null, dir: string, benchRoot: str
   const native = await runMimo(dir, 'native', o);
   rows.push({ ...native.row, weights: stored });
   raw[`wide_${name}_mimo_native`] = native.json;
+  if (ggufFile) {
+    const g = await runMimo(ggufFile, 'native', o, { type: 'q8_0', bytesPerToken: decodeWeightBytes(ggufFile, config).total });
+    rows.push(g.row);
+    raw[`wide_${name}_mimo_native_gguf_q8_0`] = g.json;
+  }
   const bw = await measureBandwidth(o);
   const ll = (fa: string) => rows.find((r) => r.engine === 'llama.cpp' && r.flashAttention === fa);
   const lines = [
@@ -378,7 +398,8 @@ async function wideSection(anchorDir: string | null, dir: string, benchRoot: str
     }
     const vs = (pick: (x: Row) => Spread | undefined) =>
       r.ours ? `${ratio(pick(r)?.median, ll('on') && pick(ll('on')!)?.median)} / ${ratio(pick(r)?.median, ll('off') && pick(ll('off')!)?.median)}` : '—';
-    const ofBound = r.ours && bound && r.decode ? `${((100 * r.decode.median) / bound).toFixed(0)}%` : '—';
+    const rBound = r.bytesPerToken && bw.bytesPerSecond ? bw.bytesPerSecond / r.bytesPerToken : bound;
+    const ofBound = r.ours && rBound && r.decode ? `${((100 * r.decode.median) / rBound).toFixed(0)}%${r.bytesPerToken ? ` (${formatBytes(r.bytesPerToken)}/token)` : ''}` : '—';
     const flagged = r.maxForeignCores != null && r.maxForeignCores > o.maxForeign ? ' ⚠' : '';
     lines.push(`| ${r.engine}${flagged} | ${r.weights} | ${r.flashAttention} | ${r.threads ?? '—'} | ${cell(r.prefill)} | ${cell(r.decode)} | ${vs((x) => x.prefill)} | ${vs((x) => x.decode)} | ${ofBound} |`);
   }
@@ -437,9 +458,11 @@ async function main(): Promise<void> {
     const config = loadConfig(path.join(modelDir, 'config.json'));
     const wb = decodeWeightBytes(modelDir, config);
     const rows: Row[] = [];
+    const ggufFiles: Record<string, string> = {};
     if (anchorDir) {
       const ggufs: Record<string, string> = {};
       for (const t of GGUF_TYPES) ggufs[t] = await ensureGguf(anchorDir, modelDir, benchRoot, t);
+      Object.assign(ggufFiles, ggufs);
       for (const fa of ['on', 'off'] as const) {
         const { rows: r, json } = await runLlamacpp(anchorDir, ggufs, fa, o, outDir);
         rows.push(...r);
@@ -451,6 +474,12 @@ async function main(): Promise<void> {
     const native = await runMimo(modelDir, 'native', o);
     rows.push(native.row);
     raw['mimo_native'] = native.json;
+    // Ours on the very files llama.cpp ran (issue 15: the GGUF reader side by side).
+    for (const [t, file] of Object.entries(ggufFiles)) {
+      const g = await runMimo(file, 'native', o, { type: t, bytesPerToken: decodeWeightBytes(file, config).total });
+      rows.push(g.row);
+      raw[`mimo_native_gguf_${t}`] = g.json;
+    }
     if (!o.skipTs) {
       const ts = await runMimo(modelDir, 'ts', o);
       rows.push(ts.row);
