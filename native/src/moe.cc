@@ -225,7 +225,8 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
           for (size_t bi = 0; bi < batches.size(); bi++) {
             const Batch& b = batches[bi];
             const MoeExpert& e = ex[b.j];
-            if (bi + 1 < batches.size() && ex[batches[bi + 1].j].n == 1 && ex[batches[bi + 1].j].gate.rows > 0) prefetchStart(ex[batches[bi + 1].j].down, d0);
+            const MoeExpert* next = bi + 1 < batches.size() ? &ex[batches[bi + 1].j] : nullptr;
+            if (next && next->n == 1 && next->gate.rows > 0) prefetchStart(next->down, d0);
             if (e.gate.rows == 0) {
               for (int i = 0; i < e.n; i++) std::memset(b.ye + static_cast<size_t>(i) * D + d0, 0, sizeof(float) * (d1 - d0));
             } else {

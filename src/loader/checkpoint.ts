@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from '../errors.js';
 import type { Weight } from '../kernels/backend.js';
-import { decodeToF32 } from '../tensor/dtype.js';
+import { decodeToF32, DTYPE_BYTES } from '../tensor/dtype.js';
 import { dequantize } from '../tensor/weight.js';
 import { numel, SafetensorsFile, type FileMapper, type TensorInfo } from './safetensors.js';
 
@@ -47,6 +47,12 @@ function isInside(dir: string, p: string): boolean {
 }
 
 /** Open checkpoint directory. Call {@link Checkpoint.close} when done. */
+/** A weight `[rows, cols]` of a plain stored dtype (F32, BF16 or F16) over its bytes (no copy). */
+function plainWeight(dtype: 'F32' | 'BF16' | 'F16', rows: number, cols: number, bytes: Uint8Array, name: string, file: string): Weight {
+  if (dtype === 'F32') return { rows, cols, dtype: 'f32', data: typedView(bytes, Float32Array), name, file };
+  return { rows, cols, dtype: dtype === 'BF16' ? 'bf16' : 'f16', data: typedView(bytes, Uint16Array), name, file };
+}
+
 export class Checkpoint {
   private readonly files = new Map<string, SafetensorsFile>();
   private readonly where = new Map<string, SafetensorsFile>();
@@ -181,12 +187,10 @@ export class Checkpoint {
     const info = this.require(name, expectedShape);
     const [R, C] = expectedShape;
     if (r0 < 0 || n < 0 || r0 + n > R) throw new CheckpointError(this.fileOf(name), `tensor ${name}: rows [${r0}, ${r0 + n}) lie outside its ${R} rows`);
-    const size = info.dtype === 'F32' ? 4 : info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 0;
-    if (size === 0) return null;
-    const bytes = this.where.get(name)!.readRange(name, r0 * C * size, n * C * size);
-    const file = this.fileOf(name);
-    if (info.dtype === 'F32') return { rows: n, cols: C, dtype: 'f32', data: typedView(bytes, Float32Array), name, file };
-    return { rows: n, cols: C, dtype: info.dtype === 'BF16' ? 'bf16' : 'f16', data: typedView(bytes, Uint16Array), name, file };
+    const dtype = info.dtype;
+    if (dtype !== 'F32' && dtype !== 'BF16' && dtype !== 'F16') return null;
+    const size = DTYPE_BYTES[dtype];
+    return plainWeight(dtype, n, C, this.where.get(name)!.readRange(name, r0 * C * size, n * C * size), name, this.fileOf(name));
   }
 
   /**
@@ -216,11 +220,9 @@ export class Checkpoint {
     const bytes = () => this.where.get(name)!.view(name);
     switch (info.dtype) {
       case 'F32':
-        return { rows: R, cols: C, dtype: 'f32', data: typedView(bytes(), Float32Array), name, file };
       case 'BF16':
-        return { rows: R, cols: C, dtype: 'bf16', data: typedView(bytes(), Uint16Array), name, file };
       case 'F16':
-        return { rows: R, cols: C, dtype: 'f16', data: typedView(bytes(), Uint16Array), name, file };
+        return plainWeight(info.dtype, R, C, bytes(), name, file);
       case 'F8_E4M3':
         break;
       default:

@@ -159,15 +159,7 @@ export class SafetensorsFile {
     const info = this.tensors.get(name);
     if (!info) throw this.fail(`tensor ${name} not found`);
     if (!info.dtype) throw this.fail(`tensor ${name}: dtype ${info.rawDtype} is not supported (F32, F16, BF16, F8_E4M3, I64, I32)`);
-    if (this.fd === null) throw this.fail('file was closed');
-    const buf = new Uint8Array(new ArrayBuffer(Math.ceil(info.sizeBytes / 8) * 8), 0, info.sizeBytes);
-    let done = 0;
-    while (done < info.sizeBytes) {
-      const n = fs.readSync(this.fd, buf, done, info.sizeBytes - done, info.start + done);
-      if (n <= 0) throw this.fail(`tensor ${name}: unexpected end of file`);
-      done += n;
-    }
-    return buf;
+    return this.readRange(name, 0, info.sizeBytes);
   }
 
   /**
