@@ -7,6 +7,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+
+#include <type_traits>
 #pragma GCC diagnostic pop
 
 #include <cmath>
@@ -391,7 +393,9 @@ inline void scoreKeys16(const float* q, size_t qStride, const float* k, size_t s
       __m512 q0[NQ], q1[NQ];
       for (int r = 0; r < NQ; r++) q0[r] = _mm512_loadu_ps(q + r * qStride + c), q1[r] = _mm512_loadu_ps(q + r * qStride + c + 16);
       for (int j = 0; j < 4; j++) {
-        const __m512 k0 = _mm512_loadu_ps(kg + j * stride + c), k1 = _mm512_loadu_ps(kg + j * stride + c + 16);
+        __m512 k0 = _mm512_loadu_ps(kg + j * stride + c), k1 = _mm512_loadu_ps(kg + j * stride + c + 16);
+        // Loaded once for the NQ queries: without the empty asm the compiler folds the load into each FMA.
+        __asm__("" : "+v"(k0), "+v"(k1));
         for (int r = 0; r < NQ; r++) {
           acc[r][j][0] = _mm512_fmadd_ps(q0[r], k0, acc[r][j][0]);
           acc[r][j][1] = _mm512_fmadd_ps(q1[r], k1, acc[r][j][1]);
@@ -465,36 +469,48 @@ void weightedSumRun(float* acc, const float* p, const float* v0, size_t stride, 
   weightedSumRunTail(acc, p, v0, stride, n, d, c);
 }
 
-// weightedSumRun for nr rows (acc + r·accStride, p + r·pStride) over the same value rows: two rows per pass, so each
-// value chunk is loaded once for both; every row's sum is carried in the same order as weightedSumRun carries it.
-void weightedSumRunRows(float* acc, size_t accStride, const float* p, size_t pStride, int nr, const float* v0, size_t stride, int n, int d) {
-  int r = 0;
-  for (; r + 2 <= nr; r += 2) {
-    float* a0 = acc + r * accStride;
-    float* a1 = a0 + accStride;
-    const float* p0 = p + r * pStride;
-    const float* p1 = p0 + pStride;
-    int c = 0;
-    for (; c + 64 <= d; c += 64) {
-      __m512 x[4], y[4];
-      for (int i = 0; i < 4; i++) x[i] = _mm512_loadu_ps(a0 + c + 16 * i), y[i] = _mm512_loadu_ps(a1 + c + 16 * i);
-      for (int j = 0; j < n; j++) {
-        const __m512 w0 = _mm512_set1_ps(p0[j]), w1 = _mm512_set1_ps(p1[j]);
-        const float* v = v0 + j * stride + c;
-        for (int i = 0; i < 4; i++) {
-          const __m512 vi = _mm512_loadu_ps(v + 16 * i);
-          x[i] = _mm512_fmadd_ps(w0, vi, x[i]);
-          y[i] = _mm512_fmadd_ps(w1, vi, y[i]);
-        }
-      }
-      for (int i = 0; i < 4; i++) _mm512_storeu_ps(a0 + c + 16 * i, x[i]), _mm512_storeu_ps(a1 + c + 16 * i, y[i]);
+// weightedSumRun for NR rows (acc + r·accStride, weights p + r·pStride) over the same value rows, columns
+// [c, c + 64): each value chunk is loaded once (the empty asm keeps the compiler from folding the load into every
+// FMA that reads it) for all NR rows; every row's sum is carried in the same order as weightedSumRun carries it.
+template <int NR>
+inline void weightedSumRows64(float* acc, size_t accStride, const float* p, size_t pStride, const float* v0, size_t stride, int n, int c) {
+  __m512 x[NR][4];
+  for (int r = 0; r < NR; r++)
+    for (int i = 0; i < 4; i++) x[r][i] = _mm512_loadu_ps(acc + r * accStride + c + 16 * i);
+  for (int j = 0; j < n; j++) {
+    const float* v = v0 + j * stride + c;
+    __m512 vi[4];
+    for (int i = 0; i < 4; i++) {
+      vi[i] = _mm512_loadu_ps(v + 16 * i);
+      __asm__("" : "+v"(vi[i]));
     }
-    if (c < d) {
-      weightedSumRunTail(a0, p0, v0, stride, n, d, c);
-      weightedSumRunTail(a1, p1, v0, stride, n, d, c);
+    for (int r = 0; r < NR; r++) {
+      const __m512 w = _mm512_set1_ps(p[r * pStride + j]);
+      for (int i = 0; i < 4; i++) x[r][i] = _mm512_fmadd_ps(w, vi[i], x[r][i]);
     }
   }
-  for (; r < nr; r++) weightedSumRun(acc + r * accStride, p + r * pStride, v0, stride, n, d);
+  for (int r = 0; r < NR; r++)
+    for (int i = 0; i < 4; i++) _mm512_storeu_ps(acc + r * accStride + c + 16 * i, x[r][i]);
+}
+
+// weightedSumRun for nr rows (acc + r·accStride, p + r·pStride) over the same value rows: four rows per pass (then
+// two, then one), 64 columns at a time, so each value chunk is loaded once for all of them; every row's sum is
+// carried in the same order as weightedSumRun carries it.
+void weightedSumRunRows(float* acc, size_t accStride, const float* p, size_t pStride, int nr, const float* v0, size_t stride, int n, int d) {
+  int r = 0;
+  auto rows = [&](auto nrTag) {
+    constexpr int NR = decltype(nrTag)::value;
+    float* a = acc + r * accStride;
+    const float* pr = p + r * pStride;
+    int c = 0;
+    for (; c + 64 <= d; c += 64) weightedSumRows64<NR>(a, accStride, pr, pStride, v0, stride, n, c);
+    if (c < d)
+      for (int u = 0; u < NR; u++) weightedSumRunTail(a + u * accStride, pr + u * pStride, v0, stride, n, d, c);
+    r += NR;
+  };
+  while (r + 4 <= nr) rows(std::integral_constant<int, 4>());
+  if (r + 2 <= nr) rows(std::integral_constant<int, 2>());
+  if (r < nr) rows(std::integral_constant<int, 1>());
 }
 
 // ---- vector helpers ----
