@@ -6,6 +6,7 @@
  * same RangeError for a non-finite value. quantizeGgmlRows goes through the native encoders when the addon loads.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { nativeQuantizeAvailable, quantizeGgmlRows, quantizeGgmlRowsReference } from '../../src/tensor/formats/ggml/quantize.js';
 import { GGML_TYPE, ggmlRowBytes, ggmlTypeInfo, ggmlTypeName } from '../../src/tensor/formats/ggml/types.js';
@@ -181,4 +182,15 @@ test('quantizeGgml refuses what it cannot write', { skip: nativeSkip }, (t) => {
   assert.throws(() => addon.quantizeGgml(GGML_TYPE['Q4_K']!, x, 1, 256, new Uint8Array(143)), RangeError);
   assert.throws(() => addon.quantizeGgml(GGML_TYPE['IQ2_XXS']!, x, 1, 256, new Uint8Array(1024)), RangeError);
   assert.throws(() => quantizeGgmlRows(GGML_TYPE['Q4_K']!, x, 1, 100), RangeError);
+});
+
+test('MIMO_BACKEND=ts and MIMO_NATIVE_DISABLE=1 keep the TypeScript encoders (the same bytes)', () => {
+  const url = new URL('../../src/tensor/formats/ggml/quantize.js', import.meta.url).href;
+  const script = `import(${JSON.stringify(url)}).then((m) => { const x = Float32Array.from({ length: 512 }, (_, i) => Math.sin(i));
+    const same = Buffer.from(m.quantizeGgmlRows(12, x, 2, 256)).equals(Buffer.from(m.quantizeGgmlRowsReference(12, x, 2, 256)));
+    console.log(JSON.stringify([m.nativeQuantizeAvailable(12), same])); })`;
+  for (const env of [{ MIMO_BACKEND: 'ts' }, { MIMO_NATIVE_DISABLE: '1' }]) {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(out), [false, true], JSON.stringify(env));
+  }
 });
