@@ -2,8 +2,9 @@
  * The native ggml encoders (native/src/quantize.cc, `quantizeGgml`) against the TypeScript reference encoders
  * (src/tensor/formats/ggml/, the definition): the same bytes for every type the addon writes, on rows of several
  * distributions (Gaussian at several scales, uniform, all zeros, one huge outlier, tiny and subnormal values,
- * negative-only, exact rounding ties, constant rows, FP8-like grids), odd row counts and rows of 1–3 blocks; and the
- * same RangeError for a non-finite value. quantizeGgmlRows goes through the native encoders when the addon loads.
+ * negative-only, exact rounding ties, constant rows, FP8-like grids), odd row counts and rows of 1–3 (K-quants) or
+ * 1–11 (32-element blocks) blocks; and the same RangeError for a non-finite value. quantizeGgmlRows goes through
+ * the native encoders when the addon loads, and not with MIMO_BACKEND=ts or MIMO_NATIVE_DISABLE=1.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -114,15 +115,17 @@ test('the addon writes every type the brief lists, and quantizeGgmlRows uses it'
 });
 
 for (const name of NATIVE_TYPES) {
-  test(`${name}: native bytes = TypeScript bytes on every distribution, 3 seeds, 1–3 blocks a row`, { skip: nativeSkip }, (t) => {
+  test(`${name}: native bytes = TypeScript bytes on every distribution, 3 seeds, rows of several blocks`, { skip: nativeSkip }, (t) => {
     const addon = needNative(t);
     if (!addon) return;
     const type = GGML_TYPE[name]!;
     const be = ggmlTypeInfo(type)!.blockElements;
     const block = be === 1 ? 32 : be;
+    // 32-element blocks: 11 = one run of 8 blocks (IQ4_NL's scale search takes 8 at a time) and 3 more
+    const blockCounts = block === 32 ? [1, 3, 11] : [1, 2, 3];
     for (const seed of [1, 2, 3]) {
       const u = rng(1000 * seed + type);
-      for (const blocks of [1, 2, 3]) {
+      for (const blocks of blockCounts) {
         const cols = block * blocks;
         // one row of each distribution (an odd count: 17), in an order that changes with the seed
         const kinds = KINDS.map((k, i) => KINDS[(i + seed * 5) % KINDS.length]!);
@@ -139,7 +142,7 @@ for (const name of NATIVE_TYPES) {
     // a larger Gaussian matrix of an odd row count
     const u = rng(77 + type);
     const rows = 9;
-    const cols = 4 * block;
+    const cols = (block === 32 ? 20 : 4) * block;
     const x = Float32Array.from({ length: rows * cols }, () => gaussian(u) * 0.03);
     assertSameBytes(quantizeGgmlRows(type, x, rows, cols), quantizeGgmlRowsReference(type, x, rows, cols), type, cols, `${name} 9 rows`);
   });
