@@ -17,6 +17,7 @@
         "native/src/matmul.cc",
         "native/src/mmap_file.cc",
         "native/src/moe.cc",
+        "native/src/quantize.cc",
         "native/src/thread_pool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

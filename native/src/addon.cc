@@ -21,6 +21,7 @@
 #include "matmul.h"
 #include "mmap_file.h"
 #include "moe.h"
+#include "quantize.h"
 #include "thread_pool.h"
 
 namespace {
@@ -618,6 +619,31 @@ Napi::Value GgmlTypes(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// quantizeGgml(type, src, rows, cols, dst) → −1, or the flat index of src's first non-finite value (block types)
+Napi::Value QuantizeGgml(const Napi::CallbackInfo& info) {
+  const char* op = "quantizeGgml";
+  const int type = static_cast<int>(intArg(info, 0, op, "type", 0, 1023));
+  const Span<float> src = f32Arg(info, 1, op, "src");
+  const int64_t rows = intArg(info, 2, op, "rows", 0, kMaxDim);
+  const int64_t cols = intArg(info, 3, op, "cols", 0, kMaxDim);
+  const Span<uint8_t> dst = typedArg<uint8_t>(info, 4, napi_uint8_array, op, "dst", "Uint8Array");
+  if (!mimo::ggmlQuantizeSupported(type)) throwRange(info.Env(), std::string(op) + ": ggml type " + std::to_string(type) + " has no native encoder");
+  const size_t rb = mimo::ggmlQuantizeRowBytes(type, cols);
+  if (rb == 0 && cols > 0) throwRange(info.Env(), std::string(op) + ": " + std::to_string(cols) + " columns are not whole blocks of ggml type " + std::to_string(type));
+  if (src.length < static_cast<size_t>(rows * cols)) expectLength(info.Env(), src.length, static_cast<size_t>(rows * cols), op, "src");
+  if (dst.length < rb * static_cast<size_t>(rows)) expectLength(info.Env(), dst.length, rb * static_cast<size_t>(rows), op, "dst");
+  return Napi::Number::New(info.Env(), static_cast<double>(mimo::ggmlQuantizeRows(type, src.data, rows, cols, dst.data)));
+}
+
+// ggmlQuantizeTypes() → the ggml type ids quantizeGgml writes (ascending).
+Napi::Value GgmlQuantizeTypes(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+  for (int t = 0; t < 64; t++)
+    if (mimo::ggmlQuantizeSupported(t)) out.Set(n++, Napi::Number::New(info.Env(), t));
+  return out;
+}
+
 Napi::Value RowInvariantRows(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), mimo::rowInvariantRows()); }
 
 Napi::Value MemReadBandwidth(const Napi::CallbackInfo& info) {
@@ -659,6 +685,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unmapFile", Napi::Function::New(env, UnmapFile, "unmapFile"));
   exports.Set("memReadBandwidth", Napi::Function::New(env, MemReadBandwidth, "memReadBandwidth"));
   exports.Set("ggmlTypes", Napi::Function::New(env, GgmlTypes, "ggmlTypes"));
+  exports.Set("quantizeGgml", Napi::Function::New(env, QuantizeGgml, "quantizeGgml"));
+  exports.Set("ggmlQuantizeTypes", Napi::Function::New(env, GgmlQuantizeTypes, "ggmlQuantizeTypes"));
   exports.Set("rowInvariantRows", Napi::Function::New(env, RowInvariantRows, "rowInvariantRows"));
   exports.Set("dispatchOverheadUs", Napi::Function::New(env, DispatchOverhead, "dispatchOverheadUs"));
   return exports;

@@ -61,6 +61,17 @@ export interface NativeAddon {
   ): void;
   /** ggml type ids (ggml.h `enum ggml_type`) whose blocks matmul and moeExperts run as stored, ascending. */
   ggmlTypes(): number[];
+  /**
+   * Quantise a float32 matrix src `[rows, cols]` (row-major) to ggml type `type` (one of
+   * {@link NativeAddon.ggmlQuantizeTypes}; cols a multiple of its block) into dst (rows · ggmlRowBytes(type, cols)
+   * bytes, the rows back to back): bitwise the bytes of the TypeScript encoders (src/tensor/formats/ggml/), scalar
+   * on the calling thread. Block types check each row for a non-finite value before encoding it.
+   * @returns −1, or the flat index r · cols + c of the first non-finite value (the rows before it are written)
+   * @throws RangeError for a type without a native encoder, cols not whole blocks, or src / dst too short
+   */
+  quantizeGgml(type: number, src: Float32Array, rows: number, cols: number, dst: Uint8Array): number;
+  /** ggml type ids quantizeGgml writes, ascending. */
+  ggmlQuantizeTypes(): number[];
   /** Largest T for which a matmul's row results do not depend on the call's other rows (see Backend.rowInvariantRows). */
   rowInvariantRows(): number;
   /** y `[T, D]` = weight ⊙ x / sqrt(mean(x²) + eps), D = weight.length (bitwise equal to the reference). */

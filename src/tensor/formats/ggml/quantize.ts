@@ -2,8 +2,11 @@
  * Reference quantizers of the ggml types mimo.ts writes: float32 rows in, ggml blocks out, as llama-quantize makes
  * them without an importance matrix (ggml-quants.c `quantize_row_*_ref`, and `quantize_iq4_nl` / `_iq4_xs`).
  * Each format's encoder lives beside its decoder in this folder; {@link GGML_ROW_ENCODERS} lists them (one line per
- * format) and {@link quantizeGgmlRows} is the one entry point.
+ * format) and {@link quantizeGgmlRows} is the one entry point, which runs the native addon's encoders of the same bytes
+ * (native/src/quantize.cc) when the addon is loaded.
  */
+import { BackendUnavailableError } from '../../../errors.js';
+import { loadNativeAddon, type NativeAddon } from '../../../kernels/native/addon.js';
 import { numberToBf16Bits } from '../../dtype.js';
 import { f32ToF16Bits } from './float.js';
 import { encodeIq4NlRow, encodeIq4XsRow } from './iq4.js';
@@ -65,12 +68,57 @@ export const GGML_ROW_ENCODERS: Readonly<Partial<Record<number, GgmlRowEncoder>>
 };
 
 /**
- * Quantise a float32 matrix `[rows, cols]` (row-major) to ggml type `type`, row by row.
+ * The native addon's encoders, when they can be used: not with `MIMO_BACKEND=ts`, nor when the addon does not load
+ * (`MIMO_NATIVE_DISABLE=1`, not built) or predates `quantizeGgml`. Looked up once per thread.
+ */
+let nativeEncoder: { addon: NativeAddon; types: ReadonlySet<number> } | null | undefined;
+
+function native(): { addon: NativeAddon; types: ReadonlySet<number> } | null {
+  if (nativeEncoder !== undefined) return nativeEncoder;
+  nativeEncoder = null;
+  if (process.env['MIMO_BACKEND'] === 'ts') return nativeEncoder;
+  try {
+    const addon = loadNativeAddon();
+    if (typeof addon.quantizeGgml === 'function') nativeEncoder = { addon, types: new Set(addon.ggmlQuantizeTypes()) };
+  } catch (e) {
+    if (!(e instanceof BackendUnavailableError)) throw e;
+  }
+  return nativeEncoder;
+}
+
+/** True when {@link quantizeGgmlRows} encodes `type` with the native addon (bitwise the same bytes). */
+export function nativeQuantizeAvailable(type: number): boolean {
+  return native()?.types.has(type) ?? false;
+}
+
+function nonFinite(type: number, src: Float32Array, cols: number, i: number): RangeError {
+  return new RangeError(`${ggmlTypeName(type)}: value at row ${Math.floor(i / cols)}, column ${i % cols} is ${src[i]}; only finite values can be quantised`);
+}
+
+/**
+ * Quantise a float32 matrix `[rows, cols]` (row-major) to ggml type `type`, row by row: with the native addon's
+ * encoders when they are available ({@link nativeQuantizeAvailable}), else {@link quantizeGgmlRowsReference}; the
+ * bytes are the same either way.
  * @returns rows · ggmlRowBytes(type, cols) bytes, the rows back to back as a GGUF tensor stores them
  * @throws RangeError for a type mimo.ts cannot write, cols not a multiple of the type's block, src shorter than
  *   rows · cols, or a non-finite value (named by row and column)
  */
 export function quantizeGgmlRows(type: number, src: Float32Array, rows: number, cols: number): Uint8Array {
+  const n = native();
+  if (!n?.types.has(type)) return quantizeGgmlRowsReference(type, src, rows, cols);
+  const rb = ggmlRowBytes(type, cols);
+  if (src.length < rows * cols) throw new RangeError(`${ggmlTypeName(type)}: ${rows}×${cols} values needed, got ${src.length}`);
+  const out = new Uint8Array(rows * rb);
+  const bad = n.addon.quantizeGgml(type, src, rows, cols, out);
+  if (bad >= 0) throw nonFinite(type, src, cols, bad);
+  return out;
+}
+
+/**
+ * {@link quantizeGgmlRows} with the TypeScript encoders of {@link GGML_ROW_ENCODERS} (the definition of the bytes).
+ * @throws as quantizeGgmlRows
+ */
+export function quantizeGgmlRowsReference(type: number, src: Float32Array, rows: number, cols: number): Uint8Array {
   const encode = GGML_ROW_ENCODERS[type];
   if (!encode || !ggmlTypeInfo(type)) throw new RangeError(`mimo.ts cannot write ggml type ${ggmlTypeName(type)}`);
   const rb = ggmlRowBytes(type, cols);
@@ -79,7 +127,7 @@ export function quantizeGgmlRows(type: number, src: Float32Array, rows: number, 
   for (let r = 0; r < rows; r++) {
     if (type !== 0 && type !== 1 && type !== 30) {
       for (let c = 0; c < cols; c++) {
-        if (!Number.isFinite(src[r * cols + c]!)) throw new RangeError(`${ggmlTypeName(type)}: value at row ${r}, column ${c} is ${src[r * cols + c]}; only finite values can be quantised`);
+        if (!Number.isFinite(src[r * cols + c]!)) throw nonFinite(type, src, cols, r * cols + c);
       }
     }
     encode(src, r * cols, cols, out, r * rb);
