@@ -23,6 +23,9 @@ struct WeightView {
   const uint8_t* e8m0;
   // ggml only: the ggml type id (ggml_blocks.h); data holds `rows` rows of ggmlRowBytes(ggmlType, cols) bytes.
   int ggmlType;
+  // ggml only, `precision: 'fast'`: activations quantised to int8 blocks and int32 block dot products (ggml_q8.h);
+  // only for the types of ggmlQ8ActType.
+  bool q8Act = false;
 };
 
 // One matmul call: y `[T, rows]` = x `[T, cols]` · Wᵀ.
