@@ -36,6 +36,10 @@ struct MatmulArgs {
   WeightView w;
   // x already split by KernelTable::splitX for this weight (or null: the row kernel splits it itself).
   const uint16_t* xs = nullptr;
+  // A q8Act weight's x already quantised by ggmlQ8Quantize (codes `[T, cols]`, scales `[T, cols/32]`), or null: the
+  // row kernel quantises it itself. Drivers quantise once per call, not once per row range.
+  const int8_t* xq = nullptr;
+  const float* xd = nullptr;
 };
 
 // Instruction-set levels the kernels are compiled for, best last.

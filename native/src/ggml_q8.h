@@ -11,12 +11,29 @@
 //      then e_l = acc[l] + acc[8 + l] and y = ((e0 + e4) + (e2 + e6)) + ((e1 + e5) + (e3 + e7)).
 // So every (row, token) has one order whatever T, the row range, the thread count or the dispatch level.
 #pragma once
+#include <vector>
+
 #include "common.h"
 
 namespace mimo {
 
 // True for the ggml types this path runs (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4).
 bool ggmlQ8ActType(int type);
+
+// Step 1 for x `[T, K]` (K a multiple of 32): codes xq `[T, K]`, scales xd `[T, K/32]`; the same bits on every level.
+void ggmlQ8Quantize(const float* x, int T, int K, int8_t* xq, float* xd);
+
+// Quantised activations of one call, kept per thread between calls: x's codes and scales for a.xq / a.xd.
+struct Q8Buffer {
+  int8_t* q = nullptr;
+  float* d = nullptr;
+  // Quantises x `[T, K]` into the buffer (grown as needed) and points q / d at it.
+  void quantize(const float* x, int T, int K);
+
+ private:
+  std::vector<int8_t> qStore;
+  std::vector<float> dStore;
+};
 
 // Rows [r0, r1) of a.w (GGML, q8Act) for every token, per level: portable C++, AVX2 (maddubs on |w| and x with w's
 // sign, one block per ymm), AVX-512 VNNI (vpdpbusd on the same operands, two blocks per zmm, tiles of 4 rows × 4

@@ -1,5 +1,5 @@
 // The 8-bit-activation row kernels of ggml_q8.h (`precision: 'fast'`): the portable one (scalar level and the
-// definition in C++ of src/kernels/reference/q8-activations.ts), AVX2 (maddubs) and AVX-512 VNNI (vpdpbusd). Each
+// definition in C++ of src/kernels/reference/q8-activations.ts), AVX2 (maddubs, sign trick) and AVX-512 VNNI (vpdpbusd on x + 128 with a −128 · Σ w start). Each
 // level computes the same exact int32 block sums and the same float32 operations in the same order, so all levels
 // (and the TypeScript reference) give the same bits.
 #pragma GCC diagnostic push
@@ -66,21 +66,48 @@ float rowDotPortable(int type, const uint8_t* row, const int8_t* xq, const float
   return ((e8[0] + e8[4]) + (e8[2] + e8[6])) + ((e8[1] + e8[5]) + (e8[3] + e8[7]));
 }
 
+// a.xq / a.xd, or x quantised now into this thread's buffer.
+void quantized(const MatmulArgs& a, const int8_t** xq, const float** xd) {
+  if (a.xq) {
+    *xq = a.xq;
+    *xd = a.xd;
+    return;
+  }
+  static thread_local Q8Buffer own;
+  own.quantize(a.x, a.T, a.w.cols);
+  *xq = own.q;
+  *xd = own.d;
+}
+
 }  // namespace
+
+// The AVX2 quantiser (below, in the AVX2 target region); the bits of quantizePortable.
+void ggmlQ8QuantizeAvx2(const float* x, int T, int K, int8_t* xq, float* xd);
+
+void ggmlQ8Quantize(const float* x, int T, int K, int8_t* xq, float* xd) {
+  if (currentLevel() == Level::Scalar) quantizePortable(x, T, K, xq, xd);
+  else ggmlQ8QuantizeAvx2(x, T, K, xq, xd);
+}
+
+void Q8Buffer::quantize(const float* x, int T, int K) {
+  const size_t n = static_cast<size_t>(T) * K;
+  if (qStore.size() < n + 64) qStore.resize(n + 64);
+  if (dStore.size() < n / 32 + 2) dStore.resize(n / 32 + 2);
+  q = qStore.data();
+  d = dStore.data();
+  ggmlQ8Quantize(x, T, K, q, d);
+}
 
 void ggmlQ8MatmulRowsScalar(const MatmulArgs& a, int r0, int r1) {
   const int K = a.w.cols, N = a.w.rows, T = a.T, nb = K / 32;
-  static thread_local std::vector<int8_t> xq;
-  static thread_local std::vector<float> xd;
-  const size_t n = static_cast<size_t>(T) * K;
-  if (xq.size() < n) xq.resize(n);
-  if (xd.size() < n / 32) xd.resize(n / 32);
-  quantizePortable(a.x, T, K, xq.data(), xd.data());
+  const int8_t* xq;
+  const float* xd;
+  quantized(a, &xq, &xd);
   const size_t rowBytes = ggmlRowBytes(a.w.ggmlType, K);
   for (int r = r0; r < r1; r++) {
     const uint8_t* row = static_cast<const uint8_t*>(a.w.data) + static_cast<size_t>(r) * rowBytes;
     for (int t = 0; t < T; t++)
-      a.y[static_cast<size_t>(t) * N + r] = rowDotPortable(a.w.ggmlType, row, xq.data() + static_cast<size_t>(t) * K, xd.data() + static_cast<size_t>(t) * nb, nb);
+      a.y[static_cast<size_t>(t) * N + r] = rowDotPortable(a.w.ggmlType, row, xq + static_cast<size_t>(t) * K, xd + static_cast<size_t>(t) * nb, nb);
   }
 }
 
@@ -144,16 +171,6 @@ void quantizeAvx2(const float* x, int T, int K, int8_t* xq, float* xd) {
   }
 }
 
-// Quantised x of the current call, per thread.
-struct QuantX {
-  std::vector<int8_t> q;
-  std::vector<float> d;
-  void fit(size_t n) {
-    if (q.size() < n + 64) q.resize(n + 64);
-    if (d.size() < n / 32 + 2) d.resize(n / 32 + 2);
-  }
-};
-
 // The (row, token) dot product of ggml_q8.h, one block per ymm (|w| times x with w's sign: |−128| is 0x80 = 128
 // unsigned and x ∈ [−127, 127], so maddubs' pair sums stay below 2^15).
 template <int TY>
@@ -189,17 +206,18 @@ void rowsAvx2(const MatmulArgs& a, const int8_t* xq, const float* xd, int r0, in
 
 }  // namespace
 
+void ggmlQ8QuantizeAvx2(const float* x, int T, int K, int8_t* xq, float* xd) { quantizeAvx2(x, T, K, xq, xd); }
+
 void ggmlQ8MatmulRowsAvx2(const MatmulArgs& a, int r0, int r1) {
-  static thread_local QuantX qx;
-  const size_t n = static_cast<size_t>(a.T) * a.w.cols;
-  qx.fit(n);
-  quantizeAvx2(a.x, a.T, a.w.cols, qx.q.data(), qx.d.data());
+  const int8_t* xq;
+  const float* xd;
+  quantized(a, &xq, &xd);
   switch (a.w.ggmlType) {
-    case kQ4_0: rowsAvx2<kQ4_0>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kQ5_0: rowsAvx2<kQ5_0>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kQ8_0: rowsAvx2<kQ8_0>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kIQ4_NL: rowsAvx2<kIQ4_NL>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kMXFP4: rowsAvx2<kMXFP4>(a, qx.q.data(), qx.d.data(), r0, r1); break;
+    case kQ4_0: rowsAvx2<kQ4_0>(a, xq, xd, r0, r1); break;
+    case kQ5_0: rowsAvx2<kQ5_0>(a, xq, xd, r0, r1); break;
+    case kQ8_0: rowsAvx2<kQ8_0>(a, xq, xd, r0, r1); break;
+    case kIQ4_NL: rowsAvx2<kIQ4_NL>(a, xq, xd, r0, r1); break;
+    case kMXFP4: rowsAvx2<kMXFP4>(a, xq, xd, r0, r1); break;
     default: break;  // rejected by the addon's argument checks
   }
 }
@@ -214,12 +232,12 @@ void ggmlQ8MatmulRowsAvx2(const MatmulArgs& a, int r0, int r1) {
 namespace mimo {
 namespace {
 
-// Blocks 2k and 2k + 1 of a row as one zmm: |w| (abs: −128 → 0x80 = 128 unsigned), the mask of w's negative bytes,
-// and the two block scales each broadcast over its 8 lanes. With `odd` false only block 2k exists (the upper half
-// is zero codes and scale 0, which adds +0 to its lanes).
+// Blocks 2k and 2k + 1 of a row as one zmm: the codes w, −128 · Σ w over each lane's 4 bytes (so that vpdpbusd of
+// x + 128, unsigned, with w gives Σ x · w exactly), and the two block scales each broadcast over its 8 lanes. With
+// `both` false only block 2k exists (the upper half is zero codes and scale 0, which adds +0 to its lanes).
 struct PairW {
-  __m512i ax;
-  __mmask64 neg;
+  __m512i w;
+  __m512i negc;
   __m512 dw;
 };
 
@@ -228,32 +246,33 @@ inline __attribute__((always_inline)) PairW pairW(const uint8_t* p, bool both) {
   constexpr int bytes = ggmlBlockBytes(TY);
   const __m256i w0 = blockCodes<TY>(p);
   const __m256i w1 = both ? blockCodes<TY>(p + bytes) : _mm256_setzero_si256();
-  const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
   PairW r;
-  r.ax = _mm512_abs_epi8(w);
-  r.neg = _mm512_movepi8_mask(w);
+  r.w = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
+  r.negc = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), r.w));
   r.dw = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(blockScale<TY>(p))), _mm256_set1_ps(both ? blockScale<TY>(p + bytes) : 0.0f), 1);
   return r;
 }
 
-// Tokens' blocks 2k, 2k + 1: the codes (64 bytes; the second block's zero when absent) and the two d broadcast.
+// A token's blocks 2k, 2k + 1: the codes plus 128 as unsigned bytes (64; the second block's zero when absent) and
+// the two d broadcast.
 struct PairX {
-  __m512i q;
+  __m512i u;
   __m512 d;
 };
 
 inline __attribute__((always_inline)) PairX pairX(const int8_t* xq, const float* xd, bool both) {
   PairX r;
-  r.q = both ? _mm512_loadu_si512(xq) : _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
-  if (!both) r.q = _mm512_inserti64x4(r.q, _mm256_setzero_si256(), 1);
+  __m512i q = both ? _mm512_loadu_si512(xq) : _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
+  if (!both) q = _mm512_inserti64x4(q, _mm256_setzero_si256(), 1);
+  r.u = _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
   r.d = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(xd[0])), _mm256_set1_ps(both ? xd[1] : 0.0f), 1);
   return r;
 }
 
-// acc lanes 0–7 += blocks 2k's terms, lanes 8–15 += block 2k + 1's (ggml_q8.h step 3).
+// acc lanes 0–7 += block 2k's terms, lanes 8–15 += block 2k + 1's (ggml_q8.h step 3); the partial sums are
+// Σ (x + 128) · w − 128 · Σ w = Σ x · w, exact in int32.
 inline __attribute__((always_inline)) __m512 pairStep(__m512 acc, const PairW& w, const PairX& x) {
-  const __m512i sy = _mm512_mask_sub_epi8(x.q, w.neg, _mm512_setzero_si512(), x.q);
-  const __m512i part = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.ax, sy);
+  const __m512i part = _mm512_dpbusd_epi32(w.negc, x.u, w.w);
   return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(part), _mm512_mul_ps(w.dw, x.d)));
 }
 
@@ -317,16 +336,15 @@ void ggmlQ8MatmulRowsAvx512(const MatmulArgs& a, int r0, int r1) {
     ggmlQ8MatmulRowsAvx2(a, r0, r1);
     return;
   }
-  static thread_local QuantX qx;
-  const size_t n = static_cast<size_t>(a.T) * a.w.cols;
-  qx.fit(n);
-  quantizeAvx2(a.x, a.T, a.w.cols, qx.q.data(), qx.d.data());
+  const int8_t* xq;
+  const float* xd;
+  quantized(a, &xq, &xd);
   switch (a.w.ggmlType) {
-    case kQ4_0: rowsVnni<kQ4_0>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kQ5_0: rowsVnni<kQ5_0>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kQ8_0: rowsVnni<kQ8_0>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kIQ4_NL: rowsVnni<kIQ4_NL>(a, qx.q.data(), qx.d.data(), r0, r1); break;
-    case kMXFP4: rowsVnni<kMXFP4>(a, qx.q.data(), qx.d.data(), r0, r1); break;
+    case kQ4_0: rowsVnni<kQ4_0>(a, xq, xd, r0, r1); break;
+    case kQ5_0: rowsVnni<kQ5_0>(a, xq, xd, r0, r1); break;
+    case kQ8_0: rowsVnni<kQ8_0>(a, xq, xd, r0, r1); break;
+    case kIQ4_NL: rowsVnni<kIQ4_NL>(a, xq, xd, r0, r1); break;
+    case kMXFP4: rowsVnni<kMXFP4>(a, xq, xd, r0, r1); break;
     default: break;  // rejected by the addon's argument checks
   }
 }
