@@ -13,6 +13,7 @@
         "native/src/kernels_avx512.cc",
         "native/src/kernels_avx512_ggml.cc",
         "native/src/kernels_avx512bf16.cc",
+        "native/src/kernels_ggml_q8.cc",
         "native/src/kernels_scalar.cc",
         "native/src/matmul.cc",
         "native/src/mmap_file.cc",

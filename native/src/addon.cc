@@ -18,6 +18,7 @@
 #include "cpu.h"
 #include "elementwise.h"
 #include "ggml_blocks.h"
+#include "ggml_q8.h"
 #include "matmul.h"
 #include "mmap_file.h"
 #include "moe.h"
@@ -192,8 +193,19 @@ mimo::WeightView weightView(const Napi::Env& env, const char* op, const char* na
   return w;
 }
 
-// matmul(y, x, T, dtype, data, rows, cols, scales, scaleCols, blockCols, rowScale, ggmlType): y [T, rows] = x [T, cols] · Wᵀ
-// (ggmlType: the ggml type id of a 'ggml' weight, else unused).
+// Sets w.q8Act from a Weight's `activations`: undefined / null = f32 activations; 'int8' = the 8-bit path of
+// ggml_q8.h, for a ggml weight of a type it runs (RangeError otherwise, naming the type).
+void applyActivations(const Napi::Env& env, const char* op, const char* name, const Napi::Value& v, mimo::WeightView& w) {
+  if (isNullish(v)) return;
+  if (!v.IsString() || v.As<Napi::String>().Utf8Value() != "int8") throwRange(env, where(op, name) + "activations must be 'int8' or undefined");
+  if (w.dtype != WDType::GGML || !mimo::ggmlQ8ActType(w.ggmlType))
+    throwRange(env, where(op, name) + "activations 'int8' needs a ggml weight of type Q4_0, Q5_0, Q8_0, IQ4_NL or MXFP4, got " +
+                        (w.dtype == WDType::GGML ? std::string(mimo::ggmlTypeName(w.ggmlType)) : std::string("a non-ggml dtype")));
+  w.q8Act = true;
+}
+
+// matmul(y, x, T, dtype, data, rows, cols, scales, scaleCols, blockCols, rowScale, ggmlType, activations): y [T, rows] =
+// x [T, cols] · Wᵀ (ggmlType: the ggml type id of a 'ggml' weight, else unused; activations: undefined or 'int8').
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const char* op = "matmul";
@@ -202,8 +214,9 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const int T = static_cast<int>(intArg(info, 2, op, "T", 0, kMaxDim));
   const int rows = static_cast<int>(intArg(info, 5, op, "rows", 0, kMaxDim));
   const int cols = static_cast<int>(intArg(info, 6, op, "cols", 0, kMaxDim));
-  const mimo::WeightView w =
+  mimo::WeightView w =
       weightView(env, op, "", dtypeName(env, op, "", info[3]), info[4], rows, cols, info[7], info[8], info[9], info[10], info[11]);
+  applyActivations(env, op, "", info[12], w);
   expectLength(env, x.length, static_cast<size_t>(T) * cols, op, "x");
   expectLength(env, y.length, static_cast<size_t>(T) * rows, op, "y");
   mimo::MatmulArgs a{x.data, T, y.data, w};
@@ -213,9 +226,9 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
 // The property names of a `Weight`, kept per environment in an array (Node 20 cannot reference a string directly):
 // looking up a name through a handle costs less than internalising it from a C string for every property read.
-enum WeightKey { kRows, kCols, kDType, kData, kScales, kScaleCols, kBlockCols, kRowScale, kE8m0, kGgmlType, kWeightKeys };
+enum WeightKey { kRows, kCols, kDType, kData, kScales, kScaleCols, kBlockCols, kRowScale, kE8m0, kGgmlType, kActivations, kWeightKeys };
 const char* const kWeightKeyNames[kWeightKeys] = {"rows",   "cols",      "dtype",     "data",    "scales",
-                                                  "scaleCols", "blockCols", "rowScale", "e8m0", "ggmlType"};
+                                                  "scaleCols", "blockCols", "rowScale", "e8m0", "ggmlType", "activations"};
 
 struct AddonData {
   Napi::ObjectReference weightKeys;
@@ -250,7 +263,11 @@ mimo::WeightView weightObject(const Napi::Env& env, const WeightKeys& keys, cons
   const DTypeName dtype = dtypeName(env, op, name, get(kDType));
   const Napi::Value none = env.Undefined();
   if (std::strcmp(dtype.s, "mxfp4") == 0) return weightView(env, op, name, dtype, get(kData), rows, cols, get(kE8m0), none, none, none, none);
-  if (std::strcmp(dtype.s, "ggml") == 0) return weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none, get(kGgmlType));
+  if (std::strcmp(dtype.s, "ggml") == 0) {
+    mimo::WeightView w = weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none, get(kGgmlType));
+    applyActivations(env, op, name, get(kActivations), w);
+    return w;
+  }
   if (std::strcmp(dtype.s, "fp8") != 0) return weightView(env, op, name, dtype, get(kData), rows, cols, none, none, none, none, none);
   return weightView(env, op, name, dtype, get(kData), rows, cols, get(kScales), get(kScaleCols), get(kBlockCols), get(kRowScale), none);
 }

@@ -23,6 +23,9 @@ struct WeightView {
   const uint8_t* e8m0;
   // ggml only: the ggml type id (ggml_blocks.h); data holds `rows` rows of ggmlRowBytes(ggmlType, cols) bytes.
   int ggmlType;
+  // ggml only, `precision: 'fast'`: activations quantised to int8 blocks and int32 block dot products (ggml_q8.h);
+  // only for the types of ggmlQ8ActType.
+  bool q8Act = false;
 };
 
 // One matmul call: y `[T, rows]` = x `[T, cols]` · Wᵀ.
@@ -33,6 +36,10 @@ struct MatmulArgs {
   WeightView w;
   // x already split by KernelTable::splitX for this weight (or null: the row kernel splits it itself).
   const uint16_t* xs = nullptr;
+  // A q8Act weight's x already quantised by ggmlQ8Quantize (codes `[T, cols]`, scales `[T, cols/32]`), or null: the
+  // row kernel quantises it itself. Drivers quantise once per call, not once per row range.
+  const int8_t* xq = nullptr;
+  const float* xd = nullptr;
 };
 
 // Instruction-set levels the kernels are compiled for, best last.

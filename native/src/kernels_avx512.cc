@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "ggml_kernels.h"
+#include "ggml_q8.h"
 #include "kernels.h"
 #include "mxfp4.h"
 
@@ -330,7 +331,7 @@ void matmulRows(const MatmulArgs& a, int r0, int r1) {
     case WDType::F16: matmulRowsT<WDType::F16>(a, r0, r1); break;
     case WDType::FP8: matmulRowsT<WDType::FP8>(a, r0, r1); break;
     case WDType::MXFP4: mxMatmulRows(a, r0, r1); break;
-    case WDType::GGML: ggmlMatmulRowsAvx512(a, r0, r1); break;
+    case WDType::GGML: a.w.q8Act ? ggmlQ8MatmulRowsAvx512(a, r0, r1) : ggmlMatmulRowsAvx512(a, r0, r1); break;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ggml_blocks.h"
+#include "ggml_q8.h"
 #include "kernels.h"
 #include "mxfp4.h"
 
@@ -100,6 +101,10 @@ float dot(const float* a, const float* b, int n) {
 }
 
 void matmulRows(const MatmulArgs& a, int r0, int r1) {
+  if (a.w.dtype == WDType::GGML && a.w.q8Act) {
+    ggmlQ8MatmulRowsScalar(a, r0, r1);
+    return;
+  }
   static thread_local std::vector<float> row;
   const int K = a.w.cols;
   const int N = a.w.rows;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cpu.h"
+#include "ggml_q8.h"
 #include "kernels.h"
 #include "thread_pool.h"
 
@@ -41,8 +42,15 @@ void matmulRowsSplit(const KernelTable& k, const MatmulArgs& a) {
   // thread slowed by other load is covered by the others.
   int rowsPerChunk = ceilDiv(ceilDiv(N, threads * 8), 8) * 8;
   const int chunks = ceilDiv(N, rowsPerChunk);
-  // x split once for all chunks where the level's row kernel works on split x.
+  // x split once for all chunks where the level's row kernel works on split x; quantised once for an 8-bit-activation
+  // weight.
   MatmulArgs args = a;
+  static thread_local Q8Buffer q8;
+  if (a.w.dtype == WDType::GGML && a.w.q8Act && !a.xq) {
+    q8.quantize(a.x, a.T, a.w.cols);
+    args.xq = q8.q;
+    args.xd = q8.d;
+  }
   static thread_local std::vector<uint16_t> xsStore;
   const size_t words = k.splitWords ? k.splitWords(a.w, a.T) : 0;
   if (words > 0) {

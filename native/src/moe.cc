@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "ggml_q8.h"
 #include "kernels.h"
 #include "thread_pool.h"
 
@@ -59,9 +60,14 @@ void prefetchStart(const WeightView& w, int r0) {
 }
 
 // y[t, r0 .. r1) = x[t] · W[r0 .. r1)ᵀ for t < n, with the row kernel.
-inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1, const uint16_t* xs = nullptr) {
+inline void rowsOf(const KernelTable& k, const WeightView& w, const float* x, int n, float* y, int r0, int r1, const uint16_t* xs = nullptr,
+                   const Q8Buffer* q8 = nullptr) {
   MatmulArgs a{x, n, y, w};
   a.xs = xs;
+  if (q8 && w.q8Act) {
+    a.xq = q8->q;
+    a.xd = q8->d;
+  }
   k.matmulRows(a, r0, r1);
 }
 
@@ -91,6 +97,8 @@ struct Batch {
   const float* xe;
   const uint16_t* xs;  // xe split for the gate and up weights (KernelTable::splitX), or null
   const uint16_t* hs;  // h (g after SwiGLU) split for the down weight, or null
+  Q8Buffer* xq;        // xe quantised for 8-bit-activation gate and up weights (both q8Act), or null
+  Q8Buffer* hq;        // h quantised for an 8-bit-activation down weight, or null
   float* g;
   float* u;
   float* ye;
@@ -151,7 +159,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
   for (int j = 0; j < nE; j++) {
     const MoeExpert& e = ex[j];
     const size_t n = e.n, I = e.gate.rows;
-    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+    Batch b{j, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     b.xe = gatherRows(x, D, e, p);
     p += n * D;
     b.g = p;
@@ -182,6 +190,18 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
           b.xs = q;
         });
 
+  // 8-bit-activation experts: each input quantised once here (and h after region 1), not once per piece.
+  static thread_local std::vector<Q8Buffer> q8Store;
+  if (q8Store.size() < 2 * batches.size()) q8Store.resize(2 * batches.size());
+  for (size_t bi = 0; bi < batches.size(); bi++) {
+    Batch& b = batches[bi];
+    const MoeExpert& e = ex[b.j];
+    if (e.gate.q8Act && e.up.q8Act && e.gate.rows > 0) {
+      q8Store[2 * bi].quantize(b.xe, e.n, D);
+      b.xq = &q8Store[2 * bi];
+    }
+  }
+
   if (!batches.empty()) {
     // Region 1: h = silu(gate·x) ⊙ up·x for every fused expert, intermediate rows split into pieces.
     const int step = rowsPerTask(totalI, threads, kGateUpTasks);
@@ -197,8 +217,8 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
           const MoeExpert& e = ex[b.j];
           const int I = e.gate.rows;
           if (e.n == 1) prefetchStart(e.up, pc.r0);
-          rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1, b.xs);
-          rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1, b.xs);
+          rowsOf(k, e.gate, b.xe, e.n, b.g, pc.r0, pc.r1, b.xs, b.xq);
+          rowsOf(k, e.up, b.xe, e.n, b.u, pc.r0, pc.r1, b.xs, b.xq);
           for (int t = 0; t < e.n; t++) {
             float* g = b.g + static_cast<size_t>(t) * I + pc.r0;
             k.swiglu(g, g, b.u + static_cast<size_t>(t) * I + pc.r0, pc.r1 - pc.r0);
@@ -215,6 +235,15 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
             b.hs = q;
           });
 
+    for (size_t bi = 0; bi < batches.size(); bi++) {
+      Batch& b = batches[bi];
+      const MoeExpert& e = ex[b.j];
+      if (e.down.q8Act && e.gate.rows > 0) {
+        q8Store[2 * bi + 1].quantize(b.g, e.n, e.gate.rows);
+        b.hq = &q8Store[2 * bi + 1];
+      }
+    }
+
     // Region 2: rows [d0, d1) of every expert's down projection and their sum into out (experts in order), so the op
     // needs no further pass.
     const int dStep = rowsPerTask(D, threads, kDownTasks);
@@ -230,7 +259,7 @@ void moeExperts(float* out, const float* x, int T, int D, const MoeExpert* ex, i
             if (e.gate.rows == 0) {
               for (int i = 0; i < e.n; i++) std::memset(b.ye + static_cast<size_t>(i) * D + d0, 0, sizeof(float) * (d1 - d0));
             } else {
-              rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1, b.hs);
+              rowsOf(k, e.down, b.g, e.n, b.ye, d0, d1, b.hs, b.hq);
             }
           }
           for (const Batch& b : batches) accumulate(out, D, ex[b.j], b.ye, d0, d1);

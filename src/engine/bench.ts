@@ -23,6 +23,7 @@ import { selectBackend, type BackendChoice } from '../kernels/select.js';
 import { Checkpoint } from '../loader/checkpoint.js';
 import { GgufModelFiles, resolveGgufPaths } from '../loader/gguf.js';
 import { loadModel } from '../model/load.js';
+import { parsePrecision, type Precision } from '../model/precision.js';
 import type { MiMoConfig } from '../model/mimo-v2/config.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import { SpeculativeDecoder } from './decoders.js';
@@ -47,6 +48,8 @@ export interface BenchOptions {
   /** Progress lines (load, warm-up, each run), e.g. to stderr. */
   log?: (line: string) => void;
   /** Also time greedy decode with MTP self-speculation of this many drafts per step (0 = off, default). */
+  /** 'exact' (default) or 'fast' (8-bit activations for a GGUF's Q8_0/Q4_0/… weights; model/precision.ts). */
+  precision?: Precision;
   /** Also run one greedy decode with every op timed and its weight bytes counted (`mimo bench --profile`). */
   profile?: boolean;
   mtp?: number;
@@ -100,6 +103,9 @@ export interface BenchResult {
   backend: string;
   /** Why `auto` did not give the native backend, when it did not. */
   backendWarning?: string;
+  /** The precision it ran at and how many linear weights used 8-bit activations. */
+  precision: Precision;
+  int8Weights: number;
   threads: number;
   promptTokens: number;
   genTokens: number;
@@ -320,7 +326,7 @@ export function runBench(opts: BenchOptions): BenchResult {
   const profiler = opts.profile ? new OpProfiler(backend) : undefined;
   // As MiMoEngine.load: the native backend maps the safetensors files, so weights never pass through the JS heap.
   const map = backend.name === 'native' ? (file: string, offset?: number, length?: number) => loadNativeAddon().mmapFile(file, offset, length) : undefined;
-  const loaded = loadModel(opts.modelDir, { backend: profiler?.backend() ?? backend, map });
+  const loaded = loadModel(opts.modelDir, { backend: profiler?.backend() ?? backend, map, precision: parsePrecision(opts.precision) });
   const rssAfterLoadBytes = process.memoryUsage.rss();
   const { model, config } = loaded;
   const threads = backendThreads(backend);
@@ -384,6 +390,8 @@ export function runBench(opts: BenchOptions): BenchResult {
     modelType: config.modelType,
     backend: backend.name,
     ...(warning ? { backendWarning: warning } : {}),
+    precision: loaded.precision,
+    int8Weights: loaded.int8Weights,
     threads,
     promptTokens,
     genTokens,

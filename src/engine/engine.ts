@@ -11,6 +11,7 @@ import type { Backend } from '../kernels/backend.js';
 import { loadNativeAddon } from '../kernels/native/addon.js';
 import { selectBackend, type BackendChoice } from '../kernels/select.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
+import { parsePrecision, type Precision } from '../model/precision.js';
 import type { MiMoConfig } from '../model/mimo-v2/config.js';
 import type { MiMoModel } from '../model/mimo-v2/model.js';
 import type { LoadReport } from '../model/mimo-v2/weights.js';
@@ -40,6 +41,11 @@ export interface EngineLoadOptions {
    * unchanged): true for the defaults, or its RAM budget in bytes, snapshot interval in tokens and page size.
    * Default off.
    */
+  /**
+   * 'exact' (default): float32 activations. 'fast': 8-bit activations for a GGUF's Q8_0/Q4_0/Q5_0/IQ4_NL/MXFP4 weights
+   * (slightly different logits, faster matmuls; README "8-bit activations"); refused for a safetensors checkpoint.
+   */
+  precision?: Precision;
   /** Storage dtype of the KV cache and the prefix cache's pages: 'f32' (default, exact) or 'bf16' (half the bytes). */
   kvDtype?: 'f32' | 'bf16';
   prefixCache?: boolean | { ramBytes?: number; checkpointEvery?: number; pageSize?: number; dir?: string; diskBytes?: number };
@@ -50,7 +56,7 @@ export interface EngineLoadOptions {
   grammarCompileTimeoutMs?: number;
 }
 
-const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache', 'kvDtype', 'grammarCompileTimeoutMs'];
+const LOAD_OPTION_KEYS = ['backend', 'threads', 'onWarning', 'prefixCache', 'kvDtype', 'precision', 'grammarCompileTimeoutMs'];
 /** Warnings already emitted by the default handler (each once per process). */
 const emitted = new Set<string>();
 /** Engines on the native backend not closed yet: the shared thread pool is shrunk when the last one closes. */
@@ -103,6 +109,7 @@ export class MiMoEngine {
     if (opts === null || typeof opts !== 'object') throw new RequestError('options', 'MiMoEngine.load options must be an object such as { backend: "auto" }');
     for (const key of Object.keys(opts)) if (!LOAD_OPTION_KEYS.includes(key)) throw new RequestError(key, `unknown MiMoEngine.load option (valid: ${LOAD_OPTION_KEYS.join(', ')})`);
     if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function') throw new RequestError('onWarning', 'must be a function (message: string) => void');
+    const precision = parsePrecision(opts.precision);
     let backend: Backend;
     let warning: string | undefined;
     if (typeof opts.backend === 'object') backend = opts.backend;
@@ -126,7 +133,7 @@ export class MiMoEngine {
             return b;
           }
         : undefined;
-    const loaded = loadModel(dir, { backend, map });
+    const loaded = loadModel(dir, { backend, map, precision });
     let noTokenizer: string | undefined;
     if (loaded.gguf) {
       const r = ggufTokenizer(loaded.gguf.metadata, loaded.gguf.files[0]!);

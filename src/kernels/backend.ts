@@ -37,6 +37,13 @@ export interface Weight {
   e8m0?: Uint8Array;
   /** ggml only: the ggml type id (ggml.h `enum ggml_type`). */
   ggmlType?: number;
+  /**
+   * ggml only: 'int8' runs this weight's matmuls on 8-bit activations (`precision: 'fast'`): each token's row is
+   * quantised to int8 blocks of 32 with a float32 scale and the block products are integer sums
+   * (kernels/reference/q8-activations.ts is the definition). Only for types in INT8_ACTIVATION_TYPES (Q4_0, Q5_0,
+   * Q8_0, IQ4_NL, MXFP4). Absent: float32 activations (the default, exact path).
+   */
+  activations?: 'int8';
   /** Checkpoint tensor name, for errors found when the weight is first used (e.g. an E8M0 NaN scale byte). */
   name?: string;
   /** File holding the tensor (for those errors). */

@@ -15,6 +15,7 @@ import { ggufModelFacts, mapGgufNames } from './mimo-v2/gguf.js';
 import { MiMoModel } from './mimo-v2/model.js';
 import { loadWeights, type LoadReport } from './mimo-v2/weights.js';
 import { GGML_TYPE } from '../tensor/formats/ggml/types.js';
+import { fastUnavailable, parsePrecision, withInt8Activations, type Precision } from './precision.js';
 
 export interface LoadedModel {
   model: MiMoModel;
@@ -22,6 +23,9 @@ export interface LoadedModel {
   report: LoadReport;
   /** Wall time of the load, seconds. */
   loadSeconds: number;
+  /** The precision it runs at, and how many linear weights use 8-bit activations (0 for 'exact'). */
+  precision: Precision;
+  int8Weights: number;
   /** For a GGUF model: its file(s) and metadata (tokenizer.ggml.*, tokenizer.chat_template …). */
   gguf?: { files: string[]; metadata: Record<string, GgufValue> };
 }
@@ -38,6 +42,12 @@ export const NATIVE_GGML_TYPES: ReadonlySet<number> = new Set<number>(
 export interface LoadModelOptions {
   backend?: Backend;
   map?: FileMapper;
+  /**
+   * 'exact' (default): float32 activations everywhere. 'fast': 8-bit activations for a GGUF's Q4_0/Q5_0/Q8_0/IQ4_NL/
+   * MXFP4 weights (model/precision.ts); refused (RequestError 'precision') for a checkpoint directory or a GGUF
+   * with no such weight.
+   */
+  precision?: Precision;
   /** Where notes about the load go (a GGUF's block tensors dequantised for a backend without their kernel); default stderr. */
   onNote?: (message: string) => void;
 }
@@ -52,20 +62,22 @@ export interface LoadModelOptions {
  */
 export function loadModel(dir: string, opts: LoadModelOptions = {}): LoadedModel {
   const t0 = performance.now();
+  const precision = parsePrecision(opts.precision);
   const ggufPaths = resolveGgufPaths(dir);
-  if (ggufPaths) return loadGgufModel(ggufPaths, opts, t0);
+  if (ggufPaths) return loadGgufModel(ggufPaths, opts, t0, precision);
+  if (precision === 'fast') throw fastUnavailable(dir, 'a safetensors checkpoint directory (FP8/BF16 weights have no 8-bit-activation path)');
   const config = loadConfig(path.join(dir, 'config.json'));
   const ckpt = new Checkpoint(dir, { map: opts.map });
   try {
     const { weights, report } = loadWeights(ckpt, config);
     const model = new MiMoModel(config, weights, opts.backend ?? referenceBackend);
-    return { model, config, report, loadSeconds: (performance.now() - t0) / 1000 };
+    return { model, config, report, loadSeconds: (performance.now() - t0) / 1000, precision, int8Weights: 0 };
   } finally {
     ckpt.close();
   }
 }
 
-function loadGgufModel(paths: string[], opts: LoadModelOptions, t0: number): LoadedModel {
+function loadGgufModel(paths: string[], opts: LoadModelOptions, t0: number, precision: Precision): LoadedModel {
   const backend = opts.backend ?? referenceBackend;
   const files = new GgufModelFiles(paths, opts.map);
   try {
@@ -76,10 +88,19 @@ function loadGgufModel(paths: string[], opts: LoadModelOptions, t0: number): Loa
       keepGgml: (t) => reference || NATIVE_GGML_TYPES.has(t),
       onNote: opts.onNote ?? ((m) => process.stderr.write(`${m}\n`)),
     });
-    const { weights, report } = loadWeights(ckpt, facts.config);
+    const loaded = loadWeights(ckpt, facts.config);
+    const { report } = loaded;
+    let weights = loaded.weights;
+    let int8Weights = 0;
+    if (precision === 'fast') {
+      const r = withInt8Activations(weights);
+      if (r.marked === 0) throw fastUnavailable(paths[0]!, 'a GGUF without weights of those types');
+      weights = r.weights;
+      int8Weights = r.marked;
+    }
     ckpt.reportDequantised(backend.name);
     const model = new MiMoModel(facts.config, weights, backend);
-    return { model, config: facts.config, report, loadSeconds: (performance.now() - t0) / 1000, gguf: { files: paths, metadata: files.metadata } };
+    return { model, config: facts.config, report, loadSeconds: (performance.now() - t0) / 1000, precision, int8Weights, gguf: { files: paths, metadata: files.metadata } };
   } finally {
     files.close();
   }

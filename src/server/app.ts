@@ -6,6 +6,7 @@
  * proxied to that engine before any local handler runs (upstream.ts); `/v1/models` and `/health` list both kinds.
  * Source: issue 5, issue 6; OpenAI and Anthropic API references.
  */
+import type { Precision } from '../model/precision.js';
 import { defaultCacheRamBytes } from '../engine/prefix-cache/for-engine.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -88,6 +89,8 @@ export interface ServerOptions extends RouterOptions {
   cacheCheckpointEvery?: number;
   /** Storage dtype of KV caches and prefix-cache pages (`--kv-dtype`, default f32). */
   kvDtype?: 'f32' | 'bf16';
+  /** 'exact' (default) or 'fast': 8-bit activations for a GGUF's Q8_0/Q4_0/… weights (MiMoEngine.load `precision`). */
+  precision?: Precision;
   /** Disk tier of the prefix cache (`--cache-dir`): evicted entries and, at close, every entry are written there. */
   cacheDir?: string;
   /** The disk tier's budget in bytes (default 16 GiB). */
@@ -121,7 +124,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { '.html': 'text/html; c
 export async function createServer(opts: ServerOptions): Promise<MimoServer> {
   const name = opts.servedModelName ?? path.basename(path.resolve(opts.modelDir));
   checkUpstreamNames(opts.upstreams ?? [], name);
-  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.kvDtype ? { kvDtype: opts.kvDtype } : {}), ...(opts.grammarCompileTimeoutMs !== undefined ? { grammarCompileTimeoutMs: opts.grammarCompileTimeoutMs } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
+  const engine = MiMoEngine.load(opts.modelDir, { backend: opts.backend, threads: opts.threads, ...(opts.kvDtype ? { kvDtype: opts.kvDtype } : {}), ...(opts.precision ? { precision: opts.precision } : {}), ...(opts.grammarCompileTimeoutMs !== undefined ? { grammarCompileTimeoutMs: opts.grammarCompileTimeoutMs } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
   const metrics = new ServerMetrics();
   const ctx = new ServerContext(metrics);
   const local = new LocalModel(name, engine, {

@@ -10,6 +10,7 @@ import { FOREIGN_WARN_CORES, runBench, type BenchResult, type Spread } from '../
 import { BACKEND_CHOICES, type BackendChoice } from '../../kernels/select.js';
 import { RequestError } from '../../errors.js';
 import { formatBytes } from '../../model/mimo-v2/inspect-report.js';
+import { PRECISIONS, type Precision } from '../../model/precision.js';
 import { parseChoice, parseIntOption } from '../options.js';
 
 interface BenchFlags {
@@ -23,6 +24,7 @@ interface BenchFlags {
   mtp: number;
   json: boolean;
   profile: boolean;
+  precision: Precision;
 }
 
 /** The `--json` object: flat snake_case keys, medians under the plain names. */
@@ -32,6 +34,8 @@ export function benchJson(r: BenchResult): Record<string, unknown> {
     model: r.modelDir,
     model_type: r.modelType,
     backend: r.backend,
+    precision: r.precision,
+    int8_weights: r.int8Weights,
     ...(r.backendWarning ? { backend_warning: r.backendWarning } : {}),
     threads: r.threads,
     prompt_tokens: r.promptTokens,
@@ -97,7 +101,7 @@ export function formatBench(r: BenchResult): string {
     `  ${label.padEnd(22)}${[s.min, s.median, s.max].map((v) => v.toFixed(digits).padStart(10)).join('')}`;
   const ms = (s: Spread): Spread => ({ min: s.min * 1000, median: s.median * 1000, max: s.max * 1000 });
   return [
-    `mimo bench: ${r.modelDir} (${r.modelType}) on the ${r.backend} backend, ${r.threads} thread${r.threads > 1 ? 's' : ''}`,
+    `mimo bench: ${r.modelDir} (${r.modelType}) on the ${r.backend} backend, ${r.threads} thread${r.threads > 1 ? 's' : ''}, precision ${r.precision}${r.precision === 'fast' ? ` (8-bit activations on ${r.int8Weights} weights)` : ''}`,
     `  prompt ${r.promptTokens} tokens, ${r.genTokens} generated tokens, ${r.runs} run${r.runs > 1 ? 's' : ''} after 1 warm-up, greedy`,
     '',
     `  ${''.padEnd(22)}${['min', 'median', 'max'].map((h) => h.padStart(10)).join('')}`,
@@ -140,6 +144,7 @@ export function registerBench(program: Command): void {
     .option('--backend <name>', 'auto (native when it loads), ts or native (default: $MIMO_BACKEND or auto)', parseChoice(BACKEND_CHOICES))
     .option('--seed <n>', 'seed of the random prompt ids (default 1234, as llama.cpp\'s bench script)', parseIntOption(0))
     .option('--mtp <n>', 'also time greedy decode with n MTP drafts per step (0 = off)', parseIntOption(0), 0)
+    .option('--precision <mode>', "exact (float32 activations) or fast (8-bit activations for a GGUF's Q8_0/Q4_0/Q5_0/IQ4_NL/MXFP4 weights; not for safetensors checkpoints)", parseChoice(PRECISIONS), 'exact')
     .option('--json', 'print one JSON object as the last line of stdout', false)
     .option('--profile', 'also run one decode with every op timed: ms and weight bytes per token and GB/s of each op', false)
     .action((flags: BenchFlags) => {
@@ -154,6 +159,7 @@ export function registerBench(program: Command): void {
         seed: flags.seed,
         mtp: flags.mtp,
         profile: flags.profile,
+        precision: flags.precision,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(benchJson(result))}\n` : `${formatBench(result)}\n`);

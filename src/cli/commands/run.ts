@@ -11,6 +11,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../../kernels/select.js';
 import { RequestError } from '../../errors.js';
 import { ensureDefaultModel } from '../default-model.js';
 import { grammarFromFlags, type GrammarFlags } from '../grammar-flags.js';
+import { PRECISIONS, type Precision } from '../../model/precision.js';
 import { parseChoice, parseFloatOption, parseIntOption } from '../options.js';
 import { formatBytes } from '../../model/mimo-v2/inspect-report.js';
 import { MiMoOutputParser, startsInThinking } from '../../parser/mimo-output-parser.js';
@@ -72,6 +73,7 @@ interface RunFlags extends GrammarFlags {
   backend?: BackendChoice;
   threads?: number;
   mtp: number;
+  precision: Precision;
 }
 
 function collectStop(value: string, previous: string[]): string[] {
@@ -100,6 +102,7 @@ export function registerRun(program: Command): void {
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--mtp <n>', 'MTP drafts per step for self-speculative decoding (0 = off)', parseIntOption(0), 0)
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
+    .option('--precision <mode>', "exact (float32 activations) or fast (8-bit activations for a GGUF's Q8_0/Q4_0/Q5_0/IQ4_NL/MXFP4 weights; not for safetensors checkpoints)", parseChoice(PRECISIONS), 'exact')
     .option('--json-schema <file>', 'constrain the answer to JSON valid under this JSON schema file')
     .option('--grammar <file>', 'constrain the answer to this EBNF grammar file (xgrammar dialect, rule root)')
     .option('--regex <re>', 'constrain the answer to match this regular expression')
@@ -114,7 +117,7 @@ export function registerRun(program: Command): void {
       if (flags.model !== undefined && (flags.model === '' || !fs.existsSync(flags.model))) throw new RequestError('--model', `${JSON.stringify(flags.model)} does not exist`);
       const dir = flags.model ?? (await ensureDefaultModel(log));
       const dflt = generationDefaults(dir);
-      const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads, onWarning: (w) => log(`mimo: warning: ${w}`) });
+      const engine = MiMoEngine.load(dir, { backend: flags.backend, threads: flags.threads, precision: flags.precision, onWarning: (w) => log(`mimo: warning: ${w}`) });
       const { report, loadSeconds } = engine.loaded;
       log(`mimo: loaded ${dir} (${engine.config.modelType}, ${engine.config.numHiddenLayers} layers, ${report.numMtpLayers} MTP) in ${loadSeconds.toFixed(1)} s, backend ${engine.model.backend.name}`);
       if (report.unusedTensors.length > 0) log(`mimo: warning: ${plural(report.unusedTensors.length, 'tensor')} ${report.unusedTensors.length === 1 ? 'was' : 'were'} not used: ${report.unusedTensors.slice(0, 5).join(', ')}${report.unusedTensors.length > 5 ? ', …' : ''}`);

@@ -11,6 +11,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../../kernels/select.js';
 import { createRouter, createServer, type MimoRouter, type RouterOptions } from '../../server/app.js';
 import { parseUpstreamFlag, refuseOwnAddress, type UpstreamOptions } from '../../server/upstream.js';
 import { ensureDefaultModel } from '../default-model.js';
+import { PRECISIONS, type Precision } from '../../model/precision.js';
 import { parseChoice, parseIntOption, parseSizeOption } from '../options.js';
 import { LOG_FORMATS, type LogFormat } from '../../server/request-log.js';
 
@@ -41,6 +42,7 @@ interface ServeFlags {
   cacheDir?: string;
   cacheDisk?: number;
   kvDtype: 'f32' | 'bf16';
+  precision: Precision;
   grammarCompileTimeout: number;
 }
 
@@ -80,6 +82,7 @@ export function registerServe(program: Command): void {
     .option('--default-max-tokens <n>', 'max_tokens of chat requests that give none', parseIntOption(1), 4096)
     .option('--backend <name>', 'compute backend: auto (native if built, else ts), ts or native', parseChoice(BACKEND_CHOICES))
     .option('--threads <n>', 'native backend worker threads (default: all cores)', parseIntOption(1))
+    .option('--precision <mode>', "exact (float32 activations) or fast (8-bit activations for a GGUF's Q8_0/Q4_0/Q5_0/IQ4_NL/MXFP4 weights; not for safetensors checkpoints)", parseChoice(PRECISIONS), 'exact')
     .option('--log-format <format>', `per-request log lines on stderr: ${LOG_FORMATS.join(' or ')} (one JSON object per line)`, parseChoice(LOG_FORMATS), 'text')
     .option('--no-request-log', 'print no per-request log lines')
     .action(async (flags: ServeFlags) => {
@@ -110,6 +113,7 @@ export function registerServe(program: Command): void {
           defaultMaxTokens: flags.defaultMaxTokens,
           prefixCache: flags.prefixCache,
           kvDtype: flags.kvDtype,
+          precision: flags.precision,
           grammarCompileTimeoutMs: flags.grammarCompileTimeout,
           ...(flags.cacheRam !== undefined ? { cacheRamBytes: flags.cacheRam } : {}),
           cacheCheckpointEvery: flags.cacheCheckpointEvery,

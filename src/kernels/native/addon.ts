@@ -43,7 +43,10 @@ export interface NativeAddon {
    * scale arguments otherwise); ggml (a GGUF block-quantised weight): Uint8Array of `rows` rows of whole blocks of
    * ggml type `ggmlType` (one of {@link NativeAddon.ggmlTypes}; cols a multiple of its block), scale arguments null/0.
    * Float32 accumulation; block weights are dequantised in registers to the reference's f32 values.
-   * @throws RangeError naming the type when a ggml type has no kernel, cols is not whole blocks or data is short
+   * `activations` 'int8' (a ggml weight of Q4_0, Q5_0, Q8_0, IQ4_NL or MXFP4 only): the 8-bit-activation path, bitwise
+   * kernels/reference/q8-activations.ts (a Weight passed to moeExperts carries it as `activations`).
+   * @throws RangeError naming the type when a ggml type has no kernel, cols is not whole blocks or data is short, or
+   *   'int8' activations are asked for another dtype or type
    */
   matmul(
     y: Float32Array,
@@ -58,6 +61,7 @@ export interface NativeAddon {
     blockCols: number,
     rowScale: Int32Array | null,
     ggmlType?: number,
+    activations?: 'int8',
   ): void;
   /** ggml type ids (ggml.h `enum ggml_type`) whose blocks matmul and moeExperts run as stored, ascending. */
   ggmlTypes(): number[];

@@ -9,6 +9,7 @@
 import { RequestError, ShapeError } from '../../errors.js';
 import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../backend.js';
 import { checkMoeRouting } from '../reference/moe-experts.js';
+import { INT8_ACTIVATION_TYPES } from '../reference/q8-activations.js';
 import { checkMxfp4Scales } from '../../tensor/weight.js';
 import { ggmlRowBytes, ggmlTypeInfo, ggmlTypeName } from '../../tensor/formats/ggml/types.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
@@ -39,6 +40,9 @@ function checkWeight(w: Weight, ggmlTypes: ReadonlySet<number>): void {
     const type = w.ggmlType;
     if (type === undefined || !ggmlTypes.has(type)) {
       throw new ShapeError(`${label(w)}: ggml type ${type === undefined ? '(none)' : ggmlTypeName(type)} has no native kernel (native: ${[...ggmlTypes].map(ggmlTypeName).join(', ')})`);
+    }
+    if (w.activations !== undefined && (w.activations !== 'int8' || !INT8_ACTIVATION_TYPES.has(type))) {
+      throw new ShapeError(`${label(w)}: activations ${JSON.stringify(w.activations)} needs 'int8' and a ggml type of ${[...INT8_ACTIVATION_TYPES].map(ggmlTypeName).join(', ')}, got ${ggmlTypeName(type)}`);
     }
     const info = ggmlTypeInfo(type)!;
     if (w.cols % info.blockElements !== 0) throw new ShapeError(`${label(w)}: ${info.name} cols ${w.cols} is not a multiple of its ${info.blockElements}-element block`);
@@ -85,7 +89,7 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): Backend {
         checkMxfp4Scales(w);
         addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.e8m0!, w.cols / 32, 32, null);
       } else {
-        addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null, w.ggmlType);
+        addon.matmul(y, x, T, w.dtype, w.data, w.rows, w.cols, w.scales ?? null, w.scaleCols ?? 0, w.blockCols ?? 0, w.rowScale ?? null, w.ggmlType, w.activations);
       }
       return y;
     },

@@ -6,8 +6,10 @@ import { ShapeError } from '../../errors.js';
 import type { AttentionInput, Backend, MlpWeightSet, Weight } from '../backend.js';
 import { dequantize } from '../../tensor/weight.js';
 import { moeExpertsVia } from './moe-experts.js';
+import { matmulInt8Activations } from './q8-activations.js';
 
 function matmul(x: Float32Array, T: number, w: Weight): Float32Array {
+  if (w.activations === 'int8') return matmulInt8Activations(x, T, w);
   if (w.dtype !== 'f32') throw new ShapeError(`matmul: the reference backend needs f32 weights (prepareWeight), got ${w.dtype}`);
   const { rows, cols } = w;
   const data = w.data as Float32Array;
@@ -183,4 +185,7 @@ function moeExperts(x: Float32Array, T: number, experts: readonly MlpWeightSet[]
 /** Every reference op computes each row on its own, in the same order for any number of rows. */
 const rowInvariantRows = (): number => Number.MAX_SAFE_INTEGER;
 
-export const referenceBackend: Backend = { name: 'ts', rowInvariantRows, prepareWeight: dequantize, matmul, rmsNorm, rope, swiglu, attention, moeExperts };
+/** Weights to f32 once, except those on the 8-bit-activation path (`activations: 'int8'`), which matmul reads as stored. */
+const prepareWeight = (w: Weight): Weight => (w.activations === 'int8' ? w : dequantize(w));
+
+export const referenceBackend: Backend = { name: 'ts', rowInvariantRows, prepareWeight, matmul, rmsNorm, rope, swiglu, attention, moeExperts };
