@@ -152,7 +152,7 @@ void rowsTileT(const MatmulArgs& a, int r, int t0) {
         // 23 GB/s on one thread). Past the last row this touches nothing of use, and prefetches never fault.
         if (((c * sizeof(T)) & 63) == 0)
           for (int i = 0; i < R; i++)
-            _mm_prefetch(reinterpret_cast<const char*>(wp[i] + c + static_cast<size_t>(kPrefetchRows) * K), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(wp[i] + c + static_cast<size_t>(kPrefetchRows) * K), _MM_HINT_T1);
         rowsStep<Dc, R, TT, false>(acc, wp, xp, s, c, 0);
       }
     }
@@ -269,7 +269,7 @@ void mxRowsTile(const MatmulArgs& a, const float* xd, int r, int t0) {
       xo[t] = _mm512_loadu_ps(xp[t] + b * kMxBlock + 16);
     }
     if ((b & 3) == 0)
-      for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(wp[i] + b * 16 + static_cast<size_t>(kPrefetchRows) * half), _MM_HINT_T0);
+      for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(wp[i] + b * 16 + static_cast<size_t>(kPrefetchRows) * half), _MM_HINT_T1);
     for (int i = 0; i < R; i++) {
       const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[i] + b * 16)));
       const __m512 wl = _mm512_permutexvar_ps(v, table);

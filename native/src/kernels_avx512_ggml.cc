@@ -188,7 +188,7 @@ void decodeRow(const uint8_t* row, int K, float* out, size_t ahead) {
   constexpr int per = ggmlBlockElements(TY) / kGgmlGroup;
   for (int blk = 0; blk < K / ggmlBlockElements(TY); blk++) {
     const uint8_t* p = row + static_cast<size_t>(blk) * ggmlBlockBytes(TY);
-    for (int o = 0; o < ggmlBlockBytes(TY); o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o + ahead), _MM_HINT_T0);
+    for (int o = 0; o < ggmlBlockBytes(TY); o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o + ahead), _MM_HINT_T1);
     float s[2 * per], b[2 * per];
     simdBlockScales<TY>(p, s, b);
     float* o = out + ggmlBlockElements(TY) * blk;
@@ -235,9 +235,9 @@ void tileT1(const MatmulArgs& a, size_t rowBytes, int r) {
     #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
       // The same bytes kPrefetchRows rows down (the next group of rows): short rows defeat the hardware prefetcher.
-      _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T0);
-      if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T0);
-      if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + kPrefetchRows * rowBytes), _MM_HINT_T1);
+      if (bytes > 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 64 + kPrefetchRows * rowBytes), _MM_HINT_T1);
+      if (bytes > 128) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + 128 + kPrefetchRows * rowBytes), _MM_HINT_T1);
       simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
     }
     if constexpr (TY == kQ6_K) {
@@ -313,7 +313,7 @@ void tileSmall(const MatmulArgs& a, size_t rowBytes, int r, int t0) {
     float s[R][2 * per], b[R][2 * per];
     #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
-      for (int o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + o + kPrefetchRows * rowBytes), _MM_HINT_T0);
+      for (int o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + blk * bytes + o + kPrefetchRows * rowBytes), _MM_HINT_T1);
       simdBlockScales<TY>(rp[i] + blk * bytes, s[i], b[i]);
     }
     for (int j = 0; j < per; j++) {

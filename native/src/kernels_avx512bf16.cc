@@ -313,7 +313,7 @@ void tileT1(const MatmulArgs& a, const F& f, const uint16_t* xp, int r) {
     const uint16_t* xc = xp + 2 * c;
     const size_t byte = F::byteOf(c);
     #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + byte + kPrefetchRows * stride), _MM_HINT_T0);
+    for (int i = 0; i < R; i++) _mm_prefetch(reinterpret_cast<const char*>(rp[i] + byte + kPrefetchRows * stride), _MM_HINT_T1);
     #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
       __m512i w[F::kNW];
@@ -376,8 +376,8 @@ void mxTileT1Full(const MatmulArgs& a, const MxF& f, const uint16_t* xp, int r) 
     const int c = ci * kMxChunk;
     const uint16_t* xc = xp + 2 * c;
     #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) _mm_prefetch(pf + (static_cast<size_t>(ci) * R + i) * 64, _MM_HINT_T0);
-    if (static_cast<size_t>(ci) * 64 < sBytes) _mm_prefetch(spf + static_cast<size_t>(ci) * 64, _MM_HINT_T0);
+    for (int i = 0; i < R; i++) _mm_prefetch(pf + (static_cast<size_t>(ci) * R + i) * 64, _MM_HINT_T1);
+    if (static_cast<size_t>(ci) * 64 < sBytes) _mm_prefetch(spf + static_cast<size_t>(ci) * 64, _MM_HINT_T1);
     __m512i xv[8];
     #pragma GCC unroll 16
     for (int j = 0; j < 8; j++) xv[j] = loadW(xc + 32 * j);

@@ -180,7 +180,7 @@ float rowDotAvx2(const uint8_t* row, const int8_t* xq, const float* xd, int nb, 
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int b = 0; b < nb; b++) {
     const uint8_t* p = row + static_cast<size_t>(b) * bytes;
-    if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
+    if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
     const __m256i w = blockCodes<TY>(p);
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * b));
     const __m256i part = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)), ones);
@@ -295,7 +295,7 @@ void tileVnni(const MatmulArgs& a, const int8_t* xq, const float* xd, size_t row
     PairW w[R];
     #pragma GCC unroll 8
     for (int i = 0; i < R; i++) {
-      _mm_prefetch(reinterpret_cast<const char*>(rp[i] + static_cast<size_t>(b) * bytes + ahead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rp[i] + static_cast<size_t>(b) * bytes + ahead), _MM_HINT_T1);
       w[i] = pairW<TY>(rp[i] + static_cast<size_t>(b) * bytes, both);
     }
     #pragma GCC unroll 8
