@@ -282,35 +282,29 @@ MIMO_INLINE void makeQxQuants8(int n, int nmax, const v8f* xt, uint8_t* L, float
     max = bigger ? xt[i] : max;
   }
   const v8i empty = MIMO_VABS(max) < kGroupMaxEps;
-  v8f iscale = -fn / max;
-  v8f sumlx = zero, suml2 = zero;
-  v8f lt[32];
-  for (int i = 0; i < n; i++) {
-    const v8f xi = xt[i];
-    v8f l = (iscale * xi + kRound) - kRound;
-    l = l < lo ? zero + lo : l > hi ? zero + hi : l;
-    lt[i] = l == l ? l + fn : zero;
-    const v8f w = xi * xi;
-    sumlx = sumlx + (w * xi) * l;
-    suml2 = suml2 + (w * l) * l;
-  }
-  v8f scale = (suml2 != 0) & (suml2 == suml2) ? sumlx / suml2 : zero;
-  v8f best = scale * sumlx;
-  for (int is = -9; is <= 9; is++) {
-    if (is == 0) continue;
-    iscale = -(fn + 0.1f * static_cast<float>(is)) / max;
+  // One candidate inverse scale: codes + nmax into out, Σ x²·x·l and Σ x²·l² into sumlx / suml2.
+  v8f sumlx, suml2;
+  const auto candidate = [&](const v8f iscale, v8f* out) {
     sumlx = zero;
     suml2 = zero;
-    v8f la[32];
     for (int i = 0; i < n; i++) {
       const v8f xi = xt[i];
       v8f l = (iscale * xi + kRound) - kRound;
       l = l < lo ? zero + lo : l > hi ? zero + hi : l;
-      la[i] = l == l ? l + fn : zero;
+      out[i] = l == l ? l + fn : zero;
       const v8f w = xi * xi;
       sumlx = sumlx + (w * xi) * l;
       suml2 = suml2 + (w * l) * l;
     }
+  };
+  v8f lt[32];
+  candidate(-fn / max, lt);
+  v8f scale = (suml2 != 0) & (suml2 == suml2) ? sumlx / suml2 : zero;
+  v8f best = scale * sumlx;
+  for (int is = -9; is <= 9; is++) {
+    if (is == 0) continue;
+    v8f la[32];
+    candidate(-(fn + 0.1f * static_cast<float>(is)) / max, la);
     const v8i take = (suml2 > 0) & (sumlx * sumlx > best * suml2);
     bool any = false;
     for (int g = 0; g < 8; g++) any |= take[g] != 0;

@@ -3,8 +3,8 @@
  * Under CI (`CI` set to anything but `false`/`0`/empty) a missing or unloadable addon is a failure, not a skip: a CI
  * run must not pass with every native test skipped (issue 14).
  */
-import type { TestContext } from 'node:test';
-import { loadNativeAddon, type NativeAddon } from '../../src/kernels/native/addon.js';
+import { after, type TestContext } from 'node:test';
+import { DISPATCH_LEVELS, loadNativeAddon, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
 
 let loaded: NativeAddon | undefined;
 let reason = '';
@@ -40,4 +40,20 @@ export function needNative(t: TestContext): NativeAddon | undefined {
   if (!loaded && underCi()) throw new Error(`CI is set, so native tests must run, but the native addon did not load: ${reason}`);
   if (!loaded) t.skip(`native addon not built: ${reason}`);
   return loaded;
+}
+
+/** The addon's kernel thread count when the test file loaded (1 without the addon). */
+export const initialThreads: number = loaded?.getThreads() ?? 1;
+
+/** Registers an `after` hook that puts the addon's thread count and dispatch level back as the file found them. */
+export function restoreNativeAfterAll(): void {
+  after(() => {
+    loaded?.setThreads(initialThreads);
+    loaded?.setDispatch(loaded.bestDispatch());
+  });
+}
+
+/** The dispatch levels this CPU runs, best first (the best one and every level below it). */
+export function dispatchLevels(a: NativeAddon): DispatchLevel[] {
+  return DISPATCH_LEVELS.slice(DISPATCH_LEVELS.indexOf(a.bestDispatch()));
 }

@@ -12,26 +12,18 @@
  * and zeros) and MXFP4's E8M0 byte (2^-10 … 2^5, plus the float32-subnormal bytes 0 and 1).
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { MlpWeightSet, Weight } from '../../src/kernels/backend.js';
-import { DISPATCH_LEVELS, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
+import type { NativeAddon } from '../../src/kernels/native/addon.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { moeExpertsVia } from '../../src/kernels/reference/moe-experts.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
 import { NATIVE_GGML_TYPES } from '../../src/model/load.js';
 import { GGML_TYPE, ggmlRowBytes, ggmlTypeInfo, ggmlTypeName, isGgmlTypeSupported } from '../../src/tensor/formats/ggml/types.js';
 import { assertBitwise, assertClose, randomF32, rng } from '../helpers/kernel-check.js';
-import { nativeAddon, needNative } from '../helpers/native.js';
+import { dispatchLevels, initialThreads, needNative, restoreNativeAfterAll } from '../helpers/native.js';
 
-const initialThreads = nativeAddon?.getThreads() ?? 1;
-after(() => {
-  nativeAddon?.setThreads(initialThreads);
-  nativeAddon?.setDispatch(nativeAddon.bestDispatch());
-});
-
-function levels(a: NativeAddon): DispatchLevel[] {
-  return DISPATCH_LEVELS.slice(DISPATCH_LEVELS.indexOf(a.bestDispatch()));
-}
+restoreNativeAfterAll();
 
 /** Byte offsets of each type's F16 fields inside a block (ggml-common.h); MXFP4's E8M0 byte is at 0. */
 const F16_FIELDS: Readonly<Record<string, readonly number[]>> = {
@@ -107,7 +99,7 @@ describe('native ggml block kernels', () => {
       const want = ref.prepareWeight(w).data as Float32Array;
       const x = new Float32Array(cols * cols);
       for (let c = 0; c < cols; c++) x[c * cols + c] = 1;
-      for (const level of levels(a)) {
+      for (const level of dispatchLevels(a)) {
         a.setDispatch(level);
         // Every column through the T = 1 kernel (one call per token), then all columns in one call (T > 1 path).
         const single = new Float32Array(cols * rows);
@@ -139,7 +131,7 @@ describe('native ggml block kernels', () => {
           return { w, x, T, want, bound, what: `${ggmlTypeName(type)} [${rows}, ${cols}] T=${T}` };
         }),
       );
-      for (const level of levels(a)) {
+      for (const level of dispatchLevels(a)) {
         a.setDispatch(level);
         for (const c of cases) {
           const got = native.matmul(c.x, c.T, native.prepareWeight(c.w));
@@ -159,7 +151,7 @@ describe('native ggml block kernels', () => {
       const r = rng(2000 + type);
       const w = native.prepareWeight(ggmlWeight(type, rows, cols, r));
       const x = randomF32(64 * cols, r);
-      for (const level of levels(a)) {
+      for (const level of dispatchLevels(a)) {
         a.setDispatch(level);
         const what = `${level} ${ggmlTypeName(type)} [${rows}, ${cols}]`;
         const alone = Array.from({ length: 64 }, (_, tt) => native.matmul(x.subarray(tt * cols, (tt + 1) * cols), 1, w));
@@ -203,7 +195,7 @@ describe('native ggml block kernels', () => {
         const weights = Float32Array.from({ length: T * K }, () => 0.1 + r());
         const x = randomF32(T * D, r);
         const want = ref.moeExperts(x, T, refExperts, ids, weights);
-        for (const level of levels(a)) {
+        for (const level of dispatchLevels(a)) {
           a.setDispatch(level);
           const what = `${level} ${ggmlTypeName(type)} D=${D} I=${I} T=${T}`;
           const got = native.moeExperts(x, T, experts, ids, weights);
@@ -246,7 +238,7 @@ describe('native ggml block kernels', () => {
       const x = randomF32(T * D, r);
       const want = ref.moeExperts(x, T, refExperts, ids, weights);
       const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      for (const level of levels(a)) {
+      for (const level of dispatchLevels(a)) {
         a.setDispatch(level);
         const got = native.moeExperts(x, T, experts, ids, weights);
         assertClose(got, want, () => 1e-4 * scale, `${level} ${g}/${u}/${d}`);

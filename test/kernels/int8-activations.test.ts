@@ -8,26 +8,17 @@
  * for int8 activations is refused.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { MlpWeightSet, Weight } from '../../src/kernels/backend.js';
-import { DISPATCH_LEVELS, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
 import { INT8_ACTIVATION_TYPES, matmulInt8Activations, quantizeActivationsInt8 } from '../../src/kernels/reference/q8-activations.js';
 import { GGML_TYPE, ggmlRowBytes, ggmlTypeInfo, ggmlTypeName } from '../../src/tensor/formats/ggml/types.js';
 import { dequantize } from '../../src/tensor/weight.js';
 import { assertBitwise, randomF32, rng } from '../helpers/kernel-check.js';
-import { nativeAddon, needNative } from '../helpers/native.js';
+import { dispatchLevels, needNative, restoreNativeAfterAll } from '../helpers/native.js';
 
-const initialThreads = nativeAddon?.getThreads() ?? 1;
-after(() => {
-  nativeAddon?.setThreads(initialThreads);
-  nativeAddon?.setDispatch(nativeAddon.bestDispatch());
-});
-
-function levels(a: NativeAddon): DispatchLevel[] {
-  return DISPATCH_LEVELS.slice(DISPATCH_LEVELS.indexOf(a.bestDispatch()));
-}
+restoreNativeAfterAll();
 
 /** A random int8-path weight `[rows, cols]` of `type`: random code bytes, F16 scales of 2^-9 … 2^-3 (MXFP4: E8M0). */
 function int8Weight(type: number, rows: number, cols: number, r: () => number): Weight {
@@ -91,7 +82,7 @@ describe('8-bit activations (int8 path)', () => {
         const x = randomF32(T * cols, r, 3);
         return { w, x, T, want: matmulInt8Activations(x, T, w), what: `${ggmlTypeName(type)} [${rows}, ${cols}] T=${T}` };
       });
-      for (const level of levels(a)) {
+      for (const level of dispatchLevels(a)) {
         a.setDispatch(level);
         for (const c of cases) assertBitwise(native.matmul(c.x, c.T, c.w), c.want, `${level} ${c.what}`);
       }
@@ -109,7 +100,7 @@ describe('8-bit activations (int8 path)', () => {
     const r = rng(77);
     const w = int8Weight(GGML_TYPE.Q8_0!, 300, 512, r);
     const x = randomF32(9 * 512, r);
-    for (const level of levels(a)) {
+    for (const level of dispatchLevels(a)) {
       a.setDispatch(level);
       a.setThreads(1);
       const one = native.matmul(x, 9, w);
@@ -137,7 +128,7 @@ describe('8-bit activations (int8 path)', () => {
     const ids = Int32Array.from([0, 1, 2, 3, 1, 3, 0, 2, 3, 0]);
     const weights = randomF32(T * K, r);
     const want = ref.moeExperts(x, T, experts, ids, weights);
-    for (const level of levels(a)) {
+    for (const level of dispatchLevels(a)) {
       a.setDispatch(level);
       assertBitwise(native.moeExperts(x, T, experts, ids, weights), want, `${level} moeExperts`);
     }

@@ -6,24 +6,15 @@
  * An E8M0 NaN scale byte (255) is refused when the weight is first used, naming the tensor.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { MlpWeightSet, Weight } from '../../src/kernels/backend.js';
-import { DISPATCH_LEVELS, type DispatchLevel, type NativeAddon } from '../../src/kernels/native/addon.js';
 import { createNativeBackend } from '../../src/kernels/native/backend.js';
 import { moeExpertsVia } from '../../src/kernels/reference/moe-experts.js';
 import { referenceBackend as ref } from '../../src/kernels/reference/ops.js';
 import { assertBitwise, assertClose, randomF32, rng } from '../helpers/kernel-check.js';
-import { nativeAddon, needNative } from '../helpers/native.js';
+import { dispatchLevels, initialThreads, needNative, restoreNativeAfterAll } from '../helpers/native.js';
 
-const initialThreads = nativeAddon?.getThreads() ?? 1;
-after(() => {
-  nativeAddon?.setThreads(initialThreads);
-  nativeAddon?.setDispatch(nativeAddon.bestDispatch());
-});
-
-function levels(a: NativeAddon): DispatchLevel[] {
-  return DISPATCH_LEVELS.slice(DISPATCH_LEVELS.indexOf(a.bestDispatch()));
-}
+restoreNativeAfterAll();
 
 /** A random MXFP4 weight: every code, exponent bytes lo … lo+span−1. */
 function mxWeight(rows: number, cols: number, r: () => number, lo = 117, span = 20): Weight {
@@ -72,7 +63,7 @@ describe('native MXFP4 matmul vs the TypeScript definition', () => {
   it('every dispatch level, odd row counts, T through the row kernel and the GEMM', (t) => {
     const a = needNative(t);
     if (!a) return;
-    for (const level of levels(a)) {
+    for (const level of dispatchLevels(a)) {
       a.setDispatch(level);
       const r = rng(2601);
       for (const [rows, cols, T] of SHAPES) checkMatmul(mxWeight(rows, cols, r), T, r, `${level} mxfp4 [${rows}, ${cols}] T=${T}`);
@@ -90,7 +81,7 @@ describe('native MXFP4 matmul vs the TypeScript definition', () => {
     const a = needNative(t);
     if (!a) return;
     const native = createNativeBackend();
-    for (const level of levels(a)) {
+    for (const level of dispatchLevels(a)) {
       a.setDispatch(level);
       const r = rng(7);
       const w = mxWeight(203, 256, r);
@@ -150,7 +141,7 @@ describe('native MoE experts op with MXFP4 experts', () => {
     const r = rng(11);
     const ex = experts(8, r);
     const refEx = ex.map((e) => ({ gate: ref.prepareWeight(e.gate), up: ref.prepareWeight(e.up), down: ref.prepareWeight(e.down) }));
-    for (const level of levels(a)) {
+    for (const level of dispatchLevels(a)) {
       a.setDispatch(level);
       for (const T of [1, 3, 7, 40]) {
         const x = randomF32(T * D, r);
@@ -181,7 +172,7 @@ describe('native MoE experts op with MXFP4 experts', () => {
     const [Dw, Iw, E] = [288, 256, 4];
     const ex = Array.from({ length: E }, () => ({ gate: mxWeight(Iw, Dw, r), up: mxWeight(Iw, Dw, r), down: mxWeight(Dw, Iw, r) }));
     const refEx = ex.map((e) => ({ gate: ref.prepareWeight(e.gate), up: ref.prepareWeight(e.up), down: ref.prepareWeight(e.down) }));
-    for (const level of levels(a)) {
+    for (const level of dispatchLevels(a)) {
       a.setDispatch(level);
       const T = 5;
       const x = randomF32(T * Dw, r);
