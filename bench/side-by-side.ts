@@ -3,8 +3,9 @@
  * bench checkpoint, on this machine, in one run. Steps (each command is printed as it runs):
  * 1. the bench checkpoint (`mimo init --preset bench`), created once in <cache>/bench/mimo-v2-flash-bench;
  * 2. the anchor folder copied to <cache>/bench/llamacpp-anchor (shared/ is read-only) and `npm ci` there, once;
- * 3. f16 and q8_0 GGUFs converted with the anchor's hf_to_gguf.py (cached; needs Debian's python3-numpy);
- * 4. llama.cpp's figures: bench_llamacpp.mjs with flash attention on and off;
+ * 3. f16 and q8_0 GGUFs converted with the anchor's hf_to_gguf.py (cached; needs Debian's python3-numpy), and a
+ *    Q4_K_M GGUF written by `mimo quantize --type q4_k_m` (the anchor's converter does not write K-quants);
+ * 4. llama.cpp's figures: bench_llamacpp.mjs with flash attention on and off, on each GGUF;
  * 5. ours: `mimo bench --json` on the native backend and on the TypeScript backend (fewer generated tokens, one run),
  *    and the native backend on each GGUF llama.cpp ran (our GGUF reader on the very same file, compared with llama.cpp
  *    on it; its bound from the file's bytes per token);
@@ -15,8 +16,8 @@
  *   npm run bench -- [--runs 3] [--threads 2] [--prompt-tokens 512] [--gen-tokens 128] [--ts-gen-tokens 16]
  *                    [--max-foreign 0.05] [--skip-llamacpp] [--skip-ts] [--wide DIR ...] [--skip-bench-checkpoint]
  * `--wide DIR` (repeatable) adds a table per `mimo init --scale wide` checkpoint: llama.cpp on its weights as q8_0
- * (converted once by hf_to_gguf.py; delete the GGUF afterwards, it is large) against ours on the checkpoint as released
- * and ours on that q8_0 file.
+ * (converted once by hf_to_gguf.py) and as Q4_K_M (`mimo quantize`) against ours on the checkpoint as released and
+ * ours on each of those files (delete the GGUFs afterwards, they are large).
  * Source: issue 3 (Build 6); ../shared/tools/llamacpp-anchor/README.md; STYLE.md habit 12.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -206,6 +207,45 @@ async function ensureGguf(anchorDir: string, modelDir: string, benchRoot: string
   return out;
 }
 
+/**
+ * A GGUF of `type` written by `mimo quantize` (types the anchor's hf_to_gguf.py does not write, e.g. q4_k_m with
+ * llama-quantize's per-tensor choices), remade when older than the checkpoint's config or our quantizer build.
+ */
+async function ensureQuantized(modelDir: string, benchRoot: string, type: string, name: string): Promise<string> {
+  const out = path.join(benchRoot, 'gguf', `${name}.${type}.gguf`);
+  const sources = [path.join(modelDir, 'config.json'), path.join(repoRoot, 'dist', 'src', 'cli', 'commands', 'quantize.js')].filter((f) => fs.existsSync(f));
+  const newest = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) {
+    log(`bench: using ${out}`);
+    return out;
+  }
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  await mustRun([process.execPath, mimoBin, 'quantize', modelDir, out, '--type', type], repoRoot);
+  return out;
+}
+
+/** llama.cpp (FA on and off) on one GGUF, as rows labelled `weights`. */
+async function llamaRowsOn(anchorDir: string, gguf: string, weights: string, o: Options, outDir: string, key: string, raw: Record<string, unknown>): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const fa of ['on', 'off'] as const) {
+    const jsonFile = path.join(outDir, `llamacpp-${key}-fa-${fa}.json`);
+    fs.rmSync(jsonFile, { force: true });
+    const argv = [process.execPath, 'bench_llamacpp.mjs', gguf, '--runs', String(o.runs), '--threads', String(o.threads), '--fa', fa,
+      '--prompt', String(o.promptTokens), '--gen', String(o.genTokens), '--max-foreign', String(o.maxForeign), '--json', jsonFile];
+    const r = await runCommand(argv, anchorDir);
+    const base: Row = { engine: 'llama.cpp', weights, flashAttention: fa, threads: o.threads, genTokens: o.genTokens, runs: o.runs, ours: false, twoBytesPerWeight: false };
+    if (r.code !== 0 || !fs.existsSync(jsonFile)) {
+      rows.push({ ...base, error: `bench_llamacpp.mjs failed: ${lastLine(r.stderrTail)}` });
+      continue;
+    }
+    const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as LlamaJson;
+    raw[`${key}_llamacpp_fa_${fa}`] = json;
+    const res = json.results[0]!;
+    rows.push({ ...base, threads: res.threads, prefill: res.prefill_tps, decode: res.decode_tps, maxForeignCores: res.max_foreign_cores });
+  }
+  return rows;
+}
+
 interface LlamaJson {
   results: {
     model: string;
@@ -352,27 +392,15 @@ async function wideSection(anchorDir: string | null, dir: string, benchRoot: str
   const rows: Row[] = [];
   let ggufBytes: number | undefined;
   let ggufFile: string | undefined;
+  let q4File: string | undefined;
   if (anchorDir) {
     const gguf = await ensureGguf(anchorDir, dir, benchRoot, 'q8_0', name);
     ggufFile = gguf;
     // q8_0 reads its blocks' bytes: the tensors' share of the file, experts scaled by the active fraction.
     ggufBytes = fs.statSync(gguf).size;
-    for (const fa of ['on', 'off'] as const) {
-      const jsonFile = path.join(outDir, `llamacpp-${name}-fa-${fa}.json`);
-      fs.rmSync(jsonFile, { force: true });
-      const argv = [process.execPath, 'bench_llamacpp.mjs', gguf, '--runs', String(o.runs), '--threads', String(o.threads), '--fa', fa,
-        '--prompt', String(o.promptTokens), '--gen', String(o.genTokens), '--max-foreign', String(o.maxForeign), '--json', jsonFile];
-      const r = await runCommand(argv, anchorDir);
-      const base: Row = { engine: 'llama.cpp', weights: 'q8_0', flashAttention: fa, threads: o.threads, genTokens: o.genTokens, runs: o.runs, ours: false, twoBytesPerWeight: false };
-      if (r.code !== 0 || !fs.existsSync(jsonFile)) {
-        rows.push({ ...base, error: `bench_llamacpp.mjs failed: ${lastLine(r.stderrTail)}` });
-        continue;
-      }
-      const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as LlamaJson;
-      raw[`wide_${name}_llamacpp_fa_${fa}`] = json;
-      const res = json.results[0]!;
-      rows.push({ ...base, threads: res.threads, prefill: res.prefill_tps, decode: res.decode_tps, maxForeignCores: res.max_foreign_cores });
-    }
+    rows.push(...(await llamaRowsOn(anchorDir, gguf, 'q8_0', o, outDir, `wide_${name}`, raw)));
+    q4File = await ensureQuantized(dir, benchRoot, 'q4_k_m', name);
+    rows.push(...(await llamaRowsOn(anchorDir, q4File, 'q4_k_m', o, outDir, `wide_${name}_q4_k_m`, raw)));
   }
   const native = await runMimo(dir, 'native', o);
   rows.push({ ...native.row, weights: stored });
@@ -382,12 +410,17 @@ async function wideSection(anchorDir: string | null, dir: string, benchRoot: str
     rows.push(g.row);
     raw[`wide_${name}_mimo_native_gguf_q8_0`] = g.json;
   }
+  if (q4File) {
+    const g = await runMimo(q4File, 'native', o, { type: 'q4_k_m', bytesPerToken: decodeWeightBytes(q4File, config).total });
+    rows.push(g.row);
+    raw[`wide_${name}_mimo_native_gguf_q4_k_m`] = g.json;
+  }
   const bw = await measureBandwidth(o);
-  const ll = (fa: string) => rows.find((r) => r.engine === 'llama.cpp' && r.flashAttention === fa);
+  const ll = (fa: string, weights: string) => rows.find((r) => r.engine === 'llama.cpp' && r.flashAttention === fa && r.weights === weights);
   const lines = [
     `### ${name}: hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, ${config.nRoutedExperts} experts top-${config.numExpertsPerTok}, vocab ${config.vocabSize}`,
     '',
-    `| engine | weights | flash attention | threads | prefill tok/s (${o.promptTokens}) median [min–max] | decode tok/s (${o.genTokens}) median [min–max] | prefill ÷ llama.cpp q8_0, FA on / off | decode ÷ llama.cpp q8_0, FA on / off | decode ÷ bandwidth bound (ours: bytes read per token) |`,
+    `| engine | weights | flash attention | threads | prefill tok/s (${o.promptTokens}) median [min–max] | decode tok/s (${o.genTokens}) median [min–max] | prefill ÷ llama.cpp on q8_0 (a GGUF row: on that file), FA on / off | decode ÷ the same, FA on / off | decode ÷ bandwidth bound (ours: bytes read per token) |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   const bound = bw.bytesPerSecond ? bw.bytesPerSecond / wb.total : undefined;
@@ -396,8 +429,12 @@ async function wideSection(anchorDir: string | null, dir: string, benchRoot: str
       lines.push(`| ${r.engine} | ${r.weights} | ${r.flashAttention} | ${r.threads ?? '—'} | not run: ${r.error.replace(/\|/g, '/')} | — | — | — | — |`);
       continue;
     }
-    const vs = (pick: (x: Row) => Spread | undefined) =>
-      r.ours ? `${ratio(pick(r)?.median, ll('on') && pick(ll('on')!)?.median)} / ${ratio(pick(r)?.median, ll('off') && pick(ll('off')!)?.median)}` : '—';
+    // Ours on a GGUF against llama.cpp on that file; ours on the checkpoint against llama.cpp's q8_0 of it.
+    const vs = (pick: (x: Row) => Spread | undefined) => {
+      if (!r.ours) return '—';
+      const [on, off] = [ll('on', r.ggufType ?? 'q8_0'), ll('off', r.ggufType ?? 'q8_0')].map((b) => (b ? pick(b)?.median : undefined));
+      return `${ratio(pick(r)?.median, on)} / ${ratio(pick(r)?.median, off)}`;
+    };
     const rBound = r.bytesPerToken && bw.bytesPerSecond ? bw.bytesPerSecond / r.bytesPerToken : bound;
     const ofBound = r.ours && rBound && r.decode ? `${((100 * r.decode.median) / rBound).toFixed(0)}%${r.bytesPerToken ? ` (${formatBytes(r.bytesPerToken)}/token)` : ''}` : '—';
     const flagged = r.maxForeignCores != null && r.maxForeignCores > o.maxForeign ? ' ⚠' : '';
@@ -470,6 +507,10 @@ async function main(): Promise<void> {
       }
       const order = (r: Row) => GGUF_TYPES.indexOf(r.weights as (typeof GGUF_TYPES)[number]) * 2 + (r.flashAttention === 'on' ? 0 : 1);
       rows.sort((a, b) => order(a) - order(b));
+      // Q4_K_M, the most downloaded community quant, written by `mimo quantize` (llama-quantize's per-tensor types).
+      const q4 = await ensureQuantized(modelDir, benchRoot, 'q4_k_m', 'mimo-v2-flash-bench');
+      rows.push(...(await llamaRowsOn(anchorDir, q4, 'q4_k_m', o, outDir, 'bench_q4_k_m', raw)));
+      ggufFiles['q4_k_m'] = q4;
     }
     const native = await runMimo(modelDir, 'native', o);
     rows.push(native.row);
