@@ -117,7 +117,8 @@ inline __attribute__((always_inline)) void rowsStep(__m512 (&acc)[R][TT], const 
   }
 }
 
-// Rows ahead that the row kernel prefetches (8: the next group at T = 1, two groups ahead otherwise).
+// Rows ahead that the row kernel prefetches (8: the next group at T = 1, two groups ahead otherwise), into L2
+// (_MM_HINT_T1): into L1 they evict the group's own lines before use (see kernels_avx512bf16.cc).
 constexpr int kPrefetchRows = 8;
 
 // y[t0+tt, r+i] for i < R, tt < TT: one zmm accumulator per (row, token), columns in order 16 at a time (fp8: the

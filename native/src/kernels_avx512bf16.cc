@@ -167,7 +167,9 @@ uint16_t* xScratch(size_t n) {
 inline __m512bh asBh(__m512i v) { return reinterpret_cast<const __m512bh&>(v); }
 inline __m512i loadW(const uint16_t* p) { return _mm512_loadu_si512(p); }
 
-// Rows ahead that the T = 1 tiles prefetch (the next row group), one line per row and chunk.
+// Rows ahead that the T = 1 tiles prefetch (the next row group), one line per row and chunk, into L2 (_MM_HINT_T1):
+// into L1 the next group, the group in use and x overfill its 48 KiB and evict lines still in use (experts op,
+// 2 threads: FP8 25.5 → 35.0 GB/s, MXFP4 24.0 → 28.9 GB/s with L2 instead; bench/kernels.js --experts-only).
 constexpr int kPrefetchRows = 8;
 
 // ---- the formats: per chunk of columns, nW weight zmm of 32 bf16 each, decoded exactly ----
