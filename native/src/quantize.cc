@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 
+#include "ggml_blocks.h"
+
 namespace mimo {
 namespace {
 
@@ -76,28 +78,12 @@ uint16_t f32ToF16Bits(float x) {
   return static_cast<uint16_t>(sign | r);
 }
 
-float f16ToF32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t e = (h >> 10) & 31;
-  const uint32_t m = h & 0x3ff;
-  uint32_t u;
-  if (e == 0) {
-    const float v = std::ldexp(static_cast<float>(m), -24);
-    return sign ? -v : v;
-  }
-  if (e == 31) u = sign | 0x7f800000 | (m << 13);
-  else u = sign | ((e + 112) << 23) | (m << 13);
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // float.ts putF16: the F16 bits of x little-endian at dst, returns the value they hold.
 inline float putF16(uint8_t* dst, float x) {
   const uint16_t h = f32ToF16Bits(x);
   dst[0] = static_cast<uint8_t>(h);
   dst[1] = static_cast<uint8_t>(h >> 8);
-  return f16ToF32(h);
+  return HalfPortable::f(h);
 }
 
 inline void putU32(uint8_t* dst, uint32_t v) {
@@ -105,8 +91,6 @@ inline void putU32(uint8_t* dst, uint32_t v) {
 }
 
 // ---- quant-search.ts ----
-
-const int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 // bestIndexInt8 over the 16 IQ4_NL levels: nearest level, a tie going up. kIq4Mid[j] = values[j − 1] + values[j];
 // the same 4-step binary search, branch-free.
@@ -323,8 +307,8 @@ MIMO_INLINE void makeQxQuants8(int n, int nmax, const v8f* xt, uint8_t* L, float
 MIMO_INLINE void iq4Level(const v8f& x, v8f& q) {
   const v8f zero = {};
   const v8f x2 = x + x;
-  q = zero + static_cast<float>(kIq4Values[0]);
-  for (int k = 1; k < 16; k++) q = x2 >= kIq4Mid[k] ? q + static_cast<float>(kIq4Values[k] - kIq4Values[k - 1]) : q;
+  q = zero + static_cast<float>(kIq4nlValues[0]);
+  for (int k = 1; k < 16; k++) q = x2 >= kIq4Mid[k] ? q + static_cast<float>(kIq4nlValues[k] - kIq4nlValues[k - 1]) : q;
 }
 
 // iq4.ts iq4BlockScale on 8 blocks of 32 at once (xt[j]: element j of each block): the scales out (the indices
@@ -340,31 +324,28 @@ MIMO_INLINE void iq4BlockScale8(const v8f* xt, float* scaleOut) {
     max = bigger ? xt[j] : max;
   }
   const v8i empty = amax < kGroupMaxEps;
-  v8f d = -max / static_cast<float>(kIq4Values[0]);
+  v8f d = -max / static_cast<float>(kIq4nlValues[0]);
   v8f id = 1.f / d;
-  v8f sumqx = zero, sumq2 = zero;
-  for (int j = 0; j < 32; j++) {
-    const v8f xj = xt[j];
-    v8f q;
-    iq4Level(id * xj, q);
-    const v8f w = xj * xj;
-    sumqx = sumqx + (w * q) * xj;
-    sumq2 = sumq2 + (w * q) * q;
-  }
-  d = sumq2 > 0 ? sumqx / sumq2 : zero;
-  v8f best = d * sumqx;
-  for (int itry = -7; itry <= 7; itry++) {
-    id = static_cast<float>(itry + kIq4Values[0]) / max;
+  // Σ x²·q·x and Σ x²·q² of the levels nearest to id·x, into sumqx / sumq2.
+  v8f sumqx, sumq2;
+  const auto sums = [&](const v8f idv) {
     sumqx = zero;
     sumq2 = zero;
     for (int j = 0; j < 32; j++) {
       const v8f xj = xt[j];
       v8f q;
-    iq4Level(id * xj, q);
+      iq4Level(idv * xj, q);
       const v8f w = xj * xj;
       sumqx = sumqx + (w * q) * xj;
       sumq2 = sumq2 + (w * q) * q;
     }
+  };
+  sums(id);
+  d = sumq2 > 0 ? sumqx / sumq2 : zero;
+  v8f best = d * sumqx;
+  for (int itry = -7; itry <= 7; itry++) {
+    id = static_cast<float>(itry + kIq4nlValues[0]) / max;
+    sums(id);
     const v8i take = (sumq2 > 0) & (sumqx * sumqx > best * sumq2);
     d = take ? sumqx / sumq2 : d;
     best = take ? d * sumqx : best;
@@ -615,14 +596,14 @@ float iq4BlockScale(const float* x, uint8_t* L) {
     std::memset(L, 0, 32);
     return 0;
   }
-  float d = -max / static_cast<float>(kIq4Values[0]);
+  float d = -max / static_cast<float>(kIq4nlValues[0]);
   float id = 1.f / d;
   float sumqx = 0, sumq2 = 0;
   for (int j = 0; j < 32; j++) {
     const float xj = x[j];
     const int l = bestIndexIq4(id * xj);
     L[j] = static_cast<uint8_t>(l);
-    const float q = kIq4Values[l];
+    const float q = kIq4nlValues[l];
     const float w = xj * xj;
     sumqx = sumqx + (w * q) * xj;
     sumq2 = sumq2 + (w * q) * q;
@@ -630,12 +611,12 @@ float iq4BlockScale(const float* x, uint8_t* L) {
   d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
   float best = d * sumqx;
   for (int itry = -7; itry <= 7; itry++) {
-    id = static_cast<float>(itry + kIq4Values[0]) / max;
+    id = static_cast<float>(itry + kIq4nlValues[0]) / max;
     sumqx = 0;
     sumq2 = 0;
     for (int j = 0; j < 32; j++) {
       const float xj = x[j];
-      const float q = kIq4Values[bestIndexIq4(id * xj)];
+      const float q = kIq4nlValues[bestIndexIq4(id * xj)];
       const float w = xj * xj;
       sumqx = sumqx + (w * q) * xj;
       sumq2 = sumq2 + (w * q) * q;
@@ -772,8 +753,6 @@ void encodeQx_1(const float* x, uint8_t* dst) {
   }
   if (kBits == 5) putU32(dst + 4, qh);
 }
-
-const int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 inline int nearestMxfp4(float x, float d) {
   int best = 0;
